@@ -1,0 +1,31 @@
+import type { Config } from 'jest';
+
+const libs = ['core', 'relational-db', 'vector-db', 'embeddings', 'llm', 'knowledge', 'migration'];
+
+const config: Config = {
+  rootDir: '.',
+  testEnvironment: 'node',
+  testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      {
+        jsc: {
+          parser: { syntax: 'typescript', decorators: true },
+          transform: { legacyDecorator: true, decoratorMetadata: true },
+          target: 'es2022',
+        },
+        module: { type: 'commonjs' },
+      },
+    ],
+  },
+  moduleNameMapper: Object.fromEntries(
+    libs.map((l) => [`^@switchyard/${l}$`, `<rootDir>/libs/${l}/src`]),
+  ),
+  globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.js',
+  testTimeout: 120000,
+  verbose: true,
+};
+
+export default config;

@@ -1,0 +1,269 @@
+import * as path from 'node:path';
+import { z } from 'zod';
+import { SwitchyardError } from '../errors';
+import { bool, int, oneOf, str, url } from './env.schema';
+
+export const RELATIONAL_PROVIDERS = ['sqlite', 'postgres'] as const;
+export const VECTOR_PROVIDERS = ['sqlite-vec', 'pgvector', 'chromadb'] as const;
+export const EMBEDDINGS_PROVIDERS = ['xenova'] as const;
+export const LLM_PROVIDERS = ['ollama'] as const;
+
+export type RelationalProvider = (typeof RELATIONAL_PROVIDERS)[number];
+export type VectorProvider = (typeof VECTOR_PROVIDERS)[number];
+
+export interface PostgresConnection {
+  host: string;
+  port: number;
+  database: string;
+  username?: string;
+  password?: string;
+  ssl: boolean;
+}
+
+export type RelationalDbConfig =
+  | { provider: 'sqlite'; database: string; logging: boolean }
+  | ({ provider: 'postgres'; logging: boolean } & PostgresConnection);
+
+export type VectorDbConfig =
+  | { provider: 'sqlite-vec'; path: string; dimensions: number; collection: string }
+  | { provider: 'pgvector'; connection: PostgresConnection; dimensions: number; collection: string }
+  | { provider: 'chromadb'; url: string; dimensions: number; collection: string };
+
+export interface EmbeddingsConfig {
+  provider: 'xenova';
+  model: string;
+  modelPath?: string;
+  cacheDir?: string;
+  allowRemote: boolean;
+  batchSize: number;
+  chunkSize: number;
+  chunkOverlap: number;
+}
+
+export interface LlmConfig {
+  provider: 'ollama';
+  url: string;
+  model: string;
+  timeoutMs: number;
+}
+
+/** A named pair of data providers: the active one (from RELATIONAL_DB_* / VECTOR_DB_*) or a migration source. */
+export interface ProviderProfile {
+  name: string;
+  relational: RelationalDbConfig;
+  vector: VectorDbConfig;
+}
+
+export interface SwitchyardConfig {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  relational: RelationalDbConfig;
+  vector: VectorDbConfig;
+  embeddings: EmbeddingsConfig;
+  llm: LlmConfig;
+  auth: { jwtSecret: string; insecureDefault: boolean };
+  knowledge: { maxDocumentBytes: number; maxSearchLimit: number; minScore: number; answerContextChunks: number };
+  migration: { dataDir: string; batchSize: number; profiles: Record<string, ProviderProfile> };
+}
+
+const DEV_SECRET = 'switchyard-dev-secret-do-not-use-in-production';
+
+type Env = Record<string, string | undefined>;
+
+class Issues {
+  readonly list: string[] = [];
+  parse<T extends z.ZodType>(env: Env, key: string, schema: T): z.output<T> {
+    const r = schema.safeParse(env[key] === undefined ? undefined : String(env[key]).trim());
+    if (r.success) return r.data;
+    for (const i of r.error.issues) this.list.push(`${key}: ${i.message}`);
+    return undefined as z.output<T>;
+  }
+  require(env: Env, key: string, why: string): string {
+    const v = env[key]?.trim();
+    if (!v) this.list.push(`${key}: is required ${why}`);
+    return v ?? '';
+  }
+}
+
+function parsePostgres(env: Env, p: string, issues: Issues): PostgresConnection {
+  const why = `when ${p}RELATIONAL_DB_PROVIDER=postgres`;
+  const fromUrl = issues.parse(env, `${p}RELATIONAL_DB_URL`, url());
+  if (fromUrl) {
+    const u = new URL(fromUrl);
+    return {
+      host: u.hostname,
+      port: u.port ? Number(u.port) : 5432,
+      database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres',
+      username: u.username ? decodeURIComponent(u.username) : undefined,
+      password: u.password ? decodeURIComponent(u.password) : undefined,
+      ssl: issues.parse(env, `${p}RELATIONAL_DB_SSL`, bool(u.searchParams.get('sslmode') === 'require')),
+    };
+  }
+  return {
+    host: issues.require(env, `${p}RELATIONAL_DB_HOST`, `${why} (or set ${p}RELATIONAL_DB_URL)`),
+    port: issues.parse(env, `${p}RELATIONAL_DB_PORT`, int(5432, { max: 65535, what: 'a TCP port number' })),
+    database: issues.require(env, `${p}RELATIONAL_DB_DATABASE`, why),
+    username: issues.parse(env, `${p}RELATIONAL_DB_USERNAME`, str()),
+    password: issues.parse(env, `${p}RELATIONAL_DB_PASSWORD`, str()),
+    ssl: issues.parse(env, `${p}RELATIONAL_DB_SSL`, bool(false)),
+  };
+}
+
+/** Parses one profile from env vars with the given prefix ('' for the active providers). */
+function parseProfile(env: Env, name: string, p: string, issues: Issues, defaults: boolean): ProviderProfile {
+  const rProvider = issues.parse(
+    env,
+    `${p}RELATIONAL_DB_PROVIDER`,
+    defaults ? oneOf(RELATIONAL_PROVIDERS, 'sqlite') : oneOf(RELATIONAL_PROVIDERS),
+  ) as RelationalProvider;
+  const logging = issues.parse(env, `${p}RELATIONAL_DB_LOGGING`, bool(false));
+  let relational: RelationalDbConfig;
+  if (rProvider === 'postgres') {
+    relational = { provider: 'postgres', logging, ...parsePostgres(env, p, issues) };
+  } else {
+    const database = issues.parse(env, `${p}RELATIONAL_DB_DATABASE`, str(defaults ? './data/switchyard.sqlite' : undefined));
+    if (!database && !defaults) issues.list.push(`${p}RELATIONAL_DB_DATABASE: is required (the SQLite file path)`);
+    relational = { provider: 'sqlite', database: database ?? '', logging };
+  }
+
+  const vProvider = issues.parse(
+    env,
+    `${p}VECTOR_DB_PROVIDER`,
+    defaults ? oneOf(VECTOR_PROVIDERS, 'sqlite-vec') : oneOf(VECTOR_PROVIDERS),
+  ) as VectorProvider;
+  const dimensions = issues.parse(env, `${p}VECTOR_DB_DIMENSIONS`, int(defaults ? 384 : undefined, { max: 16000 }));
+  const collection = issues.parse(env, `${p}VECTOR_DB_COLLECTION`, str('switchyard_embeddings')) as string;
+  if (collection && !/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/.test(collection)) {
+    issues.list.push(`${p}VECTOR_DB_COLLECTION: got ${JSON.stringify(collection)}; allowed: letters, digits and _, starting with a letter or _ (max 63)`);
+  }
+  let vector: VectorDbConfig;
+  switch (vProvider) {
+    case 'pgvector':
+      if (relational.provider !== 'postgres') {
+        issues.list.push(
+          `${p}VECTOR_DB_PROVIDER: pgvector reuses the PostgreSQL connection of ${p}RELATIONAL_DB_*; set ${p}RELATIONAL_DB_PROVIDER=postgres (allowed with ${p}RELATIONAL_DB_PROVIDER=sqlite: sqlite-vec, chromadb)`,
+        );
+      }
+      vector = { provider: 'pgvector', connection: relational as PostgresConnection, dimensions, collection };
+      break;
+    case 'chromadb':
+      vector = {
+        provider: 'chromadb',
+        url: issues.parse(env, `${p}VECTOR_DB_CHROMA_URL`, url('http://localhost:8000')) as string,
+        dimensions,
+        collection,
+      };
+      break;
+    case 'sqlite-vec':
+    default: {
+      const fallback = relational.provider === 'sqlite' ? relational.database : './data/switchyard-vectors.sqlite';
+      vector = {
+        provider: 'sqlite-vec',
+        path: issues.parse(env, `${p}VECTOR_DB_SQLITE_PATH`, str(fallback)) as string,
+        dimensions,
+        collection,
+      };
+    }
+  }
+  return { name, relational, vector };
+}
+
+/** Profiles other than the active one: MIGRATION_<NAME>_RELATIONAL_DB_PROVIDER / MIGRATION_<NAME>_VECTOR_DB_PROVIDER. */
+function parseMigrationProfiles(env: Env, issues: Issues): Record<string, ProviderProfile> {
+  const names = new Set<string>();
+  for (const key of Object.keys(env)) {
+    const m = /^MIGRATION_([A-Z0-9]+(?:_[A-Z0-9]+)*?)_(RELATIONAL|VECTOR)_DB_PROVIDER$/.exec(key);
+    if (m) names.add(m[1]);
+  }
+  const profiles: Record<string, ProviderProfile> = {};
+  for (const upper of names) {
+    const name = upper.toLowerCase();
+    const p = `MIGRATION_${upper}_`;
+    // A profile may name only one side; the other side then defaults to the same kind as active.
+    const sub: Env = { ...env };
+    if (!env[`${p}RELATIONAL_DB_PROVIDER`]) sub[`${p}RELATIONAL_DB_PROVIDER`] = env.RELATIONAL_DB_PROVIDER ?? 'sqlite';
+    if (!env[`${p}VECTOR_DB_PROVIDER`]) sub[`${p}VECTOR_DB_PROVIDER`] = env.VECTOR_DB_PROVIDER ?? 'sqlite-vec';
+    if (!env[`${p}VECTOR_DB_DIMENSIONS`]) sub[`${p}VECTOR_DB_DIMENSIONS`] = env.VECTOR_DB_DIMENSIONS ?? '384';
+    if (sub[`${p}RELATIONAL_DB_PROVIDER`] === 'sqlite' && !env[`${p}RELATIONAL_DB_DATABASE`]) {
+      sub[`${p}RELATIONAL_DB_DATABASE`] = env.RELATIONAL_DB_DATABASE ?? './data/switchyard.sqlite';
+    }
+    profiles[name] = parseProfile(sub, name, p, issues, false);
+  }
+  return profiles;
+}
+
+export class ConfigError extends SwitchyardError {
+  constructor(readonly issues: string[]) {
+    super('CONFIG_INVALID', `Invalid configuration:\n${issues.map((i) => `  - ${i}`).join('\n')}`, { issues });
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates env once into one typed object. Throws ConfigError naming every bad variable. */
+export function loadConfig(env: Env = process.env): SwitchyardConfig {
+  const issues = new Issues();
+  const nodeEnv = issues.parse(env, 'NODE_ENV', oneOf(['development', 'production', 'test'] as const, 'development'));
+  const active = parseProfile(env, 'active', '', issues, true);
+  const modelPath = issues.parse(env, 'EMBEDDINGS_XENOVA_MODEL_PATH', str());
+  const chunkSize = issues.parse(env, 'EMBEDDINGS_CHUNK_SIZE', int(1000, { max: 100000 }));
+  const chunkOverlap = issues.parse(env, 'EMBEDDINGS_CHUNK_OVERLAP', int(200, { min: 0 }));
+  if (chunkSize && chunkOverlap !== undefined && chunkOverlap >= chunkSize) {
+    issues.list.push(`EMBEDDINGS_CHUNK_OVERLAP: got ${chunkOverlap}; allowed: an integer smaller than EMBEDDINGS_CHUNK_SIZE (${chunkSize})`);
+  }
+  const embeddings: EmbeddingsConfig = {
+    provider: issues.parse(env, 'EMBEDDINGS_PROVIDER', oneOf(EMBEDDINGS_PROVIDERS, 'xenova')),
+    model: issues.parse(env, 'EMBEDDINGS_XENOVA_MODEL', str('Xenova/all-MiniLM-L6-v2')) as string,
+    modelPath: modelPath ? path.resolve(modelPath) : undefined,
+    cacheDir: issues.parse(env, 'EMBEDDINGS_XENOVA_CACHE_DIR', str()),
+    allowRemote: issues.parse(env, 'EMBEDDINGS_XENOVA_ALLOW_REMOTE', bool(true)),
+    batchSize: issues.parse(env, 'EMBEDDINGS_BATCH_SIZE', int(32, { max: 4096 })),
+    chunkSize,
+    chunkOverlap,
+  };
+  const llm: LlmConfig = {
+    provider: issues.parse(env, 'LLM_PROVIDER', oneOf(LLM_PROVIDERS, 'ollama')),
+    url: issues.parse(env, 'LLM_URL', url('http://localhost:11434')) as string,
+    model: issues.parse(env, 'LLM_MODEL', str('llama3.2')) as string,
+    timeoutMs: issues.parse(env, 'LLM_TIMEOUT_MS', int(120000)),
+  };
+  let jwtSecret = issues.parse(env, 'AUTH_JWT_SECRET', str());
+  let insecureDefault = false;
+  if (!jwtSecret) {
+    if (nodeEnv === 'production') issues.list.push('AUTH_JWT_SECRET: is required when NODE_ENV=production; allowed: a secret of at least 32 characters');
+    jwtSecret = DEV_SECRET;
+    insecureDefault = true;
+  } else if (nodeEnv === 'production' && jwtSecret.length < 32) {
+    issues.list.push('AUTH_JWT_SECRET: is too short for production; allowed: a secret of at least 32 characters');
+  }
+  const minScore = Number(env.KNOWLEDGE_MIN_SCORE ?? '0.2');
+  if (!Number.isFinite(minScore) || minScore < -1 || minScore > 1) {
+    issues.list.push(`KNOWLEDGE_MIN_SCORE: got ${JSON.stringify(env.KNOWLEDGE_MIN_SCORE)}; allowed: a number from -1 to 1`);
+  }
+  const config: SwitchyardConfig = {
+    env: nodeEnv,
+    port: issues.parse(env, 'PORT', int(3000, { max: 65535, what: 'a TCP port number' })),
+    relational: active.relational,
+    vector: active.vector,
+    embeddings,
+    llm,
+    auth: { jwtSecret, insecureDefault },
+    knowledge: {
+      maxDocumentBytes: issues.parse(env, 'KNOWLEDGE_MAX_DOCUMENT_BYTES', int(10 * 1024 * 1024)),
+      maxSearchLimit: issues.parse(env, 'KNOWLEDGE_MAX_SEARCH_LIMIT', int(50, { max: 1000 })),
+      minScore,
+      answerContextChunks: issues.parse(env, 'KNOWLEDGE_ANSWER_CONTEXT_CHUNKS', int(4, { max: 50 })),
+    },
+    migration: {
+      dataDir: path.resolve(issues.parse(env, 'MIGRATION_DATA_DIR', str('./data/migrations')) as string),
+      batchSize: issues.parse(env, 'MIGRATION_BATCH_SIZE', int(1000, { max: 100000 })),
+      profiles: parseMigrationProfiles(env, issues),
+    },
+  };
+  if (issues.list.length) throw new ConfigError(issues.list);
+  return config;
+}
+
+/** The active profile as a ProviderProfile (the migration target). */
+export function activeProfile(config: SwitchyardConfig): ProviderProfile {
+  return { name: 'active', relational: config.relational, vector: config.vector };
+}

@@ -1,0 +1,3 @@
+export * from './errors';
+export * from './config/config';
+export * from './config/config.module';
