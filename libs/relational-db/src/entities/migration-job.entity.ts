@@ -1,0 +1,102 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+
+/** A migration job and its state; lives in the target's relational DB so it survives a crash. */
+@Entity('switchyard_migration_jobs')
+export class MigrationJobEntity {
+  @PrimaryColumn({ type: 'varchar', length: 64 })
+  id: string;
+
+  @Column({ type: 'varchar', length: 32 })
+  kind: string;
+
+  @Index('idx_migration_jobs_status')
+  @Column({ type: 'varchar', length: 32 })
+  status: string;
+
+  @Column({ type: 'varchar', length: 255 })
+  source: string;
+
+  @Column({ type: 'varchar', length: 255 })
+  target: string;
+
+  @Column({ name: 'dry_run', type: 'boolean', default: false })
+  dryRun: boolean;
+
+  @Column({ name: 'on_conflict', type: 'varchar', length: 16 })
+  onConflict: string;
+
+  @Column({ name: 'batch_size', type: 'integer' })
+  batchSize: number;
+
+  /** Job options (paths, formats) beyond the fixed columns. */
+  @Column({ type: 'json', nullable: true })
+  options: Record<string, unknown> | null;
+
+  @Column({ type: 'json', nullable: true })
+  plan: unknown;
+
+  @Column({ type: 'json', nullable: true })
+  progress: unknown;
+
+  @Column({ type: 'json', nullable: true })
+  verification: unknown;
+
+  @Column({ type: 'json', nullable: true })
+  backups: unknown;
+
+  @Column({ type: 'text', nullable: true })
+  error: string | null;
+
+  @Column({ name: 'started_at', type: Date, nullable: true })
+  startedAt: Date | null;
+
+  @Column({ name: 'finished_at', type: Date, nullable: true })
+  finishedAt: Date | null;
+
+  @Column({ name: 'heartbeat_at', type: Date, nullable: true })
+  heartbeatAt: Date | null;
+
+  @CreateDateColumn({ name: 'created_at' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at' })
+  updatedAt: Date;
+}
+
+/** Per-step checkpoint: the last key written and how many rows are done, committed with each batch. */
+@Entity('switchyard_migration_checkpoints')
+export class MigrationCheckpointEntity {
+  @PrimaryColumn({ name: 'job_id', type: 'varchar', length: 64 })
+  jobId: string;
+
+  @PrimaryColumn({ type: 'varchar', length: 255 })
+  step: string;
+
+  @Column({ type: 'text', nullable: true })
+  cursor: string | null;
+
+  @Column({ type: 'integer', default: 0 })
+  done: number;
+
+  @Column({ type: 'integer', default: 0 })
+  total: number;
+
+  @Column({ type: 'boolean', default: false })
+  finished: boolean;
+
+  @UpdateDateColumn({ name: 'updated_at' })
+  updatedAt: Date;
+}
+
+/** One row per target: only one migration may write into a target at a time. */
+@Entity('switchyard_migration_locks')
+export class MigrationLockEntity {
+  @PrimaryColumn({ type: 'varchar', length: 255 })
+  target: string;
+
+  @Column({ name: 'job_id', type: 'varchar', length: 64 })
+  jobId: string;
+
+  @Column({ name: 'acquired_at', type: Date })
+  acquiredAt: Date;
+}

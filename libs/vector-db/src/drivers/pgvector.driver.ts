@@ -1,0 +1,230 @@
+import { PostgresConnection, VectorDbConfig } from '@switchyard/core';
+import { Pool, PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { VectorDb } from '../vector-db.port';
+import { Metadata, StoredMeta, VectorMatch, VectorQuery, VectorRecord } from '../vector-db.types';
+
+type Config = Extract<VectorDbConfig, { provider: 'pgvector' }>;
+
+interface Row {
+  id: string;
+  user_id: string;
+  document_id: string;
+  chunk_index: number;
+  content: string;
+  metadata: Metadata;
+  embedding?: string;
+  distance?: number;
+}
+
+const COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
+const COPY_TRAILER = Buffer.from([0xff, 0xff]);
+
+/** One tuple in PostgreSQL's binary COPY format: (id, user_id, document_id, chunk_index, embedding, content, metadata). */
+function encodeTuple(r: VectorRecord): Buffer {
+  const text = (s: string) => Buffer.from(s, 'utf8');
+  const fields: Buffer[] = [text(r.id), text(r.userId), text(r.documentId)];
+  const int = Buffer.alloc(4);
+  int.writeInt32BE(r.chunkIndex);
+  fields.push(int);
+  const vec = Buffer.alloc(4 + 4 * r.embedding.length);
+  vec.writeInt16BE(r.embedding.length, 0);
+  for (let i = 0; i < r.embedding.length; i++) vec.writeFloatBE(r.embedding[i], 4 + 4 * i);
+  fields.push(vec, text(r.content), Buffer.concat([Buffer.from([1]), text(JSON.stringify(r.metadata ?? {}))]));
+  const parts: Buffer[] = [Buffer.from([0, fields.length])];
+  for (const f of fields) {
+    const len = Buffer.alloc(4);
+    len.writeInt32BE(f.length);
+    parts.push(len, f);
+  }
+  return Buffer.concat(parts);
+}
+
+const parseVector = (s: string) => Float32Array.from(s.slice(1, -1).split(','), Number);
+const toVectorText = (v: Float32Array) => `[${Array.from(v).join(',')}]`;
+
+/**
+ * pgvector in the same PostgreSQL as the relational data (RELATIONAL_DB_*). Table `<collection>`
+ * (the seed guide's vector_embeddings shape plus chunk_index and metadata) with an HNSW cosine index.
+ * Bulk writes: binary COPY into a session temp table, then one merge statement.
+ */
+export class PgvectorVectorDb extends VectorDb {
+  readonly provider = 'pgvector' as const;
+  readonly location: string;
+  private pool?: Pool;
+
+  constructor(config: Config, model: string | null) {
+    super(config.collection, config.dimensions, model);
+    const c: PostgresConnection = config.connection;
+    this.location = `postgres://${c.username ? `${c.username}@` : ''}${c.host}:${c.port}/${c.database}`;
+    this.connection = c;
+  }
+  private readonly connection: PostgresConnection;
+
+  private get t() {
+    const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
+    return { rec: q(this.collection), stage: q(`_sy_stage_${this.collection}`), hnsw: q(`${this.collection}_embedding_hnsw`), userDoc: q(`${this.collection}_user_doc`), meta: 'switchyard_vector_meta' };
+  }
+
+  private async sql<R extends object = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<R[]> {
+    return (await this.pool!.query(text, values)).rows as R[];
+  }
+
+  private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool!.connect();
+    try {
+      await c.query('BEGIN');
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  protected async connect(): Promise<void> {
+    if (this.pool) return;
+    const c = this.connection;
+    this.pool = new Pool({ host: c.host, port: c.port, database: c.database, user: c.username, password: c.password, ssl: c.ssl ? { rejectUnauthorized: false } : false, max: 5, connectionTimeoutMillis: 10000 });
+    this.pool.on('error', () => undefined);
+    await this.sql('CREATE EXTENSION IF NOT EXISTS vector');
+    await this.sql(`CREATE TABLE IF NOT EXISTS ${this.t.meta} (collection varchar(255) PRIMARY KEY, dimensions integer NOT NULL, metric varchar(32) NOT NULL, model varchar(255), updated_at timestamptz NOT NULL DEFAULT now())`);
+  }
+
+  protected async readMeta(): Promise<StoredMeta | null> {
+    const [meta] = await this.sql<StoredMeta>(`SELECT dimensions, metric, model FROM ${this.t.meta} WHERE collection = $1`, [this.collection]);
+    if (meta) return meta;
+    // A table made by hand (the seed guide's script): read its dimension from the column type.
+    const [col] = await this.sql<{ typmod: number }>(
+      `SELECT a.atttypmod AS typmod FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+       WHERE c.relname = $1 AND a.attname = 'embedding' AND c.relkind = 'r' AND pg_table_is_visible(c.oid)`,
+      [this.collection],
+    );
+    return col ? { dimensions: col.typmod, model: null, metric: 'cosine' } : null;
+  }
+
+  protected async writeMeta(meta: StoredMeta): Promise<void> {
+    await this.sql(
+      `INSERT INTO ${this.t.meta} (collection, dimensions, metric, model) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (collection) DO UPDATE SET dimensions = EXCLUDED.dimensions, metric = EXCLUDED.metric, model = EXCLUDED.model, updated_at = now()`,
+      [this.collection, meta.dimensions, meta.metric, meta.model],
+    );
+  }
+
+  protected async create(meta: StoredMeta): Promise<void> {
+    await this.sql(`CREATE TABLE IF NOT EXISTS ${this.t.rec} (
+      id varchar(255) COLLATE "C" PRIMARY KEY,
+      user_id varchar(255) NOT NULL,
+      document_id varchar(255) NOT NULL,
+      chunk_index integer NOT NULL DEFAULT 0,
+      embedding vector(${Number(meta.dimensions)}) NOT NULL,
+      content text NOT NULL,
+      metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+      created_at timestamp DEFAULT now())`);
+    await this.sql(`CREATE INDEX IF NOT EXISTS ${this.t.userDoc} ON ${this.t.rec} (user_id, document_id)`);
+    await this.finishBulkLoad();
+    await this.writeMeta(meta);
+  }
+
+  protected async drop(): Promise<void> {
+    await this.sql(`DROP TABLE IF EXISTS ${this.t.rec}`);
+    await this.sql(`DELETE FROM ${this.t.meta} WHERE collection = $1`, [this.collection]);
+  }
+
+  override async prepareBulkLoad(): Promise<void> {
+    await this.guard(() => this.sql(`DROP INDEX IF EXISTS ${this.t.hnsw}`));
+  }
+
+  override async finishBulkLoad(): Promise<void> {
+    await this.guard(() => this.sql(`CREATE INDEX IF NOT EXISTS ${this.t.hnsw} ON ${this.t.rec} USING hnsw (embedding vector_cosine_ops)`));
+  }
+
+  protected async doUpsert(records: VectorRecord[]): Promise<void> {
+    const cols = 'id, user_id, document_id, chunk_index, embedding, content, metadata';
+    await this.tx(async (c) => {
+      await c.query(`CREATE TEMP TABLE IF NOT EXISTS ${this.t.stage} (id varchar(255), user_id varchar(255), document_id varchar(255), chunk_index integer, embedding vector(${this.dimensions}), content text, metadata jsonb) ON COMMIT DELETE ROWS`);
+      async function* body() {
+        yield COPY_HEADER;
+        for (const r of records) yield encodeTuple(r);
+        yield COPY_TRAILER;
+      }
+      await pipeline(Readable.from(body()), c.query(copyFrom(`COPY ${this.t.stage} (${cols}) FROM STDIN WITH (FORMAT binary)`)));
+      await c.query(
+        `INSERT INTO ${this.t.rec} (${cols}) SELECT ${cols} FROM ${this.t.stage}
+         ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id, document_id = EXCLUDED.document_id, chunk_index = EXCLUDED.chunk_index,
+           embedding = EXCLUDED.embedding, content = EXCLUDED.content, metadata = EXCLUDED.metadata`,
+      );
+    });
+  }
+
+  protected async doQuery(embedding: Float32Array, q: VectorQuery): Promise<VectorMatch[]> {
+    const args: unknown[] = [toVectorText(embedding), q.userId, q.k];
+    const docFilter = q.documentId === undefined ? '' : 'AND document_id = $4';
+    if (q.documentId !== undefined) args.push(q.documentId);
+    const rows = await this.tx(async (c) => {
+      // Filtered HNSW scans keep searching until k rows pass the user filter (pgvector >= 0.8).
+      await c.query(`SET LOCAL hnsw.iterative_scan = strict_order`);
+      await c.query(`SET LOCAL hnsw.ef_search = ${Math.max(40, Math.min(1000, q.k * 4))}`);
+      const r = await c.query(
+        `SELECT id, user_id, document_id, chunk_index, content, metadata, embedding <=> $1::vector AS distance
+         FROM ${this.t.rec} WHERE user_id = $2 ${docFilter} ORDER BY embedding <=> $1::vector, id LIMIT $3`,
+        args,
+      );
+      return r.rows as Row[];
+    });
+    return rows.map((r) => ({ ...this.fields(r), distance: Number(r.distance), score: 1 - Number(r.distance) }));
+  }
+
+  private fields(r: Row) {
+    return { id: r.id, userId: r.user_id, documentId: r.document_id, chunkIndex: r.chunk_index, content: r.content, metadata: r.metadata };
+  }
+
+  protected async doDeleteByDocument(userId: string, documentId: string): Promise<number> {
+    const r = await this.pool!.query(`DELETE FROM ${this.t.rec} WHERE user_id = $1 AND document_id = $2`, [userId, documentId]);
+    return r.rowCount ?? 0;
+  }
+
+  protected async doDeleteIds(ids: string[]): Promise<void> {
+    await this.sql(`DELETE FROM ${this.t.rec} WHERE id = ANY($1::varchar[])`, [ids]);
+  }
+
+  protected async doCount(filter: { userId?: string; documentId?: string }): Promise<number> {
+    const [r] = await this.sql<{ n: string }>(
+      `SELECT COUNT(*) AS n FROM ${this.t.rec} WHERE ($1::varchar IS NULL OR user_id = $1) AND ($2::varchar IS NULL OR document_id = $2)`,
+      [filter.userId ?? null, filter.documentId ?? null],
+    );
+    return Number(r.n);
+  }
+
+  protected async doPage(limit: number, after: string | undefined): Promise<VectorRecord[]> {
+    const rows = await this.sql<Row>(
+      `SELECT id, user_id, document_id, chunk_index, content, metadata, embedding::text AS embedding
+       FROM ${this.t.rec} WHERE id > $1 ORDER BY id LIMIT $2`,
+      [after ?? '', limit],
+    );
+    return rows.map((r) => ({ ...this.fields(r), embedding: parseVector(r.embedding!) }));
+  }
+
+  protected async doExistingIds(ids: string[]): Promise<string[]> {
+    return (await this.sql<{ id: string }>(`SELECT id FROM ${this.t.rec} WHERE id = ANY($1::varchar[])`, [ids])).map((r) => r.id);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.sql('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.end();
+    this.pool = undefined;
+  }
+}

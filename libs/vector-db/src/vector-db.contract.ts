@@ -1,0 +1,177 @@
+import { VectorProvider } from '@switchyard/core';
+import { makeRecords, rng, unitVector } from './testing/records';
+import { VectorDb } from './vector-db.port';
+import { VectorRecord } from './vector-db.types';
+
+export interface VectorHarness {
+  /** A handle on the shared test store with these dimensions and model (same collection each call). */
+  open(dimensions: number, model: string | null): VectorDb;
+  cleanup(): Promise<void>;
+}
+
+const DIMS = 32;
+
+async function scanAll(db: VectorDb, page = 1000, after?: string): Promise<VectorRecord[]> {
+  const out: VectorRecord[] = [];
+  for await (const p of db.scan(page, after)) out.push(...p);
+  return out;
+}
+
+/** The same assertions for every VectorDb driver, against the real store. */
+export function runVectorDbContract(provider: VectorProvider, make: () => Promise<VectorHarness>): void {
+  describe(`VectorDb contract: ${provider}`, () => {
+    let h: VectorHarness;
+    let db: VectorDb;
+    const records = makeRecords(10_000, DIMS, { seed: 7 });
+
+    beforeAll(async () => {
+      h = await make();
+      db = h.open(DIMS, 'model-a');
+      await db.init();
+    });
+    afterAll(async () => {
+      await db?.close();
+      await h?.cleanup();
+    });
+
+    it('describes itself: provider, cosine, dimensions, model, empty', async () => {
+      const info = await db.describe();
+      expect(info).toMatchObject({ provider, metric: 'cosine', dimensions: DIMS, storedDimensions: DIMS, model: 'model-a', storedModel: 'model-a', count: 0, mismatch: null });
+      await expect(db.ping()).resolves.toBe(true);
+    });
+
+    it('upserts a 10k batch and counts it, per user and per document', async () => {
+      await db.upsert(records);
+      expect(await db.count()).toBe(10_000);
+      expect(await db.count({ userId: 'user-1' })).toBe(records.filter((r) => r.userId === 'user-1').length);
+      expect(await db.count({ userId: 'user-1', documentId: 'doc-1' })).toBe(records.filter((r) => r.userId === 'user-1' && r.documentId === 'doc-1').length);
+    });
+
+    it('round-trips every record exactly (float32 embeddings, content, metadata types) in stable id order', async () => {
+      const all = await scanAll(db, 999);
+      expect(all.map((r) => r.id)).toEqual(records.map((r) => r.id));
+      for (const [i, r] of all.entries()) {
+        const want = records[i];
+        expect(r.userId).toBe(want.userId);
+        expect(r.documentId).toBe(want.documentId);
+        expect(r.chunkIndex).toBe(want.chunkIndex);
+        expect(r.content).toBe(want.content);
+        expect(r.metadata).toEqual(want.metadata);
+        expect(r.embedding).toBeInstanceOf(Float32Array);
+        expect(Buffer.from(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength).equals(Buffer.from(want.embedding.buffer))).toBe(true);
+      }
+      const tail = await scanAll(db, 500, records[6999].id);
+      expect(tail.map((r) => r.id)).toEqual(records.slice(7000).map((r) => r.id));
+    });
+
+    it('answers user-scoped k-NN: a stored vector finds itself first, never another user', async () => {
+      const probe = records[1234];
+      const hits = await db.query(probe.embedding, { userId: probe.userId, k: 10 });
+      expect(hits).toHaveLength(10);
+      expect(hits[0].id).toBe(probe.id);
+      expect(hits[0].score).toBeCloseTo(1, 4);
+      expect(hits[0].distance).toBeCloseTo(0, 4);
+      expect(hits[0].content).toBe(probe.content);
+      expect(hits[0].metadata).toEqual(probe.metadata);
+      for (const m of hits) expect(m.userId).toBe(probe.userId);
+      for (let i = 1; i < hits.length; i++) expect(hits[i].distance).toBeGreaterThanOrEqual(hits[i - 1].distance - 1e-6);
+      const other = await db.query(probe.embedding, { userId: 'user-0', k: 5 });
+      expect(other.every((m) => m.userId === 'user-0' && m.id !== probe.id)).toBe(true);
+      const inDoc = await db.query(probe.embedding, { userId: probe.userId, documentId: probe.documentId, k: 50 });
+      expect(inDoc.length).toBe(records.filter((r) => r.userId === probe.userId && r.documentId === probe.documentId).length);
+      expect(inDoc.every((m) => m.documentId === probe.documentId)).toBe(true);
+      expect(await db.query(probe.embedding, { userId: 'nobody', k: 5 })).toEqual([]);
+    });
+
+    it('recall of user-scoped top-10 against exact search is high', async () => {
+      const next = rng(99);
+      let hit = 0;
+      let total = 0;
+      for (let q = 0; q < 20; q++) {
+        const v = unitVector(DIMS, next);
+        const user = `user-${q % 3}`;
+        const exact = records
+          .filter((r) => r.userId === user)
+          .map((r) => ({ id: r.id, d: 1 - r.embedding.reduce((s, x, i) => s + x * v[i], 0) }))
+          .sort((a, b) => a.d - b.d)
+          .slice(0, 10)
+          .map((r) => r.id);
+        const got = new Set((await db.query(v, { userId: user, k: 10 })).map((m) => m.id));
+        hit += exact.filter((id) => got.has(id)).length;
+        total += 10;
+      }
+      expect(hit / total).toBeGreaterThanOrEqual(0.9);
+    });
+
+    it('keeps users apart when they share a document id, and deletes only the owner’s chunks', async () => {
+      const next = rng(5);
+      const mk = (userId: string, i: number): VectorRecord => ({ id: `${userId}-shared-${i}`, userId, documentId: 'shared', chunkIndex: i, content: `${userId} secret ${i}`, embedding: unitVector(DIMS, next), metadata: {} });
+      await db.upsert([mk('alice', 0), mk('alice', 1), mk('bob', 0)]);
+      const bobView = await db.query((await scanAll(db, 100, 'alice-shared-0')).find((r) => r.id === 'alice-shared-1')!.embedding, { userId: 'bob', k: 10 });
+      expect(bobView.every((m) => m.userId === 'bob')).toBe(true);
+      expect(await db.deleteByDocument('bob', 'shared')).toBe(1);
+      expect(await db.count({ userId: 'alice', documentId: 'shared' })).toBe(2);
+      expect(await db.count({ userId: 'bob' })).toBe(0);
+      expect(await db.deleteByDocument('alice', 'shared')).toBe(2);
+    });
+
+    it('replaces by id without duplicates; stores unicode and multi-megabyte content', async () => {
+      const big = '漢字 emoji 🚀 ünïcødé '.repeat(60_000); // ~1.6 MB
+      const r = { ...records[0], content: big, metadata: { changed: true, n: 1.25, nil: null } };
+      await db.upsert([r]);
+      expect(await db.count()).toBe(10_000);
+      const [back] = await scanAll(db, 1);
+      expect(back.id).toBe(r.id);
+      expect(back.content).toBe(big);
+      expect(back.metadata).toEqual({ changed: true, n: 1.25, nil: null });
+      expect(await db.existingIds([r.id, 'nope', records[5].id])).toEqual(expect.arrayContaining([r.id, records[5].id]));
+      expect((await db.existingIds([r.id, 'nope'])).length).toBe(1);
+      await db.deleteIds([r.id]);
+      expect(await db.count()).toBe(9_999);
+    });
+
+    it('rejects bad records before writing anything', async () => {
+      const before = await db.count();
+      const nan = { ...records[1], id: 'bad-nan', embedding: new Float32Array(DIMS).fill(Number.NaN) };
+      await expect(db.upsert([{ ...records[1], id: 'ok-1' }, nan])).rejects.toMatchObject({ code: 'BAD_INPUT' });
+      await expect(db.upsert([{ ...records[1], id: 'short', embedding: new Float32Array(DIMS - 1) }])).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH' });
+      await expect(db.upsert([{ ...records[1], id: 'x', metadata: { o: { nested: 1 } as never } }])).rejects.toMatchObject({ code: 'BAD_INPUT' });
+      await expect(db.query(new Float32Array(DIMS + 1), { userId: 'u', k: 1 })).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH' });
+      expect(await db.count()).toBe(before);
+      expect(await db.existingIds(['ok-1', 'bad-nan'])).toEqual([]);
+    });
+
+    it('detects at start a store built with other dimensions or another model, and refuses to write into it', async () => {
+      const wrongDims = h.open(DIMS * 2, 'model-a');
+      await wrongDims.init();
+      expect(wrongDims.mismatch()).toMatch(new RegExp(`stores ${DIMS}-dimensional vectors but VECTOR_DB_DIMENSIONS=${DIMS * 2}`));
+      await expect(wrongDims.upsert(makeRecords(1, DIMS * 2, { prefix: 'w' }))).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH' });
+      await wrongDims.close();
+
+      const otherModel = h.open(DIMS, 'model-b');
+      await otherModel.init();
+      expect((await otherModel.describe()).mismatch).toMatch(/built with embedding model "model-a" but the configured model is "model-b"/);
+      await expect(otherModel.upsert(makeRecords(1, DIMS, { prefix: 'm' }))).rejects.toMatchObject({ code: 'MODEL_MISMATCH' });
+      await expect(otherModel.query(records[2].embedding, { userId: 'user-2', k: 1 })).rejects.toMatchObject({ code: 'MODEL_MISMATCH' });
+      await otherModel.close();
+
+      const reader = h.open(DIMS, null);
+      await reader.init();
+      expect(reader.mismatch()).toBeNull();
+      expect(await reader.count()).toBe(9_999);
+      await reader.close();
+      expect(await db.count()).toBe(9_999);
+    });
+
+    it('resets to new dimensions and model (re-index path)', async () => {
+      const fresh = h.open(DIMS * 2, 'model-b');
+      await fresh.init();
+      await fresh.reset();
+      expect(fresh.mismatch()).toBeNull();
+      expect(await fresh.count()).toBe(0);
+      await fresh.upsert(makeRecords(5, DIMS * 2, { prefix: 'n' }));
+      expect(await fresh.describe()).toMatchObject({ storedDimensions: DIMS * 2, storedModel: 'model-b', count: 5 });
+      await fresh.close();
+    });
+  });
+}

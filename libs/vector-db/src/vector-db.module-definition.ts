@@ -1,0 +1,14 @@
+import { ConfigurableModuleBuilder } from '@nestjs/common';
+import { VectorDbConfig } from '@switchyard/core';
+
+export interface VectorDbModuleOptions {
+  vector: VectorDbConfig;
+  /** Embedding model name the app writes with; recorded in the store and checked at start. */
+  model: string;
+}
+
+export const { ConfigurableModuleClass: VectorDbConfigurableModule, MODULE_OPTIONS_TOKEN: VECTOR_DB_OPTIONS } =
+  new ConfigurableModuleBuilder<VectorDbModuleOptions>()
+    .setClassMethodName('forRoot')
+    .setExtras({ isGlobal: true }, (def, extras) => ({ ...def, global: extras.isGlobal }))
+    .build();

@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Client } from 'pg';
+import { PostgresConnection } from '@switchyard/core';
+
+/**
+ * Access to the real servers started by test/global-setup.js (or given by TEST_DATABASE_URL /
+ * TEST_CHROMA_URL). Each test file gets its own PostgreSQL database and its own SQLite files.
+ */
+function fromServicesFile(key: string): string | undefined {
+  try {
+    return JSON.parse(readFileSync(path.join(__dirname, '..', '.services.json'), 'utf8'))[key];
+  } catch {
+    return undefined;
+  }
+}
+
+export function serviceEnv(key: 'TEST_DATABASE_URL' | 'TEST_CHROMA_URL' | 'TEST_EMBEDDINGS_MODEL_PATH' | 'TEST_EMBEDDINGS_MODEL_PATH_ALT'): string {
+  const v = process.env[key] ?? fromServicesFile(key);
+  if (!v) throw new Error(`${key} is not set: the Jest global setup (test/global-setup.js) should have started the service`);
+  return v;
+}
+
+export function toConnection(url: string): PostgresConnection {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 5432),
+    database: decodeURIComponent(u.pathname.slice(1)),
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    ssl: false,
+  };
+}
+
+/** A fresh PostgreSQL database (with the vector extension) on the test server. */
+export async function freshPostgres(prefix = 't'): Promise<{ url: string; connection: PostgresConnection; drop(): Promise<void> }> {
+  const base = serviceEnv('TEST_DATABASE_URL');
+  const name = `sy_${prefix}_${randomBytes(4).toString('hex')}`.toLowerCase();
+  const admin = new Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  await c.query('CREATE EXTENSION IF NOT EXISTS vector');
+  await c.end();
+  return {
+    url,
+    connection: toConnection(url),
+    drop: async () => {
+      const a = new Client({ connectionString: base });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}
+
+/** A fresh folder for SQLite files. */
+export function freshDir(prefix = 'sy-'): { dir: string; file(name: string): string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, file: (n) => path.join(dir, n), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
