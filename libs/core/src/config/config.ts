@@ -267,3 +267,8 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
 export function activeProfile(config: SwitchyardConfig): ProviderProfile {
   return { name: 'active', relational: config.relational, vector: config.vector };
 }
+
+/** The model name recorded with vectors: the hub id, or a local model directory's name. */
+export function embeddingModelName(e: EmbeddingsConfig): string {
+  return e.modelPath ? path.basename(e.modelPath) : e.model;
+}

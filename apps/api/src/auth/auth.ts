@@ -1,0 +1,63 @@
+import { CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { GqlExecutionContext } from '@nestjs/graphql';
+import { SWITCHYARD_CONFIG, SwitchyardConfig, SwitchyardError } from '@switchyard/core';
+import * as jwt from 'jsonwebtoken';
+
+export interface Caller {
+  userId: string;
+  roles: string[];
+}
+
+const ROLES_KEY = 'switchyard:roles';
+/** Requires one of these roles (e.g. `@Roles('admin')`). */
+export const Roles = (...roles: string[]) => SetMetadata(ROLES_KEY, roles);
+
+function request(ctx: ExecutionContext): { headers: Record<string, string | undefined>; caller?: Caller; connectionParams?: Record<string, unknown> } {
+  const gql = GqlExecutionContext.create(ctx).getContext();
+  return gql.req ?? gql.extra?.request ?? gql;
+}
+
+/** Verifies an HS256 bearer token; `sub` is the user id, `roles` may include `admin`. */
+export function verifyToken(header: string | undefined, secret: string): Caller {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!m) throw new SwitchyardError('UNAUTHENTICATED', 'missing bearer token (Authorization: Bearer <jwt>)');
+  try {
+    const claims = jwt.verify(m[1], secret, { algorithms: ['HS256'] }) as jwt.JwtPayload;
+    if (typeof claims.sub !== 'string' || !claims.sub) throw new Error('token has no sub claim');
+    const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
+    return { userId: claims.sub, roles };
+  } catch (e) {
+    throw new SwitchyardError('UNAUTHENTICATED', `invalid token: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** Every GraphQL operation needs a verified caller; @Roles adds a role check. */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    @Inject(SWITCHYARD_CONFIG) private readonly config: SwitchyardConfig,
+    private readonly reflector: Reflector,
+  ) {}
+
+  canActivate(ctx: ExecutionContext): boolean {
+    const req = request(ctx);
+    const header = req.headers?.authorization ?? (req.connectionParams?.Authorization as string | undefined) ?? (req.connectionParams?.authorization as string | undefined);
+    req.caller ??= verifyToken(header, this.config.auth.jwtSecret);
+    const need = this.reflector.getAllAndOverride<string[] | undefined>(ROLES_KEY, [ctx.getHandler(), ctx.getClass()]);
+    if (need?.length && !need.some((r) => req.caller!.roles.includes(r))) {
+      throw new SwitchyardError('FORBIDDEN', `this operation requires the ${need.join(' or ')} role`);
+    }
+    return true;
+  }
+}
+
+export const CurrentUser = createParamDecorator((_data: unknown, ctx: ExecutionContext): Caller => {
+  const caller = request(ctx).caller;
+  if (!caller) throw new SwitchyardError('UNAUTHENTICATED', 'not authenticated');
+  return caller;
+});
+
+export function mintToken(secret: string, sub: string, roles: string[] = [], expiresIn: jwt.SignOptions['expiresIn'] = '12h'): string {
+  return jwt.sign({ sub, roles }, secret, { algorithm: 'HS256', expiresIn });
+}

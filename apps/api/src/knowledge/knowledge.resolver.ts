@@ -1,0 +1,97 @@
+import { UseGuards } from '@nestjs/common';
+import { Args, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { errorMessage } from '@switchyard/core';
+import { Embeddings } from '@switchyard/embeddings';
+import { KnowledgeService } from '@switchyard/knowledge';
+import { Llm } from '@switchyard/llm';
+import { DocumentEntity, RelationalDb } from '@switchyard/relational-db';
+import { VectorDb } from '@switchyard/vector-db';
+import { AuthGuard, Caller, CurrentUser } from '../auth/auth';
+import { Answer, DocumentModel, IndexDocumentInput, ProviderStatus, SearchHit } from './knowledge.types';
+
+const toModel = (d: DocumentEntity): DocumentModel => ({
+  id: d.externalId,
+  title: d.title,
+  content: d.content,
+  contentBytes: d.contentBytes,
+  chunkCount: d.chunkCount,
+  embeddingModel: d.embeddingModel,
+  indexedAt: d.indexedAt,
+  createdAt: d.createdAt,
+  updatedAt: d.updatedAt,
+});
+
+@Resolver()
+@UseGuards(AuthGuard)
+export class KnowledgeResolver {
+  constructor(
+    private readonly knowledge: KnowledgeService,
+    private readonly relational: RelationalDb,
+    private readonly vector: VectorDb,
+    private readonly embeddings: Embeddings,
+    private readonly llm: Llm,
+  ) {}
+
+  @Mutation(() => DocumentModel)
+  async indexDocument(@CurrentUser() caller: Caller, @Args('input') input: IndexDocumentInput): Promise<DocumentModel> {
+    const { document } = await this.knowledge.indexDocument(caller.userId, input);
+    return toModel(document);
+  }
+
+  @Mutation(() => Boolean)
+  deleteDocument(@CurrentUser() caller: Caller, @Args('id', { type: () => ID }) id: string): Promise<boolean> {
+    return this.knowledge.deleteDocument(caller.userId, id);
+  }
+
+  @Query(() => [DocumentModel])
+  async documents(@CurrentUser() caller: Caller): Promise<DocumentModel[]> {
+    return (await this.knowledge.listDocuments(caller.userId)).map(toModel);
+  }
+
+  @Query(() => DocumentModel, { nullable: true })
+  async document(@CurrentUser() caller: Caller, @Args('id', { type: () => ID }) id: string): Promise<DocumentModel | null> {
+    const d = await this.knowledge.getDocument(caller.userId, id);
+    return d ? toModel(d) : null;
+  }
+
+  @Query(() => [SearchHit])
+  searchKnowledge(
+    @CurrentUser() caller: Caller,
+    @Args('query') query: string,
+    @Args('limit', { type: () => Int, defaultValue: 5 }) limit: number,
+  ): Promise<SearchHit[]> {
+    return this.knowledge.search(caller.userId, query, limit);
+  }
+
+  @Query(() => Answer)
+  answerQuestion(@CurrentUser() caller: Caller, @Args('question') question: string): Promise<Answer> {
+    return this.knowledge.answer(caller.userId, question);
+  }
+
+  @Query(() => ProviderStatus)
+  async providers(): Promise<ProviderStatus> {
+    const [relationalUp, vectorUp, llmUp] = await Promise.all([this.relational.ping(), this.vector.ping(), this.llm.ping()]);
+    const info = vectorUp ? await this.vector.describe().catch(() => null) : null;
+    let embeddingsError: string | null = null;
+    const embeddingsUp = await this.embeddings.embed(['ping']).then(
+      () => true,
+      (e) => ((embeddingsError = errorMessage(e)), false),
+    );
+    return {
+      relational: { provider: this.relational.provider, reachable: relationalUp, location: this.relational.label },
+      vector: {
+        provider: this.vector.provider,
+        reachable: vectorUp,
+        location: this.vector.location,
+        collection: this.vector.collection,
+        dimensions: this.vector.dimensions,
+        storedDimensions: info?.storedDimensions ?? null,
+        storedModel: info?.storedModel ?? null,
+        count: info?.count ?? null,
+        mismatch: info?.mismatch ?? null,
+      },
+      embeddings: { provider: this.embeddings.provider, model: this.embeddings.model, dimensions: this.embeddings.dimensions, reachable: embeddingsUp, error: embeddingsError },
+      llm: { provider: this.llm.provider, model: this.llm.model, reachable: llmUp },
+    };
+  }
+}

@@ -1,0 +1,57 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { ConfigError, loadConfig, SwitchyardConfig, SwitchyardError } from '@switchyard/core';
+import { AppModule } from './app.module';
+
+/** Loads `.env` (if present) without overriding the real environment. */
+function loadDotEnv(): void {
+  try {
+    process.loadEnvFile?.('.env');
+  } catch {
+    /* no .env */
+  }
+}
+
+/** HTTP settings shared by the server and the tests. Create the app with `{ bodyParser: false }`. */
+export function configureApp(app: NestExpressApplication, config: SwitchyardConfig): NestExpressApplication {
+  // A document travels as a JSON string: room for the largest allowed document, escaped, plus the query.
+  app.useBodyParser('json', { limit: config.knowledge.maxDocumentBytes * 2 + 1024 * 1024 });
+  app.enableShutdownHooks();
+  return app;
+}
+
+export async function bootstrap(config: SwitchyardConfig) {
+  const app = configureApp(await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bodyParser: false, abortOnError: false }), config);
+  await app.listen(config.port);
+  return app;
+}
+
+async function main() {
+  loadDotEnv();
+  let config: SwitchyardConfig;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\nSee .env.example for every variable and its default.\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const log = new Logger('Switchyard');
+  if (config.auth.insecureDefault) log.warn('AUTH_JWT_SECRET is not set: using an insecure development secret.');
+  try {
+    await bootstrap(config);
+  } catch (e) {
+    const msg = e instanceof SwitchyardError ? `${e.code}: ${e.message}` : e instanceof Error ? (e.stack ?? e.message) : String(e);
+    process.stderr.write(`Switchyard failed to start: ${msg}\n`);
+    process.exit(1);
+  }
+  log.log(
+    `listening on http://localhost:${config.port}/graphql (relational=${config.relational.provider}, vector=${config.vector.provider}, embeddings=${config.embeddings.provider})`,
+  );
+}
+
+if (require.main === module) void main();

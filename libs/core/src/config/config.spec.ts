@@ -1,0 +1,81 @@
+import { ConfigError, embeddingModelName, loadConfig } from './config';
+
+function issues(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).issues;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('defaults to the embedded stack: sqlite + sqlite-vec in the same file + xenova MiniLM (384)', () => {
+    const c = loadConfig({});
+    expect(c.relational).toEqual({ provider: 'sqlite', database: './data/switchyard.sqlite', logging: false });
+    expect(c.vector).toEqual({ provider: 'sqlite-vec', path: './data/switchyard.sqlite', dimensions: 384, collection: 'switchyard_embeddings' });
+    expect(c.embeddings).toMatchObject({ provider: 'xenova', model: 'Xenova/all-MiniLM-L6-v2', batchSize: 32, chunkSize: 1000, chunkOverlap: 200 });
+    expect(c.llm).toMatchObject({ provider: 'ollama', url: 'http://localhost:11434' });
+    expect(c.auth.insecureDefault).toBe(true);
+    expect(c.migration.profiles).toEqual({});
+  });
+
+  it('names the variable and the allowed values for each bad value, all at once', () => {
+    const list = issues({ RELATIONAL_DB_PROVIDER: 'mysql', VECTOR_DB_PROVIDER: 'faiss', VECTOR_DB_DIMENSIONS: '-3', EMBEDDINGS_PROVIDER: 'openai' });
+    expect(list).toEqual(
+      expect.arrayContaining([
+        'RELATIONAL_DB_PROVIDER: got "mysql"; allowed: sqlite, postgres',
+        'VECTOR_DB_PROVIDER: got "faiss"; allowed: sqlite-vec, pgvector, chromadb',
+        expect.stringMatching(/^VECTOR_DB_DIMENSIONS: got "-3"; allowed: a positive integer/),
+        'EMBEDDINGS_PROVIDER: got "openai"; allowed: xenova',
+      ]),
+    );
+  });
+
+  it('requires a host for postgres and a numeric port', () => {
+    const list = issues({ RELATIONAL_DB_PROVIDER: 'postgres', RELATIONAL_DB_PORT: 'fivefour', RELATIONAL_DB_DATABASE: 'db', RELATIONAL_DB_SSL: 'maybe' });
+    expect(list).toContain('RELATIONAL_DB_SSL: got "maybe"; allowed: true, false');
+    expect(list).toEqual(expect.arrayContaining([expect.stringMatching(/^RELATIONAL_DB_HOST: is required when RELATIONAL_DB_PROVIDER=postgres/), expect.stringMatching(/^RELATIONAL_DB_PORT: got "fivefour"; allowed: a TCP port number/)]));
+  });
+
+  it('rejects pgvector without postgres, a bad URL, a bad boolean, overlap >= size', () => {
+    const list = issues({ VECTOR_DB_PROVIDER: 'pgvector', LLM_URL: 'not a url', EMBEDDINGS_CHUNK_SIZE: '100', EMBEDDINGS_CHUNK_OVERLAP: '100' });
+    expect(list.join('\n')).toMatch(/VECTOR_DB_PROVIDER: pgvector reuses the PostgreSQL connection/);
+    expect(list.join('\n')).toMatch(/LLM_URL: got "not a url"; allowed: an absolute URL/);
+    expect(list.join('\n')).toMatch(/EMBEDDINGS_CHUNK_OVERLAP: got 100; allowed: an integer smaller than EMBEDDINGS_CHUNK_SIZE/);
+  });
+
+  it('requires a strong AUTH_JWT_SECRET in production', () => {
+    expect(issues({ NODE_ENV: 'production' }).join()).toMatch(/AUTH_JWT_SECRET: is required when NODE_ENV=production/);
+    expect(issues({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'short' }).join()).toMatch(/AUTH_JWT_SECRET: is too short/);
+  });
+
+  it('reads postgres + pgvector from RELATIONAL_DB_* (pgvector reuses the connection)', () => {
+    const c = loadConfig({ RELATIONAL_DB_PROVIDER: 'postgres', RELATIONAL_DB_HOST: 'db', RELATIONAL_DB_PORT: '5433', RELATIONAL_DB_DATABASE: 'app', RELATIONAL_DB_USERNAME: 'u', RELATIONAL_DB_PASSWORD: 'p', RELATIONAL_DB_SSL: 'true', VECTOR_DB_PROVIDER: 'pgvector', VECTOR_DB_DIMENSIONS: '768' });
+    expect(c.vector).toMatchObject({ provider: 'pgvector', dimensions: 768, connection: { host: 'db', port: 5433, database: 'app', username: 'u', password: 'p', ssl: true } });
+  });
+
+  it('reads named migration source profiles from MIGRATION_<NAME>_*', () => {
+    const c = loadConfig({
+      RELATIONAL_DB_PROVIDER: 'postgres',
+      RELATIONAL_DB_URL: 'postgres://u:p@h:5432/app',
+      VECTOR_DB_PROVIDER: 'pgvector',
+      MIGRATION_SOURCE_RELATIONAL_DB_PROVIDER: 'sqlite',
+      MIGRATION_SOURCE_RELATIONAL_DB_DATABASE: './data/dev.sqlite',
+      MIGRATION_SOURCE_VECTOR_DB_PROVIDER: 'chromadb',
+      MIGRATION_SOURCE_VECTOR_DB_CHROMA_URL: 'http://chroma:8000',
+      MIGRATION_OLD_PG_RELATIONAL_DB_PROVIDER: 'sqlite',
+      MIGRATION_OLD_PG_RELATIONAL_DB_DATABASE: './old.sqlite',
+      MIGRATION_OLD_PG_VECTOR_DB_PROVIDER: 'sqlite-vec',
+    });
+    expect(c.migration.profiles.source).toMatchObject({ name: 'source', relational: { provider: 'sqlite', database: './data/dev.sqlite' }, vector: { provider: 'chromadb', url: 'http://chroma:8000', dimensions: 384 } });
+    expect(Object.keys(c.migration.profiles).sort()).toEqual(['old_pg', 'source']);
+    expect(issues({ MIGRATION_SOURCE_VECTOR_DB_PROVIDER: 'milvus' })).toEqual(['MIGRATION_SOURCE_VECTOR_DB_PROVIDER: got "milvus"; allowed: sqlite-vec, pgvector, chromadb']);
+  });
+
+  it('names the embedding model by hub id or local directory', () => {
+    expect(embeddingModelName(loadConfig({}).embeddings)).toBe('Xenova/all-MiniLM-L6-v2');
+    expect(embeddingModelName(loadConfig({ EMBEDDINGS_XENOVA_MODEL_PATH: '/models/my-model' }).embeddings)).toBe('my-model');
+  });
+});

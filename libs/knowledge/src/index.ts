@@ -1,0 +1,4 @@
+export * from './chunking';
+export * from './knowledge.types';
+export * from './knowledge.service';
+export * from './knowledge.module';

@@ -1,0 +1,33 @@
+import { DocumentEntity } from '@switchyard/relational-db';
+
+export interface KnowledgeOptions {
+  chunkSize: number;
+  chunkOverlap: number;
+  maxDocumentBytes: number;
+  maxSearchLimit: number;
+  /** Chunks under this cosine similarity are not used as context for answers. */
+  minScore: number;
+  answerContextChunks: number;
+}
+
+export interface IndexResult {
+  document: DocumentEntity;
+  chunks: number;
+}
+
+export interface KnowledgeHit {
+  documentId: string;
+  chunkIndex: number;
+  content: string;
+  score: number;
+  title: string | null;
+}
+
+export interface KnowledgeAnswer {
+  text: string;
+  sources: KnowledgeHit[];
+  /** False when no stored context was relevant and the LLM was not asked. */
+  grounded: boolean;
+}
+
+export const NO_CONTEXT_ANSWER = "I couldn't find anything in your documents that answers this question.";

@@ -1,0 +1,33 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { serviceEnv } from '../support/services';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/** Starts the real entry point in a child process, as a user would, with the given env. */
+function boot(env: Record<string, string>) {
+  return spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'apps/api/src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', TS_NODE_PROJECT: 'tsconfig.json', ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+}
+
+describe('app start-up with a bad environment', () => {
+  it('exits non-zero and names each bad variable and what is allowed', () => {
+    const r = boot({ RELATIONAL_DB_PROVIDER: 'postgres', RELATIONAL_DB_PORT: 'abc', VECTOR_DB_PROVIDER: 'weaviate', VECTOR_DB_DIMENSIONS: '0' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('Invalid configuration');
+    expect(r.stderr).toContain('RELATIONAL_DB_HOST: is required when RELATIONAL_DB_PROVIDER=postgres');
+    expect(r.stderr).toContain('RELATIONAL_DB_PORT: got "abc"; allowed: a TCP port number');
+    expect(r.stderr).toContain('VECTOR_DB_PROVIDER: got "weaviate"; allowed: sqlite-vec, pgvector, chromadb');
+    expect(r.stderr).toContain('VECTOR_DB_DIMENSIONS: got "0"; allowed: a positive integer');
+  });
+
+  it('exits non-zero naming the provider when a configured server is unreachable', () => {
+    const r = boot({ RELATIONAL_DB_PROVIDER: 'postgres', RELATIONAL_DB_HOST: '127.0.0.1', RELATIONAL_DB_PORT: '1', RELATIONAL_DB_DATABASE: 'x', EMBEDDINGS_XENOVA_MODEL_PATH: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH'), VECTOR_DB_DIMENSIONS: '32' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/PROVIDER_UNAVAILABLE: postgres relational database at postgres:\/\/127\.0\.0\.1:1\/x is unavailable/);
+  });
+});
