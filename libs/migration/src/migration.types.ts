@@ -1,0 +1,234 @@
+import type { ProviderProfile } from '@switchyard/core';
+import type { Embeddings } from '@switchyard/embeddings';
+import type { RelationalDb } from '@switchyard/relational-db';
+import type { VectorDb } from '@switchyard/vector-db';
+
+/** What a migration moves. */
+export type MigrationKind = 'RELATIONAL' | 'VECTORS' | 'REINDEX';
+/** What an export/import file holds. */
+export type DatasetKind = 'RELATIONAL' | 'VECTORS';
+/** Every kind of job recorded in the job table. */
+export type JobKind = MigrationKind | 'EXPORT' | 'IMPORT' | 'RESTORE';
+export type ConflictPolicy = 'FAIL' | 'SKIP' | 'OVERWRITE' | 'TRUNCATE';
+/** PLANNED is the final state of a dry run (its plan is ready); a real run goes RUNNING -> SUCCEEDED | FAILED | CANCELLED. */
+export type JobStatus = 'PLANNED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+
+export const MIGRATION_KINDS: readonly MigrationKind[] = ['RELATIONAL', 'VECTORS', 'REINDEX'];
+export const DATASET_KINDS: readonly DatasetKind[] = ['RELATIONAL', 'VECTORS'];
+export const CONFLICT_POLICIES: readonly ConflictPolicy[] = ['FAIL', 'SKIP', 'OVERWRITE', 'TRUNCATE'];
+/** The profile name that means "the active providers" (the target itself), e.g. to export a backup of them. */
+export const ACTIVE_PROFILE = 'active';
+
+/** A record that was not moved, and why. */
+export interface Rejected {
+  id: string;
+  reason: string;
+}
+
+/** Per table / collection counters of a run (pgloader-style summary). */
+export interface StepProgress {
+  name: string;
+  /** Units to process (rows, vectors; documents for a re-index). */
+  total: number;
+  /** Units read from the source so far. */
+  read: number;
+  /** Records written into the target. */
+  written: number;
+  /** Records left alone because they were already present (SKIP). */
+  skipped: number;
+  /** Records that could not be moved (first few in `rejected`). */
+  errors: number;
+  /** Time spent on this step, all runs together. */
+  ms: number;
+  finished: boolean;
+  rejected: Rejected[];
+}
+
+export interface MigrationProgress {
+  total: number;
+  done: number;
+  ratePerSecond: number;
+  etaSeconds: number | null;
+  /** What the job is doing now: plan, backup, copy, verify, done. */
+  phase: string;
+  steps: StepProgress[];
+}
+
+export interface TableVerification {
+  name: string;
+  sourceCount: number;
+  targetCount: number;
+  /** Order-independent 64-bit checksums (hex) of every row / vector. */
+  sourceChecksum: string | null;
+  targetChecksum: string | null;
+  /** null when checksums cannot be compared (a re-index makes new vectors). */
+  checksumMatch: boolean | null;
+}
+
+export interface MigrationVerification {
+  ok: boolean;
+  tables: TableVerification[];
+  /** Sampled user-scoped top-10 of the target against the source (vectors), or self-retrieval after a re-index. */
+  recallAt10: number | null;
+  notes: string[];
+  checkedAt: string;
+}
+
+export interface Backup {
+  step: string;
+  /** `table`: a snapshot table in the target relational DB; `file`: an NDJSON export in the data dir. */
+  kind: 'table' | 'file';
+  /** Snapshot table name, or file path relative to the data dir. */
+  name: string;
+  rows: number;
+  createdAt: string;
+}
+
+export interface VectorSide {
+  provider: string;
+  location: string;
+  collection: string;
+  /** The stored dimension (or the configured one for an empty, new store). */
+  dimensions: number | null;
+  metric: string | null;
+  model: string | null;
+  /** Why the store cannot be written with its configuration as it is, if so. */
+  mismatch?: string | null;
+}
+
+export interface PlanSide {
+  profile: string;
+  relational?: string;
+  vector?: VectorSide;
+  file?: string;
+  embeddings?: { model: string; dimensions: number };
+}
+
+export interface PlanStep {
+  name: string;
+  kind: 'table' | 'collection' | 'documents' | 'file';
+  sourceCount: number;
+  targetCount: number;
+  /** Source ids already present in the target (dry runs scan everything; real runs leave it null). */
+  conflictingIds: number | null;
+  /** Records that cannot be moved as they are (NaN, wrong dimension, too long for the target column...). */
+  invalid: number | null;
+  invalidExamples: Rejected[];
+  /** Re-index: how many chunks the documents make. */
+  chunks?: number;
+}
+
+export interface MigrationPlan {
+  source: PlanSide;
+  target: PlanSide;
+  steps: PlanStep[];
+  /** Why a real run with this job's settings would be refused before writing, or null. */
+  refusal: { code: string; message: string } | null;
+  warnings: string[];
+  /** Rough duration of a real run, from a timed sample of the first batch. */
+  estimatedSeconds: number | null;
+  sample: { items: number; ms: number } | null;
+}
+
+export interface JobOptions {
+  /** EXPORT / IMPORT: which dataset the file holds. */
+  dataset?: DatasetKind;
+  /** EXPORT / IMPORT: file path relative to the data dir. */
+  path?: string;
+  /** Pause between batches (ms), to spare a live source. */
+  throttleMs?: number;
+  /** RESTORE: the job whose backups are restored. */
+  fromJob?: string;
+  /** EXPORT: replace an existing file. */
+  overwrite?: boolean;
+}
+
+/** A job as the service returns it. */
+export interface MigrationJob {
+  id: string;
+  kind: JobKind;
+  status: JobStatus;
+  /** Source profile name (or `file:<path>` for an import, `job:<id>` for a restore). */
+  source: string;
+  /** Target label (the active relational DB without secrets, or `file:<path>` for an export). */
+  target: string;
+  dryRun: boolean;
+  onConflict: ConflictPolicy;
+  batchSize: number;
+  options: JobOptions;
+  plan: MigrationPlan | null;
+  progress: MigrationProgress | null;
+  verification: MigrationVerification | null;
+  backups: Backup[];
+  error: string | null;
+  /** Error code of `error` (CONFLICT, DIMENSION_MISMATCH, CANCELLED...). */
+  errorCode: string | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  heartbeatAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  /** RUNNING, but its process stopped sending heartbeats: it died; resume() continues it. */
+  stale: boolean;
+}
+
+export interface StartMigrationInput {
+  kind: MigrationKind;
+  /** Source profile name (MIGRATION_<NAME>_*), default `source`. Ignored by REINDEX (it reads the target's documents). */
+  source?: string;
+  dryRun?: boolean;
+  onConflict?: ConflictPolicy;
+  batchSize?: number;
+  throttleMs?: number;
+}
+
+export interface ExportInput {
+  kind: DatasetKind;
+  /** Profile to export, default `active` (the target's own data: a backup). */
+  source?: string;
+  /** File path relative to the data dir. */
+  path: string;
+  batchSize?: number;
+  /** Replace an existing file (default: refuse with CONFLICT). */
+  overwrite?: boolean;
+}
+
+export interface ImportInput {
+  kind: DatasetKind;
+  path: string;
+  onConflict?: ConflictPolicy;
+  dryRun?: boolean;
+  batchSize?: number;
+  throttleMs?: number;
+}
+
+export interface ResumeOptions {
+  /** Re-run a SUCCEEDED job from the start with conflict policy OVERWRITE (otherwise a finished job is left alone). */
+  overwrite?: boolean;
+}
+
+/** Turns a document's text into chunks, exactly as the knowledge service indexes it. */
+export type ChunkFn = (text: string) => string[] | Promise<string[]>;
+
+export interface MigrationLogger {
+  log(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface MigrationDeps {
+  /** The active providers, already open. Jobs, checkpoints and locks live in `target.relational`. */
+  target: { relational: RelationalDb; vector: VectorDb };
+  /** The active embeddings model (needed by REINDEX). */
+  embeddings?: Embeddings;
+  /** Named source profiles (config.migration.profiles). */
+  profiles: Record<string, ProviderProfile>;
+  /** Where export/import files and vector backups live; paths outside are refused. */
+  dataDir: string;
+  defaultBatchSize: number;
+  /** Chunker used by REINDEX; default: the knowledge service's chunker with 1000/200. */
+  chunk?: ChunkFn;
+  logger?: MigrationLogger;
+  /** A RUNNING job whose heartbeat is older than this is considered dead (default 30 s). */
+  staleAfterMs?: number;
+}
