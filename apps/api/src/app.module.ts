@@ -11,6 +11,8 @@ import { VectorDbModule } from '@switchyard/vector-db';
 import { AuthGuard } from './auth/auth';
 import { DomainErrorFilter, toGraphQLError } from './graphql/errors';
 import { KnowledgeResolver } from './knowledge/knowledge.resolver';
+import { migrationServiceProvider } from './migration/migration.providers';
+import { MigrationResolver } from './migration/migration.resolver';
 
 /** The runnable app: every provider from one validated config, GraphQL at /graphql. */
 @Module({})
@@ -34,7 +36,7 @@ export class AppModule {
           autoSchemaFile: true,
           sortSchema: true,
           path: '/graphql',
-          context: ({ req }: { req: unknown }) => ({ req }),
+          context: (ctx: { req?: unknown; extra?: unknown; connectionParams?: unknown }) => ctx,
           subscriptions: { 'graphql-ws': true },
           formatError: (formatted, error) => {
             const original = (error as { originalError?: unknown })?.originalError;
@@ -42,7 +44,7 @@ export class AppModule {
           },
         }),
       ],
-      providers: [AuthGuard, KnowledgeResolver, { provide: APP_FILTER, useClass: DomainErrorFilter }],
+      providers: [AuthGuard, KnowledgeResolver, migrationServiceProvider, MigrationResolver, { provide: APP_FILTER, useClass: DomainErrorFilter }],
     };
   }
 }

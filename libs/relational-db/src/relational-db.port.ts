@@ -1,5 +1,5 @@
 import { ProviderUnavailableError, RelationalProvider, SwitchyardError, errorMessage } from '@switchyard/core';
-import { DataSource, DataSourceOptions, EntityMetadata, EntityTarget, ObjectLiteral, Repository } from 'typeorm';
+import { DataSource, DataSourceOptions, EntityMetadata, EntityTarget, FindManyOptions, MoreThan, ObjectLiteral, Repository } from 'typeorm';
 import { ALL_ENTITIES } from './entities';
 import { SCHEMA_MIGRATIONS } from './migrations';
 
@@ -69,6 +69,21 @@ export abstract class RelationalDb {
 
   metadata(entity: EntityTarget<ObjectLiteral>): EntityMetadata {
     return this.dataSource.getMetadata(entity);
+  }
+
+  /** Every row of an entity in ascending primary-key order, a page at a time (keyset); resumable after a key. */
+  async *pages<T extends ObjectLiteral>(entity: EntityTarget<T>, pageSize: number, after?: string): AsyncGenerator<T[]> {
+    const key = this.metadata(entity).primaryColumns[0].propertyName;
+    const repo = this.repository(entity);
+    let cursor = after;
+    for (;;) {
+      const find = { where: cursor === undefined ? {} : { [key]: MoreThan(cursor) }, order: { [key]: 'ASC' }, take: pageSize };
+      const page = await repo.find(find as FindManyOptions<T>);
+      if (!page.length) return;
+      yield page;
+      if (page.length < pageSize) return;
+      cursor = String(page[page.length - 1][key]);
+    }
   }
 
   /**

@@ -103,6 +103,7 @@ export abstract class VectorDb {
       storedDimensions: this.stored?.dimensions ?? null,
       model: this.model,
       storedModel: this.stored?.model ?? null,
+      storedMetric: this.stored?.metric ?? null,
       count: this.initialised ? await this.count() : 0,
       mismatch: this.mismatch(),
     };

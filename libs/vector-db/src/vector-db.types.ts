@@ -41,6 +41,8 @@ export interface VectorStoreInfo {
   storedDimensions: number | null;
   model: string | null;
   storedModel: string | null;
+  /** The distance metric the store was created with (`metric` is what Switchyard expects). */
+  storedMetric: string | null;
   count: number;
   /** Why the store must not be written into with the configured model/dimensions, if it must not. */
   mismatch: string | null;

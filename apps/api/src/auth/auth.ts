@@ -13,9 +13,22 @@ const ROLES_KEY = 'switchyard:roles';
 /** Requires one of these roles (e.g. `@Roles('admin')`). */
 export const Roles = (...roles: string[]) => SetMetadata(ROLES_KEY, roles);
 
-function request(ctx: ExecutionContext): { headers: Record<string, string | undefined>; caller?: Caller; connectionParams?: Record<string, unknown> } {
-  const gql = GqlExecutionContext.create(ctx).getContext();
-  return gql.req ?? gql.extra?.request ?? gql;
+interface GqlContext {
+  req?: { headers?: Record<string, string | undefined> };
+  connectionParams?: Record<string, unknown>;
+  extra?: { request?: { headers?: Record<string, string | undefined> } };
+  caller?: Caller;
+}
+
+/** The GraphQL context (HTTP: { req }; graphql-ws: { connectionParams, extra }); the caller is kept on it. */
+function request(ctx: ExecutionContext): GqlContext {
+  return GqlExecutionContext.create(ctx).getContext<GqlContext>();
+}
+
+function authorizationOf(c: GqlContext): string | undefined {
+  const p = c.connectionParams ?? {};
+  const fromParams = (p.Authorization ?? p.authorization) as string | undefined;
+  return c.req?.headers?.authorization ?? fromParams ?? c.extra?.request?.headers?.authorization;
 }
 
 /** Verifies an HS256 bearer token; `sub` is the user id, `roles` may include `admin`. */
@@ -42,8 +55,7 @@ export class AuthGuard implements CanActivate {
 
   canActivate(ctx: ExecutionContext): boolean {
     const req = request(ctx);
-    const header = req.headers?.authorization ?? (req.connectionParams?.Authorization as string | undefined) ?? (req.connectionParams?.authorization as string | undefined);
-    req.caller ??= verifyToken(header, this.config.auth.jwtSecret);
+    req.caller ??= verifyToken(authorizationOf(req), this.config.auth.jwtSecret);
     const need = this.reflector.getAllAndOverride<string[] | undefined>(ROLES_KEY, [ctx.getHandler(), ctx.getClass()]);
     if (need?.length && !need.some((r) => req.caller!.roles.includes(r))) {
       throw new SwitchyardError('FORBIDDEN', `this operation requires the ${need.join(' or ')} role`);

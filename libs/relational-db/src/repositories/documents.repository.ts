@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { MoreThan, Repository } from 'typeorm';
+import { Repository } from 'typeorm';
 import { DocumentEntity } from '../entities';
 import { RelationalDb } from '../relational-db.port';
 
@@ -53,17 +53,7 @@ export class DocumentsRepository {
   }
 
   /** Every document in stable id order, a page at a time (re-index, export). */
-  async *pages(pageSize: number, after?: string): AsyncGenerator<DocumentEntity[]> {
-    let cursor = after;
-    for (;;) {
-      const page = await this.repo.find({
-        where: cursor === undefined ? {} : { id: MoreThan(cursor) },
-        order: { id: 'ASC' },
-        take: pageSize,
-      });
-      if (!page.length) return;
-      yield page;
-      cursor = page[page.length - 1].id;
-    }
+  pages(pageSize: number, after?: string): AsyncGenerator<DocumentEntity[]> {
+    return this.db.pages(DocumentEntity, pageSize, after);
   }
 }

@@ -1,0 +1,151 @@
+import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { GraphQLScalarType, Kind, ValueNode } from 'graphql';
+
+export enum MigrationKindEnum {
+  RELATIONAL = 'RELATIONAL',
+  VECTORS = 'VECTORS',
+  REINDEX = 'REINDEX',
+}
+export enum DatasetKindEnum {
+  RELATIONAL = 'RELATIONAL',
+  VECTORS = 'VECTORS',
+}
+export enum ConflictPolicyEnum {
+  FAIL = 'FAIL',
+  SKIP = 'SKIP',
+  OVERWRITE = 'OVERWRITE',
+  TRUNCATE = 'TRUNCATE',
+}
+export enum JobStatusEnum {
+  PLANNED = 'PLANNED',
+  RUNNING = 'RUNNING',
+  SUCCEEDED = 'SUCCEEDED',
+  FAILED = 'FAILED',
+  CANCELLED = 'CANCELLED',
+}
+registerEnumType(MigrationKindEnum, { name: 'MigrationKind' });
+registerEnumType(DatasetKindEnum, { name: 'DatasetKind' });
+registerEnumType(ConflictPolicyEnum, { name: 'ConflictPolicy' });
+registerEnumType(JobStatusEnum, { name: 'MigrationStatus' });
+
+function literal(ast: ValueNode): unknown {
+  switch (ast.kind) {
+    case Kind.STRING:
+    case Kind.BOOLEAN:
+      return ast.value;
+    case Kind.INT:
+    case Kind.FLOAT:
+      return Number(ast.value);
+    case Kind.OBJECT:
+      return Object.fromEntries(ast.fields.map((f) => [f.name.value, literal(f.value)]));
+    case Kind.LIST:
+      return ast.values.map(literal);
+    default:
+      return null;
+  }
+}
+
+/** Arbitrary JSON (the job's plan: counts, sides, conflicts, estimate). */
+export const JSONScalar = new GraphQLScalarType({
+  name: 'JSON',
+  description: 'Arbitrary JSON value',
+  serialize: (v) => v,
+  parseValue: (v) => v,
+  parseLiteral: literal,
+});
+
+@ObjectType()
+export class StepProgressModel {
+  @Field() name: string;
+  @Field(() => Int) total: number;
+  @Field(() => Int) read: number;
+  @Field(() => Int) written: number;
+  @Field(() => Int) skipped: number;
+  @Field(() => Int) errors: number;
+  @Field(() => Int) ms: number;
+  @Field() finished: boolean;
+}
+
+@ObjectType()
+export class MigrationProgressModel {
+  @Field(() => Int) total: number;
+  @Field(() => Int) done: number;
+  @Field(() => Float) ratePerSecond: number;
+  @Field(() => Float, { nullable: true }) etaSeconds: number | null;
+  @Field() phase: string;
+  @Field(() => [StepProgressModel]) steps: StepProgressModel[];
+}
+
+@ObjectType()
+export class TableVerificationModel {
+  @Field() name: string;
+  @Field(() => Int) sourceCount: number;
+  @Field(() => Int) targetCount: number;
+  @Field(() => String, { nullable: true }) sourceChecksum: string | null;
+  @Field(() => String, { nullable: true }) targetChecksum: string | null;
+  @Field(() => Boolean, { nullable: true }) checksumMatch: boolean | null;
+}
+
+@ObjectType()
+export class MigrationVerificationModel {
+  @Field() ok: boolean;
+  @Field(() => [TableVerificationModel]) tables: TableVerificationModel[];
+  @Field(() => Float, { nullable: true }) recallAt10: number | null;
+  @Field(() => [String]) notes: string[];
+  @Field() checkedAt: string;
+}
+
+@ObjectType()
+export class BackupModel {
+  @Field() step: string;
+  @Field() kind: string;
+  @Field() name: string;
+  @Field(() => Int) rows: number;
+  @Field() createdAt: string;
+}
+
+@ObjectType('MigrationJob')
+export class MigrationJobModel {
+  @Field(() => ID) id: string;
+  @Field() kind: string;
+  @Field(() => JobStatusEnum) status: JobStatusEnum;
+  @Field() source: string;
+  @Field() target: string;
+  @Field() dryRun: boolean;
+  @Field(() => ConflictPolicyEnum) onConflict: ConflictPolicyEnum;
+  @Field(() => Int) batchSize: number;
+  @Field(() => JSONScalar, { nullable: true }) plan: unknown;
+  @Field(() => MigrationProgressModel, { nullable: true }) progress: MigrationProgressModel | null;
+  @Field(() => MigrationVerificationModel, { nullable: true }) verification: MigrationVerificationModel | null;
+  @Field(() => [BackupModel]) backups: BackupModel[];
+  @Field(() => String, { nullable: true }) error: string | null;
+  @Field(() => String, { nullable: true }) errorCode: string | null;
+  @Field(() => Date, { nullable: true }) startedAt: Date | null;
+  @Field(() => Date, { nullable: true }) finishedAt: Date | null;
+  @Field({ description: 'RUNNING but its process stopped: resumeMigration continues it.' }) stale: boolean;
+}
+
+@InputType()
+export class StartMigrationInput {
+  @Field(() => MigrationKindEnum) kind: MigrationKindEnum;
+  @Field(() => String, { defaultValue: 'source', description: 'Source profile name (MIGRATION_<NAME>_* env); never a connection string.' }) source: string;
+  @Field({ defaultValue: false }) dryRun: boolean;
+  @Field(() => ConflictPolicyEnum, { defaultValue: ConflictPolicyEnum.FAIL }) onConflict: ConflictPolicyEnum;
+  @Field(() => Int, { nullable: true }) batchSize?: number;
+}
+
+@InputType()
+export class ExportDataInput {
+  @Field(() => DatasetKindEnum) kind: DatasetKindEnum;
+  @Field(() => String, { nullable: true, description: 'Profile to export; default: the active providers.' }) source?: string;
+  @Field({ description: 'File path inside MIGRATION_DATA_DIR.' }) path: string;
+  @Field({ defaultValue: false }) overwrite: boolean;
+}
+
+@InputType()
+export class ImportDataInput {
+  @Field(() => DatasetKindEnum) kind: DatasetKindEnum;
+  @Field({ description: 'File path inside MIGRATION_DATA_DIR.' }) path: string;
+  @Field(() => ConflictPolicyEnum, { defaultValue: ConflictPolicyEnum.FAIL }) onConflict: ConflictPolicyEnum;
+  @Field({ defaultValue: false }) dryRun: boolean;
+}

@@ -1,0 +1,105 @@
+import { Inject, UseGuards } from '@nestjs/common';
+import { Args, ID, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { SwitchyardError } from '@switchyard/core';
+import { MigrationJob, MigrationService } from '@switchyard/migration';
+import { AuthGuard, Roles } from '../auth/auth';
+import { ExportDataInput, ImportDataInput, MigrationJobModel, StartMigrationInput } from './migration.graphql-types';
+
+/** Async iterator of a job's updates, ending after the job reaches a final state. */
+function jobUpdates(service: MigrationService, id: string): AsyncIterableIterator<{ migrationProgress: MigrationJob }> {
+  const queue: MigrationJob[] = [];
+  let wake: (() => void) | null = null;
+  let done = false;
+  const unsubscribe = service.subscribe(id, (job) => {
+    queue.push(job);
+    wake?.();
+  });
+  const it: AsyncIterableIterator<{ migrationProgress: MigrationJob }> = {
+    async next() {
+      for (;;) {
+        if (queue.length) {
+          const job = queue.shift()!;
+          if (job.status !== 'RUNNING') done = true;
+          return { value: { migrationProgress: job }, done: false };
+        }
+        if (done) {
+          unsubscribe();
+          return { value: undefined, done: true };
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    },
+    async return() {
+      done = true;
+      unsubscribe();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return it;
+    },
+  };
+  // The current state first, so a late subscriber sees where the job is.
+  void service.get(id).then(
+    (job) => {
+      queue.unshift(job);
+      wake?.();
+    },
+    () => undefined,
+  );
+  return it;
+}
+
+/** Admin-only migration operations. Connection secrets never travel here: operations name profiles. */
+@Resolver(() => MigrationJobModel)
+@UseGuards(AuthGuard)
+@Roles('admin')
+export class MigrationResolver {
+  constructor(@Inject(MigrationService) private readonly service: MigrationService) {}
+
+  @Mutation(() => MigrationJobModel, { description: 'Starts a migration in the background and returns the job at once.' })
+  startMigration(@Args('input') input: StartMigrationInput): Promise<MigrationJob> {
+    return this.service.start({ ...input, batchSize: input.batchSize ?? undefined });
+  }
+
+  @Mutation(() => MigrationJobModel)
+  resumeMigration(@Args('id', { type: () => ID }) id: string): Promise<MigrationJob> {
+    return this.service.resume(id);
+  }
+
+  @Mutation(() => MigrationJobModel)
+  cancelMigration(@Args('id', { type: () => ID }) id: string): Promise<MigrationJob> {
+    return this.service.cancel(id);
+  }
+
+  @Mutation(() => MigrationJobModel)
+  exportData(@Args('input') input: ExportDataInput): Promise<MigrationJob> {
+    return this.service.exportData({ ...input, source: input.source ?? undefined });
+  }
+
+  @Mutation(() => MigrationJobModel)
+  importData(@Args('input') input: ImportDataInput): Promise<MigrationJob> {
+    return this.service.importData(input);
+  }
+
+  @Query(() => MigrationJobModel, { nullable: true })
+  async migration(@Args('id', { type: () => ID }) id: string): Promise<MigrationJob | null> {
+    try {
+      return await this.service.get(id);
+    } catch (e) {
+      if (e instanceof SwitchyardError && e.code === 'NOT_FOUND') return null;
+      throw e;
+    }
+  }
+
+  @Query(() => [MigrationJobModel])
+  migrations(): Promise<MigrationJob[]> {
+    return this.service.list();
+  }
+
+  @Subscription(() => MigrationJobModel, { description: 'The job after every batch, until it finishes.' })
+  async migrationProgress(@Args('id', { type: () => ID }) id: string) {
+    await this.service.get(id); // NOT_FOUND for an unknown job
+    return jobUpdates(this.service, id);
+  }
+}

@@ -1,0 +1,356 @@
+import { errorMessage, SwitchyardError } from '@switchyard/core';
+import type { Embeddings } from '@switchyard/embeddings';
+import { chunkId } from '@switchyard/knowledge';
+import { DocumentEntity, RelationalDb, RowConflict } from '@switchyard/relational-db';
+import type { Metadata, VectorDb, VectorRecord } from '@switchyard/vector-db';
+import { EntityMetadata, EntityTarget, In, ObjectLiteral } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
+import type { ChunkFn } from './migration.types';
+import { NdjsonWriter, readLines } from './ndjson';
+
+/** One page read from a source: the records, where to resume after it, and how much progress it is. */
+export interface Page<T> {
+  items: T[];
+  /** Opaque resume position: the last key read (or the last file line). */
+  cursor: string;
+  /** Progress units in this page (records; documents for a re-index). */
+  units: number;
+  /** Runs after the page is written and before it is checkpointed. */
+  commit?: () => Promise<void>;
+}
+
+/** Something records are read from in a stable order, resumable after a cursor. */
+export interface DataReader<T> {
+  readonly name: string;
+  /** Progress units in the whole dataset. */
+  count(): Promise<number>;
+  pages(size: number, after?: string): AsyncIterable<Page<T>>;
+  idOf(item: T): string;
+}
+
+export type WriteMode = RowConflict;
+
+/** Something records are written into. */
+export interface DataWriter<T> {
+  readonly name: string;
+  /** Where, for messages (never secrets). */
+  readonly label: string;
+  count(): Promise<number>;
+  /** How many of these records' ids are already present. */
+  existing(items: T[]): Promise<number>;
+  /** Why this record cannot be stored here as it is, or null. */
+  validate(item: T): string | null;
+  write(items: T[], mode: WriteMode): Promise<{ written: number; skipped: number }>;
+  /** Removes every record (TRUNCATE). */
+  clear(): Promise<void>;
+  prepare?(): Promise<void>;
+  finish?(): Promise<void>;
+}
+
+const IN_CHUNK = 1000;
+
+function isDateColumn(c: ColumnMetadata): boolean {
+  return c.isCreateDate || c.isUpdateDate || /date|time/i.test(String(c.type));
+}
+
+/** An entity table, read with keyset pages and written with the driver's bulk path (PostgreSQL: COPY). */
+export class RelationalTable implements DataReader<ObjectLiteral>, DataWriter<ObjectLiteral> {
+  readonly meta: EntityMetadata;
+  readonly name: string;
+  readonly label: string;
+  private readonly key: string;
+
+  constructor(
+    readonly db: RelationalDb,
+    readonly entity: EntityTarget<ObjectLiteral>,
+  ) {
+    this.meta = db.metadata(entity);
+    this.name = this.meta.tableName;
+    this.label = `table "${this.name}" at ${db.label}`;
+    this.key = this.meta.primaryColumns[0].propertyName;
+  }
+
+  count(): Promise<number> {
+    return this.db.repository(this.entity).count();
+  }
+
+  async *pages(size: number, after?: string): AsyncGenerator<Page<ObjectLiteral>> {
+    for await (const items of this.db.pages(this.entity, size, after)) yield { items, cursor: this.idOf(items[items.length - 1]), units: items.length };
+  }
+
+  idOf(row: ObjectLiteral): string {
+    return String(row[this.key]);
+  }
+
+  async existing(items: ObjectLiteral[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < items.length; i += IN_CHUNK) {
+      n += await this.db.repository(this.entity).count({ where: { [this.key]: In(items.slice(i, i + IN_CHUNK).map((r) => this.idOf(r))) } });
+    }
+    return n;
+  }
+
+  validate(row: ObjectLiteral): string | null {
+    for (const c of this.meta.columns) {
+      const v = c.getEntityValue(row);
+      if (v === null || v === undefined) {
+        if (!c.isNullable && c.default === undefined && !c.isCreateDate && !c.isUpdateDate) return `${c.databaseName} is null but the column is NOT NULL`;
+        continue;
+      }
+      if (typeof v !== 'string') continue;
+      if (c.length && v.length > Number(c.length) && [...v].length > Number(c.length)) {
+        return `${c.databaseName} has ${[...v].length} characters; the target column holds at most ${c.length}`;
+      }
+      if (this.db.provider === 'postgres' && v.includes('\u0000')) return `${c.databaseName} contains a NUL character, which PostgreSQL text cannot hold`;
+    }
+    return null;
+  }
+
+  async write(items: ObjectLiteral[], mode: WriteMode): Promise<{ written: number; skipped: number }> {
+    const skipped = mode === 'skip' ? await this.existing(items) : 0;
+    await this.db.insertRows(this.entity, items, mode);
+    return { written: items.length - skipped, skipped };
+  }
+
+  clear(): Promise<void> {
+    return this.db.truncate(this.entity);
+  }
+
+  /** Copies the table into `<table>_backup_<tag>` in the same database. */
+  async snapshot(tag: string): Promise<string> {
+    return this.db.snapshotTable(this.name, `${this.name}_backup_${tag}`);
+  }
+
+  restore(snapshot: string): Promise<void> {
+    return this.db.restoreSnapshot(this.name, snapshot);
+  }
+
+  /** The row as a JSON value (dates become ISO strings through JSON). */
+  encode(row: ObjectLiteral): unknown {
+    const r: Record<string, unknown> = {};
+    for (const c of this.meta.columns) r[c.propertyName] = c.getEntityValue(row) ?? null;
+    return { t: this.name, r };
+  }
+
+  /** A row of this table from an export line, or null if the line belongs to another table. */
+  decode(value: unknown): ObjectLiteral | null {
+    const line = value as { t?: string; r?: Record<string, unknown> };
+    if (line?.t !== this.name || !line.r) return null;
+    const row = this.meta.create() as ObjectLiteral;
+    for (const c of this.meta.columns) {
+      const v = line.r[c.propertyName];
+      c.setEntityValue(row, isDateColumn(c) && typeof v === 'string' ? new Date(v) : (v ?? null));
+    }
+    return row;
+  }
+}
+
+/** A vector collection of any driver: scanned in id order, written in bulk. */
+export class VectorCollection implements DataReader<VectorRecord>, DataWriter<VectorRecord> {
+  readonly name: string;
+  readonly label: string;
+
+  constructor(readonly db: VectorDb) {
+    this.name = db.collection;
+    this.label = `${db.provider} collection "${db.collection}" at ${db.location}`;
+  }
+
+  count(): Promise<number> {
+    return this.db.count();
+  }
+
+  async *pages(size: number, after?: string): AsyncGenerator<Page<VectorRecord>> {
+    for await (const items of this.db.scan(size, after)) yield { items, cursor: items[items.length - 1].id, units: items.length };
+  }
+
+  idOf(r: VectorRecord): string {
+    return r.id;
+  }
+
+  async existing(items: VectorRecord[]): Promise<number> {
+    return (await this.db.existingIds(items.map((r) => r.id))).length;
+  }
+
+  validate(r: VectorRecord): string | null {
+    try {
+      this.db.validate([r]);
+      return null;
+    } catch (e) {
+      return errorMessage(e);
+    }
+  }
+
+  async write(items: VectorRecord[], mode: WriteMode): Promise<{ written: number; skipped: number }> {
+    let todo = items;
+    if (mode !== 'overwrite' && items.length) {
+      const present = new Set(await this.db.existingIds(items.map((r) => r.id)));
+      if (present.size && mode === 'error') {
+        throw new SwitchyardError('CONFLICT', `${present.size} of the vector ids being written are already in ${this.label} (e.g. ${JSON.stringify([...present][0])})`, { collection: this.name, present: present.size });
+      }
+      todo = items.filter((r) => !present.has(r.id));
+    }
+    await this.db.upsert(todo);
+    return { written: todo.length, skipped: items.length - todo.length };
+  }
+
+  clear(): Promise<void> {
+    return this.db.reset();
+  }
+
+  prepare(): Promise<void> {
+    return this.db.prepareBulkLoad();
+  }
+
+  finish(): Promise<void> {
+    return this.db.finishBulkLoad();
+  }
+
+  encode(r: VectorRecord): unknown {
+    const embedding = Buffer.from(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength).toString('base64');
+    return { id: r.id, userId: r.userId, documentId: r.documentId, chunkIndex: r.chunkIndex, content: r.content, metadata: r.metadata ?? {}, embedding };
+  }
+
+  decode(value: unknown): VectorRecord | null {
+    const v = value as Omit<VectorRecord, 'embedding'> & { embedding?: string };
+    if (typeof v?.id !== 'string' || typeof v.embedding !== 'string') return null;
+    const b = Buffer.from(v.embedding, 'base64');
+    const embedding = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    return { id: v.id, userId: v.userId, documentId: v.documentId, chunkIndex: v.chunkIndex, content: v.content, metadata: v.metadata ?? {}, embedding };
+  }
+}
+
+/** How one dataset's records become NDJSON lines and back. */
+export interface LineCodec<T> {
+  readonly name: string;
+  encode(item: T): unknown;
+  /** The record on this line, or null if the line is not one of this dataset's. */
+  decode(value: unknown): T | null;
+  idOf(item: T): string;
+}
+
+/** One dataset's records inside an export file, read in file order; the cursor is the last line read. */
+export class NdjsonSection<T> implements DataReader<T> {
+  readonly name: string;
+
+  constructor(
+    readonly file: string,
+    private readonly codec: LineCodec<T>,
+  ) {
+    this.name = codec.name;
+  }
+
+  async count(): Promise<number> {
+    let n = 0;
+    for await (const { line, value } of readLines(this.file)) if (line > 1 && this.codec.decode(value)) n++;
+    return n;
+  }
+
+  async *pages(size: number, after?: string): AsyncGenerator<Page<T>> {
+    const skip = after === undefined ? 1 : Number(after);
+    let items: T[] = [];
+    let last = skip;
+    for await (const { line, value } of readLines(this.file)) {
+      if (line <= skip) continue;
+      const item = this.codec.decode(value);
+      if (!item) continue;
+      items.push(item);
+      last = line;
+      if (items.length >= size) {
+        yield { items, cursor: String(last), units: items.length };
+        items = [];
+      }
+    }
+    if (items.length) yield { items, cursor: String(last), units: items.length };
+  }
+
+  idOf(item: T): string {
+    return this.codec.idOf(item);
+  }
+}
+
+/** Appends one dataset's records to an export file. */
+export class NdjsonSink<T> implements DataWriter<T> {
+  readonly name: string;
+  readonly label: string;
+
+  constructor(
+    private readonly out: NdjsonWriter,
+    private readonly codec: LineCodec<T>,
+  ) {
+    this.name = codec.name;
+    this.label = `file ${out.file}`;
+  }
+
+  async count(): Promise<number> {
+    return 0;
+  }
+
+  async existing(): Promise<number> {
+    return 0;
+  }
+
+  validate(): string | null {
+    return null;
+  }
+
+  async write(items: T[]): Promise<{ written: number; skipped: number }> {
+    await this.out.write(items.map((i) => this.codec.encode(i)));
+    return { written: items.length, skipped: 0 };
+  }
+
+  async clear(): Promise<void> {}
+}
+
+const NO_EMBEDDING = new Float32Array(0);
+
+/**
+ * The target's documents as the vector records the knowledge service would index them as: same chunker,
+ * same chunk ids, same metadata. With `embeddings` every chunk is embedded (one model call per page,
+ * overlapping the writing of the previous page); without, records carry no embedding (verification).
+ */
+export class ReindexSource implements DataReader<VectorRecord> {
+  readonly name = 'documents';
+
+  constructor(
+    private readonly db: RelationalDb,
+    private readonly vectors: VectorDb,
+    private readonly chunk: ChunkFn,
+    private readonly embeddings: Embeddings | null,
+  ) {}
+
+  count(): Promise<number> {
+    return this.db.repository(DocumentEntity).count();
+  }
+
+  async *pages(size: number, after?: string): AsyncGenerator<Page<VectorRecord>> {
+    for await (const docs of this.db.pages(DocumentEntity, size, after)) {
+      const chunks = await Promise.all(docs.map((d) => this.chunk(d.content)));
+      const items = docs.flatMap((d, i) => chunks[i].map((content, j) => this.record(d, j, content)));
+      const embeddings = this.embeddings;
+      if (embeddings) (await embeddings.embed(items.map((r) => r.content))).forEach((v, i) => (items[i].embedding = v));
+      const commit = embeddings ? () => this.markIndexed(docs, chunks.map((c) => c.length), embeddings.model) : undefined;
+      yield { items, cursor: docs[docs.length - 1].id, units: docs.length, commit };
+    }
+  }
+
+  idOf(r: VectorRecord): string {
+    return r.id;
+  }
+
+  private record(d: DocumentEntity, index: number, content: string): VectorRecord {
+    const metadata: Metadata = { title: d.title ?? null };
+    return { id: chunkId(d.userId, d.externalId, index), userId: d.userId, documentId: d.externalId, chunkIndex: index, content, metadata, embedding: NO_EMBEDDING };
+  }
+
+  /** Removes chunks an older, longer indexing left behind, and records count, model and time on the documents. */
+  private async markIndexed(docs: DocumentEntity[], counts: number[], model: string): Promise<void> {
+    const stale = docs.flatMap((d, i) => Array.from({ length: Math.max(0, d.chunkCount - counts[i]) }, (_, j) => chunkId(d.userId, d.externalId, counts[i] + j)));
+    await this.vectors.deleteIds(stale);
+    const byCount = new Map<number, string[]>();
+    docs.forEach((d, i) => byCount.set(counts[i], [...(byCount.get(counts[i]) ?? []), d.id]));
+    const indexedAt = new Date();
+    for (const [chunkCount, ids] of byCount) {
+      await this.db.repository(DocumentEntity).update({ id: In(ids) }, { chunkCount, embeddingModel: model, indexedAt });
+    }
+  }
+}

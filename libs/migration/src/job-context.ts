@@ -1,0 +1,445 @@
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { BadInputError, ErrorCode, ProviderProfile, ProviderUnavailableError, SwitchyardError } from '@switchyard/core';
+import type { Embeddings } from '@switchyard/embeddings';
+import { createRelationalDb, DATA_ENTITIES, MigrationJobEntity, RelationalDb } from '@switchyard/relational-db';
+import { createVectorDb, VectorDb, VectorRecord, VectorStoreInfo } from '@switchyard/vector-db';
+import type { ObjectLiteral } from 'typeorm';
+import { recordFieldsHash, rowHash, vectorHash } from './checksum';
+import { DataReader, DataWriter, NdjsonSection, NdjsonSink, Page, ReindexSource, RelationalTable, VectorCollection } from './datasets';
+import { ACTIVE_PROFILE, Backup, ChunkFn, ConflictPolicy, DatasetKind, JobKind, JobOptions, PlanSide, PlanStep, VectorSide } from './migration.types';
+import { ExportHeader, NdjsonWriter, readHeader, resolveDataPath } from './ndjson';
+import { copyPages } from './pipeline';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- steps are heterogeneous (rows, vectors) */
+
+/** One table / collection a job moves. */
+export interface Step<T = any> {
+  name: string;
+  kind: PlanStep['kind'];
+  source: DataReader<T>;
+  target: DataWriter<T>;
+  /** The same records as `source`, cheap to read (a re-index: chunks without embeddings), for plans and verification. */
+  scan: DataReader<T>;
+  /** Verification: the target side as a reader, and the hash both sides are compared by. */
+  check?: { target: DataReader<T>; hash(item: T): bigint };
+  /** Takes a backup of the target before TRUNCATE / OVERWRITE. */
+  backup?(tag: string): Promise<Backup>;
+  /** Replaces the copy loop (restoring a snapshot table). */
+  run?(): Promise<void>;
+}
+
+/** Everything a job needs to run, plan or verify: its steps, both sides opened, and what would stop it. */
+export interface JobContext {
+  job: MigrationJobEntity;
+  steps: Step[];
+  source: PlanSide;
+  target: PlanSide;
+  /** Why the job must not write (dimension / metric / model mismatch, same store...), found before any write. */
+  refusal: SwitchyardError | null;
+  warnings: string[];
+  /** Continues from checkpoints (an export starts its file over instead). */
+  resumable: boolean;
+  /** Backs up targets before TRUNCATE / OVERWRITE. */
+  backups: boolean;
+  /** OVERWRITE must empty the target too (a store built with other dimensions or another model). */
+  clearOnOverwrite: boolean;
+  recall?: { side: 'source' | 'target'; measure(samples: VectorRecord[]): Promise<number | null> };
+  /** Plan: extra cost (ms per record) measured on a sample page (embedding for a re-index). */
+  sampleCost?(page: Page<any>): Promise<number>;
+  before?(): Promise<void>;
+  after?(): Promise<void>;
+  /** Cleanup after a failed or cancelled run. */
+  abort?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ContextDeps {
+  target: { relational: RelationalDb; vector: VectorDb };
+  embeddings?: Embeddings;
+  profiles: Record<string, ProviderProfile>;
+  dataDir: string;
+  chunk: ChunkFn;
+}
+
+const vectorLabel = (i: Pick<VectorStoreInfo, 'provider' | 'collection' | 'location'>) => `the ${i.provider} collection "${i.collection}" at ${i.location}`;
+
+function vectorSide(i: VectorStoreInfo): VectorSide {
+  return { provider: i.provider, location: i.location, collection: i.collection, dimensions: i.storedDimensions ?? i.dimensions, metric: i.storedMetric ?? i.metric, model: i.storedModel ?? i.model, mismatch: i.mismatch };
+}
+
+/** The error code for what is wrong with a store described by `mismatch`. */
+function mismatchCode(i: VectorStoreInfo): ErrorCode {
+  if (i.storedMetric && i.storedMetric !== 'cosine') return 'METRIC_MISMATCH';
+  return i.storedDimensions !== null && i.storedDimensions !== i.dimensions ? 'DIMENSION_MISMATCH' : 'MODEL_MISMATCH';
+}
+
+/** What vectors coming from somewhere carry, to check against the target before any write. */
+interface IncomingVectors {
+  label: string;
+  dimensions: number | null;
+  metric: string | null;
+  model: string | null;
+}
+
+/** Builds the context of a job: opens the source (read-only) and checks both sides. */
+export class ContextBuilder {
+  constructor(private readonly deps: ContextDeps) {}
+
+  private get target() {
+    return this.deps.target;
+  }
+
+  async build(job: MigrationJobEntity): Promise<JobContext> {
+    const options = (job.options ?? {}) as JobOptions;
+    switch (job.kind as JobKind) {
+      case 'RELATIONAL':
+        return this.relational(job);
+      case 'VECTORS':
+        return this.vectors(job);
+      case 'REINDEX':
+        return this.reindex(job);
+      case 'EXPORT':
+        return this.exportData(job, options.dataset ?? 'RELATIONAL', options);
+      case 'IMPORT':
+        return this.importData(job, options.dataset ?? 'RELATIONAL', options);
+      case 'RESTORE':
+        return this.restore(job);
+      default:
+        throw new SwitchyardError('MIGRATION_STATE', `job ${job.id} has an unknown kind ${JSON.stringify(job.kind)}`);
+    }
+  }
+
+  /** The named profile; ACTIVE_PROFILE is the target itself. */
+  profile(name: string): ProviderProfile | null {
+    if (name === ACTIVE_PROFILE) return null;
+    const p = this.deps.profiles[name];
+    if (!p) {
+      const known = Object.keys(this.deps.profiles);
+      throw new BadInputError(
+        'source',
+        `no migration profile named ${JSON.stringify(name)}; configured: ${known.length ? known.join(', ') : 'none'} (define one with MIGRATION_<NAME>_RELATIONAL_DB_* and MIGRATION_<NAME>_VECTOR_DB_*)`,
+      );
+    }
+    return p;
+  }
+
+  /** Opens a source relational DB without running migrations on it (it is only read). */
+  private async openRelational(name: string): Promise<{ db: RelationalDb; close(): Promise<void> }> {
+    const profile = this.profile(name);
+    if (!profile) return { db: this.target.relational, close: async () => undefined };
+    const c = profile.relational;
+    if (c.provider === 'sqlite' && c.database !== ':memory:' && !existsSync(c.database)) {
+      throw new ProviderUnavailableError(`source "${name}" SQLite database`, new Error(`${path.resolve(c.database)} does not exist`));
+    }
+    const db = createRelationalDb(c);
+    try {
+      await db.dataSource.initialize();
+    } catch (e) {
+      throw new ProviderUnavailableError(`source "${name}" ${c.provider} relational database at ${db.label}`, e);
+    }
+    const tables = DATA_ENTITIES.map((e) => db.metadata(e).tableName);
+    const pending = (await db.pendingSchemaChanges()).filter((q) => tables.some((t) => q.includes(`"${t}"`)));
+    if (pending.length) {
+      await db.close();
+      throw new SwitchyardError(
+        'MIGRATION_STATE',
+        `The source "${name}" at ${db.label} does not have this version's schema (it would need: ${pending[0]}${pending.length > 1 ? ` and ${pending.length - 1} more` : ''}). Start Switchyard once on it so its migrations run, then migrate.`,
+        { source: name },
+      );
+    }
+    return { db, close: () => db.close() };
+  }
+
+  /** Opens a source vector store read-only, with the dimension it was built with. */
+  private async openVector(name: string): Promise<{ db: VectorDb; close(): Promise<void> }> {
+    const profile = this.profile(name);
+    if (!profile) return { db: this.target.vector, close: async () => undefined };
+    let db = createVectorDb(profile.vector, null);
+    await db.init();
+    const stored = (await db.describe()).storedDimensions;
+    if (stored && stored !== profile.vector.dimensions) {
+      await db.close();
+      db = createVectorDb({ ...profile.vector, dimensions: stored }, null);
+      await db.init();
+    }
+    return { db, close: () => db.close() };
+  }
+
+  private base(job: MigrationJobEntity, steps: Step[], source: PlanSide, target: PlanSide, close: () => Promise<void>): JobContext {
+    return { job, steps, source, target, refusal: null, warnings: [], resumable: true, backups: true, clearOnOverwrite: false, close };
+  }
+
+  /** One step per data table, into the target's table, from what `sourceOf` reads for it. */
+  private tableSteps(sourceOf: (target: RelationalTable) => DataReader<ObjectLiteral>): Step[] {
+    return DATA_ENTITIES.map((e) => {
+      const target = new RelationalTable(this.target.relational, e);
+      const source = sourceOf(target);
+      return {
+        name: target.name,
+        kind: 'table',
+        source,
+        target,
+        scan: source,
+        check: { target, hash: (r) => rowHash(target.meta, r) },
+        backup: async (tag) => ({ step: target.name, kind: 'table', name: await target.snapshot(tag), rows: await target.count(), createdAt: new Date().toISOString() }),
+      } satisfies Step;
+    });
+  }
+
+  private async relational(job: MigrationJobEntity): Promise<JobContext> {
+    const src = await this.openRelational(job.source);
+    const ctx = this.base(job, this.tableSteps((t) => new RelationalTable(src.db, t.entity)), { profile: job.source, relational: src.db.label }, this.activeSide('relational'), src.close);
+    if (src.db === this.target.relational || src.db.label === this.target.relational.label) {
+      ctx.refusal = new BadInputError('source', `the source "${job.source}" is the target itself (${src.db.label})`);
+    }
+    return ctx;
+  }
+
+  private activeSide(which: 'relational' | 'vector', vector?: VectorStoreInfo): PlanSide {
+    return which === 'relational' ? { profile: ACTIVE_PROFILE, relational: this.target.relational.label } : { profile: ACTIVE_PROFILE, vector: vector && vectorSide(vector) };
+  }
+
+  /** Backs a collection up into an NDJSON file in the data dir. */
+  private collectionBackup(coll: VectorCollection, step: string) {
+    return async (tag: string): Promise<Backup> => {
+      const { full, relative } = resolveDataPath(this.deps.dataDir, path.join('backups', `${coll.name}_backup_${tag}.ndjson`));
+      const out = new NdjsonWriter(full);
+      await out.open(await vectorHeader(coll.db, `backup of ${coll.label}`));
+      let rows = 0;
+      try {
+        await copyPages({ reader: coll, writer: new NdjsonSink(out, coll), pageSize: 1000, mode: { first: 'error', rest: 'error' }, onBatch: async (b) => void (rows += b.written) });
+        await out.commit();
+      } catch (e) {
+        await out.abort();
+        throw e;
+      }
+      return { step, kind: 'file', name: relative, rows, createdAt: new Date().toISOString() };
+    };
+  }
+
+  /** A step that moves vector records from `source` into the target collection. */
+  private vectorStep(name: string, kind: PlanStep['kind'], source: DataReader<VectorRecord>, scan: DataReader<VectorRecord> = source, hash = vectorHash): Step<VectorRecord> {
+    const target = new VectorCollection(this.target.vector);
+    return { name, kind, source, target, scan, check: { target, hash }, backup: this.collectionBackup(target, name) };
+  }
+
+  /**
+   * Refuses vectors the target cannot take as they are: other dimension, other metric, other model, or a
+   * target store built with other dimensions / model (unless it is being emptied).
+   */
+  private async vectorRefusal(incoming: IncomingVectors, policy: ConflictPolicy): Promise<SwitchyardError | null> {
+    const t = await this.target.vector.describe();
+    const tgt = `${vectorLabel(t)} is configured for ${t.dimensions} dimensions (VECTOR_DB_DIMENSIONS=${t.dimensions}${t.model ? `, embedding model "${t.model}"` : ''})`;
+    const details = { source: incoming, target: vectorSide(t) };
+    if (incoming.dimensions !== null && incoming.dimensions !== t.dimensions) {
+      return new SwitchyardError(
+        'DIMENSION_MISMATCH',
+        `Cannot copy vectors: ${incoming.label} holds ${incoming.dimensions}-dimensional vectors${incoming.model ? ` made with "${incoming.model}"` : ''}, but ${tgt}. ` +
+          `Vectors cannot change dimension: re-index the documents with the target's model instead (migration kind REINDEX), or set VECTOR_DB_DIMENSIONS=${incoming.dimensions} to keep these vectors. Nothing was written.`,
+        details,
+      );
+    }
+    if (incoming.metric && incoming.metric !== 'cosine') {
+      return new SwitchyardError(
+        'METRIC_MISMATCH',
+        `Cannot copy vectors: ${incoming.label} uses the ${incoming.metric} distance but ${vectorLabel(t)} uses cosine; scores would change meaning. Re-index instead (migration kind REINDEX). Nothing was written.`,
+        details,
+      );
+    }
+    if (incoming.model && t.model && incoming.model !== t.model) {
+      return new SwitchyardError(
+        'MODEL_MISMATCH',
+        `Cannot copy vectors: ${incoming.label} was embedded with "${incoming.model}" but the target is configured for "${t.model}"; queries would be embedded with another model. Re-index instead (migration kind REINDEX), or configure "${incoming.model}". Nothing was written.`,
+        details,
+      );
+    }
+    if (t.mismatch && policy !== 'TRUNCATE') {
+      return new SwitchyardError(mismatchCode(t), `${t.mismatch} To replace its content use onConflict TRUNCATE (a backup is taken first). Nothing was written.`, details);
+    }
+    return null;
+  }
+
+  /** Records on the target store the model its copied vectors were made with. */
+  private async adoptModel(model: string | null): Promise<void> {
+    if (model && (await this.target.vector.describe()).storedModel !== model) await this.target.vector.recordModel(model);
+  }
+
+  private async vectors(job: MigrationJobEntity): Promise<JobContext> {
+    const src = await this.openVector(job.source);
+    const info = await src.db.describe();
+    const targetInfo = await this.target.vector.describe();
+    const step = this.vectorStep(src.db.collection, 'collection', new VectorCollection(src.db));
+    const ctx = this.base(job, [step], { profile: job.source, vector: vectorSide(info) }, this.activeSide('vector', targetInfo), src.close);
+    const side = vectorSide(info);
+    if (src.db === this.target.vector || (info.provider === targetInfo.provider && info.location === targetInfo.location && info.collection === targetInfo.collection)) {
+      ctx.refusal = new BadInputError('source', `the source "${job.source}" is the target itself (${vectorLabel(info)})`);
+    } else {
+      ctx.refusal = await this.vectorRefusal({ label: `the source ${vectorLabel(info)}`, dimensions: side.dimensions, metric: side.metric, model: info.storedModel }, job.onConflict as ConflictPolicy);
+    }
+    if (!info.storedModel) ctx.warnings.push(`the source ${vectorLabel(info)} does not record which embedding model made its vectors; make sure it is the target's.`);
+    ctx.after = () => this.adoptModel(info.storedModel);
+    ctx.recall = { side: 'source', measure: (samples) => compareNeighbours(src.db, this.target.vector, samples) };
+    return ctx;
+  }
+
+  private async reindex(job: MigrationJobEntity): Promise<JobContext> {
+    const embeddings = this.deps.embeddings;
+    const rel = this.target.relational;
+    const vec = this.target.vector;
+    if (!embeddings) throw new BadInputError('embeddings', 'a re-index needs the embeddings model (EMBEDDINGS_*), and none was given to the migration service');
+    await embeddings.init();
+    const t = await vec.describe();
+    const scan = new ReindexSource(rel, vec, this.deps.chunk, null);
+    const step = this.vectorStep(vec.collection, 'documents', new ReindexSource(rel, vec, this.deps.chunk, embeddings), scan, recordFieldsHash);
+    const ctx = this.base(
+      job,
+      [step],
+      { profile: ACTIVE_PROFILE, relational: rel.label, embeddings: { model: embeddings.model, dimensions: embeddings.dimensions } },
+      this.activeSide('vector', t),
+      async () => undefined,
+    );
+    const policy = job.onConflict as ConflictPolicy;
+    const rebuild = t.mismatch !== null || (t.storedModel !== null && t.storedModel !== embeddings.model);
+    ctx.clearOnOverwrite = rebuild;
+    if (embeddings.dimensions !== t.dimensions) {
+      ctx.refusal = new SwitchyardError(
+        'DIMENSION_MISMATCH',
+        `The embeddings model "${embeddings.model}" makes ${embeddings.dimensions}-dimensional vectors but ${vectorLabel(t)} is configured for ${t.dimensions} (VECTOR_DB_DIMENSIONS). Set VECTOR_DB_DIMENSIONS=${embeddings.dimensions} and restart, then re-index. Nothing was written.`,
+        { model: embeddings.model, dimensions: embeddings.dimensions, target: vectorSide(t) },
+      );
+    } else if (rebuild && policy !== 'TRUNCATE' && policy !== 'OVERWRITE') {
+      const why = t.mismatch ?? `${vectorLabel(t)} was built with embedding model "${t.storedModel}", not "${embeddings.model}".`;
+      ctx.refusal = new SwitchyardError(mismatchCode(t), `${why} Re-index with onConflict TRUNCATE (or OVERWRITE) to rebuild it with "${embeddings.model}"; a backup is taken first. Nothing was written.`, { target: vectorSide(t) });
+    }
+    ctx.before = () => this.adoptModel(embeddings.model);
+    ctx.sampleCost = async (page) => {
+      const texts = (page.items as VectorRecord[]).slice(0, 32).map((r) => r.content);
+      if (!texts.length) return 0;
+      const t0 = Date.now();
+      await embeddings.embed(texts);
+      return (Date.now() - t0) / texts.length;
+    };
+    ctx.recall = { side: 'target', measure: (samples) => selfRetrieval(embeddings, vec, samples) };
+    return ctx;
+  }
+
+  private async exportData(job: MigrationJobEntity, dataset: DatasetKind, options: JobOptions): Promise<JobContext> {
+    const file = resolveDataPath(this.deps.dataDir, options.path ?? '').full;
+    const out = new NdjsonWriter(file);
+    let ctx: JobContext;
+    let header: ExportHeader;
+    if (dataset === 'RELATIONAL') {
+      const src = await this.openRelational(job.source);
+      const steps = DATA_ENTITIES.map((e) => {
+        const source = new RelationalTable(src.db, e);
+        const section = new NdjsonSection(file, source);
+        return { name: source.name, kind: 'table', source, target: new NdjsonSink(out, source), scan: source, check: { target: section, hash: (r) => rowHash(source.meta, r) } } satisfies Step;
+      });
+      ctx = this.base(job, steps, { profile: job.source, relational: src.db.label }, { profile: job.target, file: options.path }, src.close);
+      header = { format: 'switchyard-ndjson', version: 1, kind: 'RELATIONAL', createdAt: new Date().toISOString(), source: src.db.label, tables: steps.map((s) => s.name) };
+    } else {
+      const src = await this.openVector(job.source);
+      const source = new VectorCollection(src.db);
+      const step: Step<VectorRecord> = { name: source.name, kind: 'collection', source, target: new NdjsonSink(out, source), scan: source, check: { target: new NdjsonSection(file, source), hash: vectorHash } };
+      ctx = this.base(job, [step], { profile: job.source, vector: vectorSide(await src.db.describe()) }, { profile: job.target, file: options.path }, src.close);
+      header = await vectorHeader(src.db, source.label);
+    }
+    ctx.resumable = false;
+    ctx.backups = false;
+    if (existsSync(file) && !options.overwrite) {
+      ctx.refusal = new SwitchyardError('CONFLICT', `${options.path} already exists in the data dir; choose another path or export with overwrite. Nothing was written.`, { path: options.path });
+    }
+    ctx.before = () => out.open(header);
+    ctx.after = () => out.commit();
+    ctx.abort = () => out.abort();
+    return ctx;
+  }
+
+  private async importData(job: MigrationJobEntity, dataset: DatasetKind, options: JobOptions): Promise<JobContext> {
+    const file = resolveDataPath(this.deps.dataDir, options.path ?? '').full;
+    const header = await readHeader(file);
+    if (header.kind !== dataset) throw new BadInputError('kind', `${options.path} holds a ${header.kind} export, not ${dataset}`);
+    const source: PlanSide = { profile: job.source, file: options.path };
+    if (dataset === 'RELATIONAL') return this.base(job, this.tableSteps((t) => new NdjsonSection(file, t)), source, this.activeSide('relational'), async () => undefined);
+    return this.vectorFileContext(job, file, header, source, job.onConflict as ConflictPolicy);
+  }
+
+  /** Loads a vector export file into the target collection (import, or restoring a backup). */
+  private async vectorFileContext(job: MigrationJobEntity, file: string, header: ExportHeader, source: PlanSide, policy: ConflictPolicy): Promise<JobContext> {
+    const target = new VectorCollection(this.target.vector);
+    const section = new NdjsonSection(file, target);
+    const ctx = this.base(job, [this.vectorStep(target.name, 'file', section)], source, this.activeSide('vector', await this.target.vector.describe()), async () => undefined);
+    ctx.refusal = await this.vectorRefusal({ label: `the file ${path.basename(file)}`, dimensions: header.dimensions ?? null, metric: header.metric ?? null, model: header.model ?? null }, policy);
+    ctx.after = () => this.adoptModel(header.model ?? null);
+    return ctx;
+  }
+
+  /** Puts back the backups a job took: snapshot tables are restored in place, vector files are re-loaded. */
+  private async restore(job: MigrationJobEntity): Promise<JobContext> {
+    const from = (job.options as JobOptions).fromJob ?? '';
+    const original = await this.target.relational.repository(MigrationJobEntity).findOne({ where: { id: from } });
+    if (!original) throw new SwitchyardError('NOT_FOUND', `migration job ${JSON.stringify(from)} does not exist`);
+    const backups = (original.backups ?? []) as Backup[];
+    if (!backups.length) throw new SwitchyardError('MIGRATION_STATE', `job ${from} took no backup (only TRUNCATE and OVERWRITE runs on a non-empty target do)`);
+    const steps: Step[] = [];
+    let ctx: JobContext | null = null;
+    for (const b of backups) {
+      if (b.kind === 'table') {
+        const entity = DATA_ENTITIES.find((e) => this.target.relational.metadata(e).tableName === b.step);
+        if (!entity) throw new SwitchyardError('MIGRATION_STATE', `backup ${b.name} is of an unknown table ${b.step}`);
+        const table = new RelationalTable(this.target.relational, entity);
+        steps.push({ name: b.step, kind: 'table', source: table, target: table, scan: table, run: () => table.restore(b.name) });
+      } else {
+        const file = resolveDataPath(this.deps.dataDir, b.name).full;
+        ctx = await this.vectorFileContext(job, file, await readHeader(file), { profile: job.source, file: b.name }, 'TRUNCATE');
+        steps.push(...ctx.steps);
+      }
+    }
+    const result = ctx ?? this.base(job, [], { profile: job.source }, this.activeSide('relational'), async () => undefined);
+    result.steps = steps;
+    result.backups = false;
+    return result;
+  }
+}
+
+/** The header of an export of a vector store: dimension, metric and model it was built with. */
+export async function vectorHeader(db: VectorDb, source: string): Promise<ExportHeader> {
+  const i = await db.describe();
+  return {
+    format: 'switchyard-ndjson',
+    version: 1,
+    kind: 'VECTORS',
+    createdAt: new Date().toISOString(),
+    source,
+    collection: i.collection,
+    dimensions: i.storedDimensions ?? i.dimensions,
+    metric: i.storedMetric ?? i.metric,
+    model: i.storedModel,
+  };
+}
+
+/** Share of the source's user-scoped top-10 that the target also returns, over the sampled vectors. */
+async function compareNeighbours(source: VectorDb, target: VectorDb, samples: VectorRecord[]): Promise<number | null> {
+  let hit = 0;
+  let total = 0;
+  for (const r of samples) {
+    const [want, got] = await Promise.all([source.query(r.embedding, { userId: r.userId, k: 10 }), target.query(r.embedding, { userId: r.userId, k: 10 })]);
+    const ids = new Set(got.map((m) => m.id));
+    total += want.length;
+    hit += want.filter((m) => ids.has(m.id)).length;
+  }
+  return total ? hit / total : null;
+}
+
+/** Share of sampled chunks found in the top 10 when their text is embedded again and searched for. */
+async function selfRetrieval(embeddings: Embeddings, target: VectorDb, samples: VectorRecord[]): Promise<number | null> {
+  if (!samples.length) return null;
+  const vectors = await embeddings.embed(samples.map((s) => s.content));
+  let hit = 0;
+  for (const [i, s] of samples.entries()) {
+    const found = await target.query(vectors[i], { userId: s.userId, k: 10 });
+    if (found.some((m) => m.id === s.id)) hit++;
+  }
+  return hit / samples.length;
+}

@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { SECRET, startApp, TestApp } from '../support/app';
+import { serviceEnv } from '../support/services';
+
+const INDEX = `mutation($input: IndexDocumentInput!) { indexDocument(input: $input) { id chunkCount } }`;
+const SEARCH = `query($q: String!) { searchKnowledge(query: $q, limit: 3) { documentId content score } }`;
+const START = `mutation($input: StartMigrationInput!) { startMigration(input: $input) { id kind status dryRun source target } }`;
+const JOB = `query($id: ID!) { migration(id: $id) { id kind status error errorCode plan progress { total done ratePerSecond etaSeconds } verification { ok recallAt10 tables { name sourceCount targetCount checksumMatch } } } }`;
+
+interface Job {
+  id: string;
+  status: string;
+  error: string | null;
+  errorCode: string | null;
+  plan: { steps: Array<{ name: string; sourceCount: number; targetCount: number }>; refusal: unknown } | null;
+  progress: { total: number; done: number } | null;
+  verification: { ok: boolean; recallAt10: number | null; tables: Array<{ name: string; sourceCount: number; targetCount: number; checksumMatch: boolean | null }> } | null;
+}
+
+async function finished(t: TestApp, token: string, id: string): Promise<Job> {
+  for (let i = 0; i < 600; i++) {
+    const r = await t.gql<{ migration: Job }>(JOB, { id }, token);
+    if (r.errors) throw new Error(JSON.stringify(r.errors));
+    if (r.data!.migration.status !== 'RUNNING') return r.data!.migration;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('migration did not finish');
+}
+
+/**
+ * The seed guide's flow, through GraphQL alone: a dev deployment (SQLite + Chroma) is moved to
+ * PostgreSQL + pgvector: edit env, restart, plan, migrate, verify counts and checksums, search.
+ */
+describe('seed-guide migration through GraphQL: SQLite + Chroma -> PostgreSQL + pgvector', () => {
+  let dev: TestApp;
+  let prod: TestApp;
+  const collection = `dev_${randomBytes(4).toString('hex')}`;
+
+  beforeAll(async () => {
+    dev = await startApp('sqlite+chromadb', { VECTOR_DB_COLLECTION: collection });
+    const alice = dev.token('alice');
+    await dev.gql(INDEX, { input: { documentId: 'cars', title: 'Cars ✓', content: 'The mechanic repaired the car engine and replaced the brakes.' } }, alice);
+    await dev.gql(INDEX, { input: { documentId: 'pets', content: 'My puppy loves to play fetch in the park with other dogs.' } }, alice);
+    await dev.gql(INDEX, { input: { documentId: 'cars', content: 'Bob writes about cooking pasta.' } }, dev.token('bob'));
+    // "Update .env, restart": the new app is PostgreSQL + pgvector; the old stack is the source profile.
+    prod = await startApp('postgres+pgvector', {
+      MIGRATION_SOURCE_RELATIONAL_DB_PROVIDER: 'sqlite',
+      MIGRATION_SOURCE_RELATIONAL_DB_DATABASE: dev.config.relational.provider === 'sqlite' ? dev.config.relational.database : '',
+      MIGRATION_SOURCE_VECTOR_DB_PROVIDER: 'chromadb',
+      MIGRATION_SOURCE_VECTOR_DB_CHROMA_URL: serviceEnv('TEST_CHROMA_URL'),
+      MIGRATION_SOURCE_VECTOR_DB_COLLECTION: collection,
+      MIGRATION_SOURCE_VECTOR_DB_DIMENSIONS: '32',
+    });
+  });
+  afterAll(async () => {
+    await prod?.close();
+    await dev?.close();
+  });
+
+  it('requires the admin role', async () => {
+    const r = await prod.gql(START, { input: { kind: 'RELATIONAL' } }, prod.token('alice'));
+    expect(r.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('plans, copies and verifies the relational data, then the vectors; search works on the new stack', async () => {
+    const admin = prod.token('ops', ['admin']);
+    expect(SECRET).toBeTruthy();
+    const plan = await prod.gql<{ startMigration: { id: string; dryRun: boolean } }>(START, { input: { kind: 'RELATIONAL', dryRun: true } }, admin);
+    expect(plan.errors).toBeUndefined();
+    const planned = await finished(prod, admin, plan.data!.startMigration.id);
+    expect(planned.status).toBe('PLANNED');
+    const docsStep = planned.plan!.steps.find((s) => s.name === 'documents')!;
+    expect(docsStep).toMatchObject({ sourceCount: 3, targetCount: 0 });
+
+    const rel = await prod.gql<{ startMigration: { id: string; status: string } }>(START, { input: { kind: 'RELATIONAL' } }, admin);
+    const relJob = await finished(prod, admin, rel.data!.startMigration.id);
+    expect(relJob.error).toBeNull();
+    expect(relJob.status).toBe('SUCCEEDED');
+    expect(relJob.verification!.ok).toBe(true);
+    expect(relJob.verification!.tables.find((t) => t.name === 'documents')).toMatchObject({ sourceCount: 3, targetCount: 3, checksumMatch: true });
+
+    const vec = await prod.gql<{ startMigration: { id: string } }>(START, { input: { kind: 'VECTORS' } }, admin);
+    const vecJob = await finished(prod, admin, vec.data!.startMigration.id);
+    expect(vecJob.error).toBeNull();
+    expect(vecJob.status).toBe('SUCCEEDED');
+    expect(vecJob.verification!.ok).toBe(true);
+    expect(vecJob.verification!.tables[0]).toMatchObject({ sourceCount: 3, targetCount: 3, checksumMatch: true });
+
+    const hits = await prod.gql<{ searchKnowledge: Array<{ documentId: string; content: string }> }>(SEARCH, { q: 'automobile motor fixed' }, prod.token('alice'));
+    expect(hits.errors).toBeUndefined();
+    expect(hits.data!.searchKnowledge[0]).toMatchObject({ documentId: 'cars', content: 'The mechanic repaired the car engine and replaced the brakes.' });
+    const bob = await prod.gql<{ searchKnowledge: Array<{ content: string }> }>(SEARCH, { q: 'car' }, prod.token('bob'));
+    expect(bob.data!.searchKnowledge.map((h) => h.content)).toEqual(['Bob writes about cooking pasta.']);
+  });
+
+  it('refuses to copy again into a non-empty target under FAIL, before any write', async () => {
+    const admin = prod.token('ops', ['admin']);
+    const again = await prod.gql<{ startMigration: { id: string } }>(START, { input: { kind: 'RELATIONAL' } }, admin);
+    const job = again.errors ? null : await finished(prod, admin, again.data!.startMigration.id);
+    const code = again.errors?.[0].extensions?.code ?? job?.errorCode;
+    expect(code).toBe('CONFLICT');
+    const docs = await prod.gql<{ documents: unknown[] }>(`{ documents { id } }`, {}, prod.token('alice'));
+    expect(docs.data!.documents).toHaveLength(2);
+  });
+});
