@@ -218,10 +218,10 @@ export class ContextBuilder {
     };
   }
 
-  /** A step that moves vector records from `source` into the target collection. */
-  private vectorStep(name: string, kind: PlanStep['kind'], source: DataReader<VectorRecord>, scan: DataReader<VectorRecord> = source, hash = vectorHash): Step<VectorRecord> {
+  /** A step that moves vector records from `source` into the target collection (named after it). */
+  private vectorStep(kind: PlanStep['kind'], source: DataReader<VectorRecord>, scan: DataReader<VectorRecord> = source, hash = vectorHash): Step<VectorRecord> {
     const target = new VectorCollection(this.target.vector);
-    return { name, kind, source, target, scan, check: { target, hash }, backup: this.collectionBackup(target, name) };
+    return { name: target.name, kind, source, target, scan, check: { target, hash }, backup: this.collectionBackup(target, target.name) };
   }
 
   /**
@@ -269,7 +269,7 @@ export class ContextBuilder {
     const src = await this.openVector(job.source);
     const info = await src.db.describe();
     const targetInfo = await this.target.vector.describe();
-    const step = this.vectorStep(src.db.collection, 'collection', new VectorCollection(src.db));
+    const step = this.vectorStep('collection', new VectorCollection(src.db));
     const ctx = this.base(job, [step], { profile: job.source, vector: vectorSide(info) }, this.activeSide('vector', targetInfo), src.close);
     const side = vectorSide(info);
     if (src.db === this.target.vector || (info.provider === targetInfo.provider && info.location === targetInfo.location && info.collection === targetInfo.collection)) {
@@ -291,7 +291,7 @@ export class ContextBuilder {
     await embeddings.init();
     const t = await vec.describe();
     const scan = new ReindexSource(rel, vec, this.deps.chunk, null);
-    const step = this.vectorStep(vec.collection, 'documents', new ReindexSource(rel, vec, this.deps.chunk, embeddings), scan, recordFieldsHash);
+    const step = this.vectorStep('documents', new ReindexSource(rel, vec, this.deps.chunk, embeddings), scan, recordFieldsHash);
     const ctx = this.base(
       job,
       [step],
@@ -369,7 +369,7 @@ export class ContextBuilder {
   private async vectorFileContext(job: MigrationJobEntity, file: string, header: ExportHeader, source: PlanSide, policy: ConflictPolicy): Promise<JobContext> {
     const target = new VectorCollection(this.target.vector);
     const section = new NdjsonSection(file, target);
-    const ctx = this.base(job, [this.vectorStep(target.name, 'file', section)], source, this.activeSide('vector', await this.target.vector.describe()), async () => undefined);
+    const ctx = this.base(job, [this.vectorStep('file', section)], source, this.activeSide('vector', await this.target.vector.describe()), async () => undefined);
     ctx.refusal = await this.vectorRefusal({ label: `the file ${path.basename(file)}`, dimensions: header.dimensions ?? null, metric: header.metric ?? null, model: header.model ?? null }, policy);
     ctx.after = () => this.adoptModel(header.model ?? null);
     return ctx;

@@ -44,8 +44,10 @@ export class JobStore {
     await this.jobs.update({ id }, fields as never);
   }
 
-  async status(id: string): Promise<string | null> {
-    return (await this.jobs.findOne({ select: { id: true, status: true }, where: { id } }))?.status ?? null;
+  /** The job's status and which run (process) owns it now. */
+  async runState(id: string): Promise<{ status: string | null; runId: string | null }> {
+    const j = await this.jobs.findOne({ select: { id: true, status: true, options: true }, where: { id } });
+    return { status: j?.status ?? null, runId: ((j?.options ?? {}) as { runId?: string }).runId ?? null };
   }
 
   isStale(job: Pick<MigrationJobEntity, 'status' | 'heartbeatAt' | 'updatedAt'>): boolean {

@@ -62,6 +62,9 @@ function cancelled(why: string): SwitchyardError {
   return new SwitchyardError('CANCELLED', why);
 }
 
+/** This run lost the job to a resume elsewhere (it was thought dead): it stops without touching the job or lock. */
+class TakenOver extends Error {}
+
 /**
  * Moves a deployment's data between providers: the target is the active RelationalDb + VectorDb (given,
  * already open); the source is a named profile the service opens read-only. Every job is recorded in the
@@ -305,6 +308,7 @@ export class MigrationService implements OnApplicationShutdown {
       startedAt: now,
       finishedAt: null,
       heartbeatAt: now,
+      createdAt: now, // with milliseconds on every driver, so list() orders jobs started in the same second
     });
     return this.launch(job, { create: true, takeOverStale: false });
   }
@@ -316,8 +320,9 @@ export class MigrationService implements OnApplicationShutdown {
     let ctx: JobContext | undefined;
     try {
       job.heartbeatAt = new Date();
+      job.options = { ...((job.options ?? {}) as JobOptions), runId: randomUUID() };
       if (o.create) Object.assign(job, await this.store.create(job));
-      else await this.store.patch(job.id, this.pick(job, 'status', 'dryRun', 'onConflict', 'progress', 'verification', 'error', 'startedAt', 'finishedAt', 'heartbeatAt'));
+      else await this.store.patch(job.id, this.pick(job, 'status', 'dryRun', 'onConflict', 'options', 'progress', 'verification', 'error', 'startedAt', 'finishedAt', 'heartbeatAt'));
       ctx = await this.contexts.build(job);
       if (!job.dryRun) {
         const resumed = ctx.resumable && (await this.store.checkpoints(job.id)).length > 0;
@@ -356,7 +361,12 @@ export class MigrationService implements OnApplicationShutdown {
       }
     } catch (e) {
       await ctx.abort?.().catch(() => undefined);
-      await this.fail(job, e);
+      if (e instanceof TakenOver) {
+        this.logger.warn(`job ${job.id}: ${e.message}`);
+        locks = false; // the lock row is the job's, now held by the run that took it over
+      } else {
+        await this.fail(job, e);
+      }
     } finally {
       clearInterval(beat);
       if (locks) await this.store.unlock(this.targetKey, job.id).catch((e) => this.logger.error(`job ${job.id}: could not release the lock: ${errorMessage(e)}`));
@@ -394,9 +404,12 @@ export class MigrationService implements OnApplicationShutdown {
     const progress = this.progressOf(job, ctx, totals, cps);
     const started = Date.now();
     let doneThisRun = 0;
+    const runId = (job.options as JobOptions).runId;
     const check = async () => {
       this.throwIfAborted(signal);
-      if ((await this.store.status(job.id)) !== 'RUNNING') throw cancelled('cancelled from another process');
+      const now = await this.store.runState(job.id);
+      if (now.runId !== runId) throw new TakenOver('another process resumed this job (this one was thought dead); stopping without writing more');
+      if (now.status !== 'RUNNING') throw cancelled('cancelled from another process');
     };
     const mode = WRITE_MODE[policy];
     const resumeMode: WriteMode = policy === 'SKIP' ? 'skip' : 'overwrite';
@@ -458,6 +471,7 @@ export class MigrationService implements OnApplicationShutdown {
     progress.phase = 'verify';
     await this.update(job, { progress });
     const verification = await verifyOf(ctx, job.batchSize);
+    await check();
     progress.phase = 'done';
     await this.update(job, { status: 'SUCCEEDED', verification, progress, finishedAt: new Date(), error: null });
     this.logger.log(
@@ -501,8 +515,9 @@ export class MigrationService implements OnApplicationShutdown {
   private async fail(job: MigrationJobEntity, e: unknown): Promise<void> {
     const code = e instanceof SwitchyardError ? e.code : 'INTERNAL';
     const status = code === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
-    if (status === 'FAILED') this.logger.error(`job ${job.id}: ${job.kind} failed: ${errorMessage(e)}`);
-    else this.logger.warn(`job ${job.id}: ${errorMessage(e)}`);
+    // Refusals (conflicts, mismatches, bad input) are the user's to fix; only breakage is an error.
+    if (code === 'INTERNAL' || code === 'PROVIDER_UNAVAILABLE') this.logger.error(`job ${job.id}: ${job.kind} failed: ${errorMessage(e)}`);
+    else this.logger.warn(`job ${job.id}: ${job.kind} ${status === 'CANCELLED' ? 'stopped' : 'refused'}: ${errorMessage(e)}`);
     await this.update(job, { status, error: joinError(code, errorMessage(e)), finishedAt: new Date() }).catch((err) => this.logger.error(`job ${job.id}: could not record the failure: ${errorMessage(err)}`));
   }
 
@@ -513,6 +528,7 @@ export class MigrationService implements OnApplicationShutdown {
   }
 
   private emit(job: MigrationJobEntity): void {
-    if (this.events.listenerCount(job.id)) this.events.emit(job.id, this.store.toJob(job));
+    // A snapshot: the run keeps mutating its progress object.
+    if (this.events.listenerCount(job.id)) this.events.emit(job.id, structuredClone(this.store.toJob(job)));
   }
 }

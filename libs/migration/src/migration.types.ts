@@ -141,6 +141,8 @@ export interface JobOptions {
   fromJob?: string;
   /** EXPORT: replace an existing file. */
   overwrite?: boolean;
+  /** Internal: the run that owns the job now; a run that finds another id was taken over (resumed elsewhere) and stops. */
+  runId?: string;
 }
 
 /** A job as the service returns it. */

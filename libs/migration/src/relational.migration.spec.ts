@@ -147,8 +147,19 @@ describe('relational migration (SQLite <-> PostgreSQL, real servers)', () => {
     expect(restore.kind).toBe('RESTORE');
     expect(await pg.repository(DocumentEntity).count()).toBe(before);
     expect(await pg.repository(DocumentEntity).countBy({ userId: 'u0001' })).toBe(0);
-    // back to the migrated state for the tests below
-    await succeeded(svc, svc.start({ kind: 'RELATIONAL', onConflict: 'OVERWRITE' }));
+    // back to the migrated state for the tests below; verify on demand, by job and by kind
+    const over = await succeeded(svc, svc.start({ kind: 'RELATIONAL', onConflict: 'OVERWRITE' }));
+    await pg.repository(UserEntity).update({ id: 'u0003' }, { active: true });
+    const now = await svc.verify({ kind: 'RELATIONAL' });
+    expect(now.ok).toBe(false);
+    expect(now.tables.map((t) => [t.name, t.checksumMatch])).toEqual([
+      ['users', false],
+      ['documents', true],
+    ]);
+    // verify(id) re-checks a job and stores the result on it (the update above also moved updated_at)
+    expect((await svc.verify(over.id)).ok).toBe(false);
+    expect((await svc.get(over.id)).verification?.tables[0]).toMatchObject({ name: 'users', checksumMatch: false });
+    expect((await succeeded(svc, svc.start({ kind: 'RELATIONAL', onConflict: 'OVERWRITE' }))).verification?.ok).toBe(true);
   });
 
   it('one migration per target: a second start gets MIGRATION_LOCKED naming the holder; cancel frees it', async () => {
@@ -217,7 +228,7 @@ describe('relational migration (SQLite <-> PostgreSQL, real servers)', () => {
     b.content = 'nul \u0000 inside';
     await bad.insertRows(DocumentEntity, [a, b, c], 'error');
     await bad.close();
-    const target = await openRelational({ provider: 'postgres', logging: false, ...(pgConfig as Extract<RelationalDbConfig, { provider: 'postgres' }>) });
+    const target = await openRelational(pgConfig);
     const s2 = service({ target: { relational: target, vector: pgVectors }, profiles: { bad: profile('bad', badConfig, unusedVectors) }, dataDir });
     try {
       const planned = await succeeded(s2, s2.start({ kind: 'RELATIONAL', source: 'bad', dryRun: true, onConflict: 'SKIP' }));

@@ -1,0 +1,179 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
+import { DocumentEntity, MigrationCheckpointEntity, MigrationLockEntity, RelationalDb } from '@switchyard/relational-db';
+import { VectorDb } from '@switchyard/vector-db';
+import { freshDir, freshPostgres } from '../../../test/support/services';
+import { makeRecords } from '../../vector-db/src/testing/records';
+import { MigrationService } from './migration.service';
+import { MigrationJob, StartMigrationInput } from './migration.types';
+import type { ChildConfig } from './testing/migrate-child';
+import { openRelational, openVector, profile, seedRelational, service, succeeded } from './testing/fixtures';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const CHILD = path.join(__dirname, 'testing', 'migrate-child.ts');
+const STALE_MS = 1500;
+
+/** Starts a job in a real child process; resolves with the job id once the child has started it. */
+function startChild(config: ChildConfig): Promise<{ child: ChildProcess; jobId: string; output: () => string }> {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', CHILD, JSON.stringify(config)], {
+    cwd: ROOT,
+    env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`child did not start a job in time:\n${out}`)), 60_000);
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before starting a job:\n${out}`)));
+    child.stdout!.on('data', () => {
+      const m = /\{"jobId":"([^"]+)"\}/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      resolve({ child, jobId: m[1], output: () => out });
+    });
+  });
+}
+
+/** Waits until the job has committed at least `batches` checkpointed batches, then kills the process with SIGKILL. */
+async function killAfter(db: RelationalDb, run: { child: ChildProcess; jobId: string; output: () => string }, minDone: number): Promise<number> {
+  const repo = db.repository(MigrationCheckpointEntity);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const done = (await repo.find({ where: { jobId: run.jobId } })).reduce((n, c) => n + c.done, 0);
+    if (done >= minDone) break;
+    if (run.child.exitCode !== null) throw new Error(`child finished before it could be killed:\n${run.output()}`);
+    if (Date.now() > deadline) throw new Error(`no progress from the child:\n${run.output()}`);
+    await sleep(25);
+  }
+  const exited = new Promise((r) => run.child.once('exit', r));
+  run.child.kill('SIGKILL');
+  await exited;
+  expect(run.child.signalCode).toBe('SIGKILL');
+  return (await repo.find({ where: { jobId: run.jobId } })).reduce((n, c) => n + c.done, 0);
+}
+
+/** Resumes a killed job in this process; returns it finished and the `done` of its first reported batch. */
+async function resumeKilled(svc: MigrationService, jobId: string, killedAt: number): Promise<{ job: MigrationJob; firstDone: number }> {
+  let firstDone = -1;
+  const off = svc.subscribe(jobId, (j) => {
+    if (firstDone < 0 && j.progress && j.progress.done > 0) firstDone = j.progress.done;
+  });
+  await svc.resume(jobId);
+  const job = await succeeded(svc, svc.waitFor(jobId));
+  off();
+  expect(firstDone).toBeGreaterThan(killedAt);
+  return { job, firstDone };
+}
+
+describe('resume after SIGKILL (real child process, real servers)', () => {
+  const dir = freshDir('sy-mig-resume-');
+  const dataDir = path.join(dir.dir, 'data');
+  let drop: () => Promise<void>;
+  let pgRelConfig: Extract<RelationalDbConfig, { provider: 'postgres' }>;
+  let pgVecConfig: VectorDbConfig;
+  let rel: RelationalDb;
+  let vec: VectorDb;
+  const sqliteConfig: RelationalDbConfig = { provider: 'sqlite', database: dir.file('source.sqlite'), logging: false };
+  const liteVectors: VectorDbConfig = { provider: 'sqlite-vec', path: dir.file('source.sqlite'), dimensions: 16, collection: 'vector_embeddings' };
+  const profiles = () => ({ source: profile('source', sqliteConfig, liteVectors) });
+  let svc: MigrationService;
+
+  const childConfig = (start: StartMigrationInput): ChildConfig => ({
+    target: { relational: pgRelConfig, vector: pgVecConfig, model: 'model-r' },
+    profiles: profiles(),
+    dataDir,
+    staleAfterMs: STALE_MS,
+    start,
+  });
+
+  beforeAll(async () => {
+    const pg = await freshPostgres('migresume');
+    drop = pg.drop;
+    pgRelConfig = { provider: 'postgres', logging: false, ...pg.connection };
+    pgVecConfig = { provider: 'pgvector', connection: pg.connection, dimensions: 16, collection: 'vector_embeddings' };
+    const src = await openRelational(sqliteConfig);
+    await seedRelational(src, 50, 6000);
+    await src.close();
+    const srcVec = await openVector(liteVectors, 'model-r');
+    await srcVec.upsert(makeRecords(4000, 16, { seed: 3, users: 3, prefix: 'v' }));
+    await srcVec.close();
+    rel = await openRelational(pgRelConfig);
+    vec = await openVector(pgVecConfig, 'model-r');
+    svc = service({ target: { relational: rel, vector: vec }, profiles: profiles(), dataDir, staleAfterMs: STALE_MS });
+  });
+
+  afterAll(async () => {
+    await svc?.close();
+    await vec?.close();
+    await rel?.close();
+    await drop?.();
+    dir.remove();
+  });
+
+  it('a relational copy killed mid-run continues from its checkpoint: no duplicate, no loss, same checksums', async () => {
+    const run = await startChild(childConfig({ kind: 'RELATIONAL', batchSize: 200, throttleMs: 40 }));
+    const killedAt = await killAfter(rel, run, 50 + 1000);
+    expect(killedAt).toBeLessThan(50 + 6000);
+    const partial = await rel.repository(DocumentEntity).count();
+    expect(partial).toBeGreaterThan(0);
+    expect(partial).toBeLessThan(6000);
+
+    // the dead job still holds the target: a new start is refused and told to resume it
+    await expect(svc.start({ kind: 'RELATIONAL', onConflict: 'SKIP' })).rejects.toMatchObject({ code: 'MIGRATION_LOCKED', message: expect.stringContaining(run.jobId) });
+    await sleep(STALE_MS + 200);
+    await expect(svc.start({ kind: 'RELATIONAL', onConflict: 'SKIP' })).rejects.toMatchObject({ code: 'MIGRATION_LOCKED', message: expect.stringMatching(/stopped sending heartbeats.*resume it/) });
+
+    // a dead job can also be cancelled: that frees the target, and it stays resumable
+    expect(await svc.get(run.jobId)).toMatchObject({ status: 'RUNNING', stale: true });
+    expect(await svc.cancel(run.jobId)).toMatchObject({ status: 'CANCELLED', errorCode: 'CANCELLED' });
+    expect(await rel.repository(MigrationLockEntity).count()).toBe(0);
+
+    const { job } = await resumeKilled(svc, run.jobId, killedAt);
+    expect(job.verification).toMatchObject({ ok: true });
+    expect(job.verification!.tables.map((t) => [t.name, t.sourceCount, t.targetCount, t.checksumMatch])).toEqual([
+      ['users', 50, 50, true],
+      ['documents', 6000, 6000, true],
+    ]);
+    expect(job.progress!.steps.map((s) => [s.name, s.read])).toEqual([
+      ['users', 50],
+      ['documents', 6000],
+    ]);
+    // finished: running it again changes nothing
+    expect((await svc.resume(run.jobId)).finishedAt).toEqual(job.finishedAt);
+  });
+
+  it('a vector copy killed mid-run (HNSW dropped for the load) continues from its checkpoint and is verified equal', async () => {
+    const run = await startChild(childConfig({ kind: 'VECTORS', batchSize: 200, throttleMs: 40 }));
+    const killedAt = await killAfter(rel, run, 800);
+    expect(killedAt).toBeLessThan(4000);
+    expect((await svc.get(run.jobId)).stale).toBe(false);
+    await sleep(STALE_MS + 200);
+    expect(await svc.get(run.jobId)).toMatchObject({ status: 'RUNNING', stale: true });
+    const { job } = await resumeKilled(svc, run.jobId, killedAt);
+    expect(job.verification).toMatchObject({ ok: true, tables: [{ sourceCount: 4000, targetCount: 4000, checksumMatch: true }] });
+    expect(job.verification!.recallAt10).toBeGreaterThanOrEqual(0.9);
+    expect(await vec.count()).toBe(4000);
+  });
+
+  it('a process thought dead (frozen with SIGSTOP) whose job was resumed elsewhere stops at its next batch without touching the job', async () => {
+    const run = await startChild(childConfig({ kind: 'RELATIONAL', onConflict: 'OVERWRITE', batchSize: 200, throttleMs: 40 }));
+    const repo = rel.repository(MigrationCheckpointEntity);
+    while ((await repo.find({ where: { jobId: run.jobId } })).reduce((n, c) => n + c.done, 0) < 1000) await sleep(25);
+    run.child.kill('SIGSTOP');
+    await sleep(STALE_MS + 300);
+    expect((await svc.get(run.jobId)).stale).toBe(true);
+    await svc.resume(run.jobId);
+    run.child.kill('SIGCONT');
+    const job = await succeeded(svc, svc.waitFor(run.jobId));
+    expect(job.verification?.ok).toBe(true);
+    const exit = await new Promise<number | null>((r) => (run.child.exitCode !== null ? r(run.child.exitCode) : run.child.once('exit', r)));
+    expect(exit).toBe(0);
+    // the frozen process noticed the takeover: it neither failed the job nor released its lock, it waited for the new owner
+    expect(run.output()).toContain('another process resumed this job');
+    expect(run.output()).toContain('"status":"SUCCEEDED"');
+    expect((await svc.get(run.jobId)).status).toBe('SUCCEEDED');
+  });
+});

@@ -1,0 +1,41 @@
+/**
+ * Runs one migration job in its own process and prints `{"jobId": ...}` then `{"status": ...}` as JSON
+ * lines. The resume test starts it, kills it with SIGKILL in the middle, and resumes the job itself.
+ *
+ *   node -r ts-node/register/transpile-only -r tsconfig-paths/register migrate-child.ts '<json ChildConfig>'
+ */
+import type { ProviderProfile, RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
+import { createRelationalDb } from '@switchyard/relational-db';
+import { createVectorDb } from '@switchyard/vector-db';
+import { MigrationService } from '../migration.service';
+import type { StartMigrationInput } from '../migration.types';
+
+export interface ChildConfig {
+  target: { relational: RelationalDbConfig; vector: VectorDbConfig; model: string | null };
+  profiles: Record<string, ProviderProfile>;
+  dataDir: string;
+  staleAfterMs: number;
+  start: StartMigrationInput;
+}
+
+const say = (m: string) => void process.stderr.write(`${m}\n`);
+
+async function main(): Promise<void> {
+  const cfg = JSON.parse(process.argv[2]) as ChildConfig;
+  const relational = createRelationalDb(cfg.target.relational);
+  await relational.init();
+  const vector = createVectorDb(cfg.target.vector, cfg.target.model);
+  await vector.init();
+  const svc = new MigrationService({ target: { relational, vector }, profiles: cfg.profiles, dataDir: cfg.dataDir, defaultBatchSize: 100, staleAfterMs: cfg.staleAfterMs, logger: { log: () => undefined, warn: say, error: say } });
+  const job = await svc.start(cfg.start);
+  process.stdout.write(`${JSON.stringify({ jobId: job.id })}\n`);
+  const done = await svc.waitFor(job.id);
+  process.stdout.write(`${JSON.stringify({ status: done.status, error: done.error })}\n`);
+  await vector.close();
+  await relational.close();
+}
+
+main().catch((e) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
