@@ -1,4 +1,6 @@
+import { createClient } from 'graphql-ws';
 import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
 import { SECRET, startApp, TestApp } from '../support/app';
 import { serviceEnv } from '../support/services';
 
@@ -50,6 +52,12 @@ describe('seed-guide migration through GraphQL: SQLite + Chroma -> PostgreSQL + 
       MIGRATION_SOURCE_VECTOR_DB_CHROMA_URL: serviceEnv('TEST_CHROMA_URL'),
       MIGRATION_SOURCE_VECTOR_DB_COLLECTION: collection,
       MIGRATION_SOURCE_VECTOR_DB_DIMENSIONS: '32',
+      MIGRATION_GHOST_RELATIONAL_DB_PROVIDER: 'sqlite',
+      MIGRATION_GHOST_RELATIONAL_DB_DATABASE: dev.config.relational.provider === 'sqlite' ? dev.config.relational.database : '',
+      MIGRATION_GHOST_VECTOR_DB_PROVIDER: 'chromadb',
+      MIGRATION_GHOST_VECTOR_DB_CHROMA_URL: serviceEnv('TEST_CHROMA_URL'),
+      MIGRATION_GHOST_VECTOR_DB_COLLECTION: `${collection}_typo`,
+      MIGRATION_GHOST_VECTOR_DB_DIMENSIONS: '32',
     });
   });
   afterAll(async () => {
@@ -91,6 +99,45 @@ describe('seed-guide migration through GraphQL: SQLite + Chroma -> PostgreSQL + 
     expect(hits.data!.searchKnowledge[0]).toMatchObject({ documentId: 'cars', content: 'The mechanic repaired the car engine and replaced the brakes.' });
     const bob = await prod.gql<{ searchKnowledge: Array<{ content: string }> }>(SEARCH, { q: 'car' }, prod.token('bob'));
     expect(bob.data!.searchKnowledge.map((h) => h.content)).toEqual(['Bob writes about cooking pasta.']);
+  });
+
+  it('streams a job’s progress over graphql-ws until it finishes (admin token in connectionParams)', async () => {
+    const admin = prod.token('ops', ['admin']);
+    const client = createClient({ url: prod.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${admin}` }, retryAttempts: 0 });
+    try {
+      const exp = await prod.gql<{ exportData: { id: string } }>(`mutation { exportData(input: { kind: VECTORS, path: "ws-test.ndjson" }) { id } }`, {}, admin);
+      expect(exp.errors).toBeUndefined();
+      const id = exp.data!.exportData.id;
+      const seen: Array<{ status: string; progress: { done: number; total: number } | null }> = [];
+      await new Promise<void>((resolve, reject) => {
+        client.subscribe<{ migrationProgress: { status: string; progress: { done: number; total: number } | null } }>(
+          { query: `subscription($id: ID!) { migrationProgress(id: $id) { id status progress { done total } } }`, variables: { id } },
+          { next: (m) => (m.errors ? reject(new Error(JSON.stringify(m.errors))) : seen.push(m.data!.migrationProgress)), error: reject, complete: resolve },
+        );
+      });
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen[seen.length - 1]).toMatchObject({ status: 'SUCCEEDED', progress: { done: 3, total: 3 } });
+
+      const denied = await new Promise<unknown>((resolve) => {
+        const bad = createClient({ url: prod.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${prod.token('alice')}` }, retryAttempts: 0 });
+        bad.subscribe({ query: `subscription($id: ID!) { migrationProgress(id: $id) { id } }`, variables: { id } }, { next: (m) => resolve(m.errors), error: resolve, complete: () => resolve(null) });
+      });
+      expect(JSON.stringify(denied)).toMatch(/admin/);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('names a missing source collection instead of creating it and copying nothing', async () => {
+    const admin = prod.token('ops', ['admin']);
+    const r = await prod.gql<{ startMigration: { id: string } }>(START, { input: { kind: 'VECTORS', source: 'ghost', dryRun: true } }, admin);
+    const job = r.errors ? null : await finished(prod, admin, r.data!.startMigration.id);
+    const code = r.errors?.[0].extensions?.code ?? job?.errorCode;
+    const message = r.errors?.[0].message ?? job?.error;
+    expect(code).toBe('NOT_FOUND');
+    expect(message).toContain(`${collection}_typo`);
+    const unknown = await prod.gql(START, { input: { kind: 'VECTORS', source: 'nope' } }, admin);
+    expect(JSON.stringify(unknown.errors ?? unknown.data)).toMatch(/nope/);
   });
 
   it('refuses to copy again into a non-empty target under FAIL, before any write', async () => {

@@ -15,6 +15,8 @@ export const SECRET = 'test-secret-test-secret-test-secret-1234';
 export interface TestApp {
   app: INestApplication;
   config: SwitchyardConfig;
+  /** Where the app listens (HTTP; the same port serves graphql-ws at /graphql). */
+  url: string;
   ollama: FakeOllama;
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> }>;
   token(sub: string, roles?: string[]): string;
@@ -55,10 +57,12 @@ export async function startApp(stack: Stack, extra: Record<string, string> = {})
   const config = loadConfig(env);
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
   const app = configureApp(moduleRef.createNestApplication<NestExpressApplication>({ logger: ['error'], bodyParser: false }), config);
-  await app.init();
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address() as { port: number };
   return {
     app,
     config,
+    url: `http://127.0.0.1:${address.port}`,
     ollama,
     token: (sub, roles = []) => mintToken(SECRET, sub, roles),
     async gql(query, variables = {}, token = null) {

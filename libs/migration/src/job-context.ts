@@ -156,12 +156,12 @@ export class ContextBuilder {
     const profile = this.profile(name);
     if (!profile) return { db: this.target.vector, close: async () => undefined };
     let db = createVectorDb(profile.vector, null);
-    await db.init();
+    await db.init({ createIfMissing: false });
     const stored = (await db.describe()).storedDimensions;
     if (stored && stored !== profile.vector.dimensions) {
       await db.close();
       db = createVectorDb({ ...profile.vector, dimensions: stored }, null);
-      await db.init();
+      await db.init({ createIfMissing: false });
     }
     return { db, close: () => db.close() };
   }

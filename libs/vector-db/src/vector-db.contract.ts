@@ -4,8 +4,8 @@ import { VectorDb } from './vector-db.port';
 import { VectorRecord } from './vector-db.types';
 
 export interface VectorHarness {
-  /** A handle on the shared test store with these dimensions and model (same collection each call). */
-  open(dimensions: number, model: string | null): VectorDb;
+  /** A handle on the shared test store with these dimensions and model (same collection each call unless named). */
+  open(dimensions: number, model: string | null, collection?: string): VectorDb;
   cleanup(): Promise<void>;
 }
 
@@ -161,6 +161,19 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       expect(await reader.count()).toBe(9_999);
       await reader.close();
       expect(await db.count()).toBe(9_999);
+    });
+
+    it('opens an existing store read-only: a missing collection is NOT_FOUND and is not created', async () => {
+      const missing = h.open(DIMS, null, 'no_such_collection');
+      await expect(missing.init({ createIfMissing: false })).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('no_such_collection') });
+      await missing.close();
+      const again = h.open(DIMS, null, 'no_such_collection');
+      await expect(again.init({ createIfMissing: false })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await again.close();
+      const existing = h.open(DIMS, null);
+      await existing.init({ createIfMissing: false });
+      expect(await existing.count()).toBe(9_999);
+      await existing.close();
     });
 
     it('resets to new dimensions and model (re-index path)', async () => {

@@ -49,12 +49,15 @@ export abstract class VectorDb {
   abstract ping(): Promise<boolean>;
 
   // ---- shared behaviour ---------------------------------------------------------------------
-  /** Connects and creates the collection if missing. A collection recorded with other dimensions or
+  /** Connects and creates the collection if missing (unless `createIfMissing: false`: a read-only source). A collection recorded with other dimensions or
    * another model is not written into: describe() reports it and writes/queries fail with a clear code. */
-  async init(): Promise<void> {
+  async init(options: { createIfMissing?: boolean } = {}): Promise<void> {
     if (this.initialised) return;
     await this.guard(() => this.connect());
     this.stored = await this.guard(() => this.readMeta());
+    if (!this.stored && options.createIfMissing === false) {
+      throw new SwitchyardError('NOT_FOUND', `${this.provider} collection "${this.collection}" does not exist at ${this.location}`, { provider: this.provider, collection: this.collection });
+    }
     if (!this.stored) {
       const meta = { dimensions: this.dimensions, model: this.model, metric: 'cosine' };
       await this.guard(() => this.create(meta));

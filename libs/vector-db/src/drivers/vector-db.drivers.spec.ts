@@ -6,7 +6,7 @@ import { freshDir, freshPostgres, serviceEnv } from '../../../../test/support/se
 runVectorDbContract('sqlite-vec', async () => {
   const dir = freshDir();
   return {
-    open: (dimensions, model) => createVectorDb({ provider: 'sqlite-vec', path: dir.file('vectors.sqlite'), dimensions, collection: 'vector_embeddings' }, model),
+    open: (dimensions, model, collection = 'vector_embeddings') => createVectorDb({ provider: 'sqlite-vec', path: dir.file('vectors.sqlite'), dimensions, collection }, model),
     cleanup: async () => dir.remove(),
   };
 });
@@ -14,7 +14,7 @@ runVectorDbContract('sqlite-vec', async () => {
 runVectorDbContract('pgvector', async () => {
   const pg = await freshPostgres('vec');
   return {
-    open: (dimensions, model) => createVectorDb({ provider: 'pgvector', connection: pg.connection, dimensions, collection: 'vector_embeddings' }, model),
+    open: (dimensions, model, collection = 'vector_embeddings') => createVectorDb({ provider: 'pgvector', connection: pg.connection, dimensions, collection }, model),
     cleanup: pg.drop,
   };
 });
@@ -23,7 +23,7 @@ runVectorDbContract('chromadb', async () => {
   const collection = `contract_${randomBytes(4).toString('hex')}`;
   const url = serviceEnv('TEST_CHROMA_URL');
   return {
-    open: (dimensions, model) => createVectorDb({ provider: 'chromadb', url, dimensions, collection }, model),
+    open: (dimensions, model, name = collection) => createVectorDb({ provider: 'chromadb', url, dimensions, collection: name }, model),
     cleanup: async () => {
       const db = createVectorDb({ provider: 'chromadb', url, dimensions: 1, collection }, null);
       await db.init();

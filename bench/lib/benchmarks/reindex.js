@@ -1,0 +1,73 @@
+'use strict';
+/**
+ * reindex: the target's documents re-chunked and re-embedded through MigrationService REINDEX into
+ * pgvector, against the raw batched throughput of the same model (transformers.js pipeline, batches of
+ * 32 = EMBEDDINGS_BATCH_SIZE's default) in a process doing nothing else. Target: >= 0.9x raw.
+ *
+ * Models: the generated test model (scripts/generate-test-model.js, D=32) and the same generator at
+ * D=384 (the production model's dimension, so the vector writes weigh what they would). The real
+ * Xenova/all-MiniLM-L6-v2 cannot be downloaded on this machine (no access to huggingface.co).
+ */
+const path = require('node:path');
+const { runWorker, ROOT, BENCH_DIR } = require('../child');
+const { num, secs, ratio, rate, sideRow } = require('../format');
+
+const EMBEDDINGS_BATCH = 32;
+
+function models() {
+  const gen = require(path.join(ROOT, 'scripts', 'generate-test-model.js'));
+  const { TEST_EMBEDDINGS_MODEL_PATH } = gen.ensureTestModels();
+  const dir384 = path.join(BENCH_DIR, '.cache', 'models', 'switchyard-test-384');
+  gen.ensureModel(dir384, { name: 'switchyard-test-384', dim: 384, seed: (0x5317c0de ^ 384) >>> 0 });
+  return [
+    { label: 'generated test model (D=32)', path: TEST_EMBEDDINGS_MODEL_PATH },
+    { label: 'generated model, D=384', path: dir384 },
+  ];
+}
+
+async function run(ctx) {
+  const r = ctx.scale.reindex;
+  const out = { title: `reindex: ${num(r.chunks)} chunks re-embedded through MigrationService REINDEX -> pgvector`, tables: [], checks: [], notes: [] };
+  const rows = [];
+  const breakdown = [];
+  for (const model of models()) {
+    const pgUrl = await ctx.services.freshDatabase('reindex');
+    const seeded = await runWorker('reindex-seed', { pgUrl, chunks: r.chunks, users: r.users }, { side: 'seed' });
+    const args = { pgUrl, modelPath: model.path, dataDir: ctx.tmpDir, embeddingsBatch: EMBEDDINGS_BATCH };
+    ctx.log(`${model.label}: raw embedding ...`);
+    const raw = await runWorker('reindex-raw', args, { side: 'raw-embed' });
+    ctx.log(`${model.label}: Switchyard REINDEX ...`);
+    await ctx.checkpoint();
+    const sy = await runWorker('reindex-switchyard', args, { side: 'switchyard' });
+    await ctx.services.drop(pgUrl);
+    if (sy.items !== raw.items) out.notes.push(`${model.label}: Switchyard stored ${sy.items} chunks, the raw run embedded ${raw.items}.`);
+    const b = sy.breakdown;
+    const rawRate = rate(raw.items, raw.ms);
+    const syAll = rate(sy.items, sy.ms);
+    const syServe = rate(sy.items, b.copyMs);
+    const syCopy = rate(sy.items, b.copyNoIndexMs);
+    rows.push(sideRow(`${model.label}: raw pipeline, batches of ${EMBEDDINGS_BATCH}`, raw, { 'vs raw': '1.00x' }));
+    rows.push(sideRow(`${model.label}: Switchyard job (re-index + index + verify)`, sy, { 'vs raw': ratio(syAll / rawRate) }));
+    rows.push({ side: '  re-indexed + HNSW built (no verify)', records: num(sy.items), 'wall s': secs(b.copyMs), 'records/s': num(syServe), 'peak RSS MiB': '', 'vs raw': ratio(syServe / rawRate) });
+    rows.push({ side: '  re-index stage (no index, no verify)', records: num(sy.items), 'wall s': secs(b.copyNoIndexMs), 'records/s': num(syCopy), 'peak RSS MiB': '', 'vs raw': ratio(syCopy / rawRate) });
+    breakdown.push({
+      model: model.label,
+      documents: num(seeded.breakdown.documents),
+      'raw embed s': secs(raw.ms),
+      'driver embed() s': secs(raw.breakdown.driverEmbedMs),
+      'job: embed busy s': secs(b.embedBusyMs),
+      'job: write busy s': secs(b.writeBusyMs),
+      'job: HNSW s': secs(b.indexMs),
+      'job: verify s': secs(b.verifyMs),
+      'recall@10': sy.recallAt10,
+    });
+    out.checks.push({ metric: `${model.label}: chunks/s vs raw (whole job)`, measured: syAll / rawRate, target: '>= 0.9x', met: syAll >= 0.9 * rawRate });
+    out.checks.push({ metric: `${model.label}: chunks/s vs raw (re-index stage only)`, measured: syCopy / rawRate, target: '>= 0.9x', met: syCopy >= 0.9 * rawRate });
+  }
+  out.tables.push({ title: 'Throughput (records = chunks)', rows });
+  out.tables.push({ title: 'Where the time goes', rows: breakdown });
+  out.notes.push('The real transformers.js pipeline is what runs here (tokenizer, ONNX runtime, mean pooling); only the weights are generated. Xenova/all-MiniLM-L6-v2 itself cannot be fetched on this machine, so its row is missing.');
+  return out;
+}
+
+module.exports = { run, title: 'reindex' };

@@ -1,0 +1,94 @@
+'use strict';
+/**
+ * vectors: a Chroma collection (written by Switchyard's Chroma driver) -> pgvector.
+ * Switchyard: MigrationService VECTORS (copy, HNSW build after the load, verification incl. recall@10).
+ * Anchors: the seed guide's naive loop; raw Chroma read alone; raw binary COPY into pgvector alone.
+ * Targets: >= 10x the naive loop; >= 0.7x the slower raw stage. Index build reported separately.
+ */
+const { runWorker } = require('../child');
+const { num, secs, ratio, rate, sideRow } = require('../format');
+
+/** Seeds (or reuses, for the same size) a Chroma collection. */
+async function ensureCollection(ctx, v) {
+  const url = await ctx.services.chromaUrl();
+  const collection = `bench_n${v.n}_d${v.dims}_u${v.users}`;
+  ctx.seeded = ctx.seeded || new Set();
+  if (!ctx.seeded.has(collection)) {
+    ctx.log(`seeding Chroma collection ${collection} (${num(v.n)} x ${v.dims}) ...`);
+    const r = await runWorker('seed-chroma', { chromaUrl: url, collection, n: v.n, dims: v.dims, users: v.users }, { side: 'seed' });
+    ctx.log(`seeded in ${secs(r.ms)} s`);
+    ctx.seeded.add(collection);
+  }
+  return { url, collection };
+}
+
+/** Switchyard's VECTORS job into a fresh database; used by `vectors` and `memory`. */
+async function switchyardVectors(ctx, v) {
+  const { url: chromaUrl, collection } = await ensureCollection(ctx, v);
+  const pgUrl = await ctx.services.freshDatabase('vec_sy');
+  await ctx.checkpoint();
+  const r = await runWorker('vectors-switchyard', { chromaUrl, collection, pgUrl, dims: v.dims, dataDir: ctx.tmpDir }, { side: 'switchyard' });
+  await ctx.services.drop(pgUrl);
+  if (r.items !== v.n) throw new Error(`Switchyard wrote ${r.items} vectors, expected ${v.n}`);
+  return r;
+}
+
+async function run(ctx) {
+  const v = ctx.scale.vectors;
+  const out = { title: `vectors: Chroma collection (${num(v.n)} x ${v.dims}, text + metadata) -> pgvector`, tables: [], checks: [], notes: [] };
+  const { url: chromaUrl, collection } = await ensureCollection(ctx, v);
+
+  ctx.log('raw Chroma read ...');
+  const read = await runWorker('vectors-raw-read', { chromaUrl, collection }, { side: 'raw-read' });
+  ctx.log('raw binary COPY into pgvector ...');
+  let pgUrl = await ctx.services.freshDatabase('vec_copy');
+  await ctx.checkpoint();
+  const copy = await runWorker('vectors-raw-copy', { pgUrl, n: v.n, dims: v.dims, users: v.users }, { side: 'raw-copy' });
+  await ctx.services.drop(pgUrl);
+  ctx.log('naive loop (seed guide) ...');
+  pgUrl = await ctx.services.freshDatabase('vec_naive');
+  await ctx.checkpoint();
+  const naive = await runWorker('vectors-naive', { chromaUrl, collection, pgUrl, dims: v.dims }, { side: 'naive' });
+  await ctx.services.drop(pgUrl);
+  ctx.log('Switchyard MigrationService VECTORS ...');
+  const sy = await switchyardVectors(ctx, v);
+
+  const b = sy.breakdown;
+  const syAll = rate(sy.items, sy.ms);
+  const syServe = rate(sy.items, b.openTargetMs + b.copyMs); // copied and indexed: ready to serve
+  const syCopy = rate(sy.items, b.openTargetMs + b.copyNoIndexMs);
+  const naiveRate = rate(naive.items, naive.ms);
+  const readRate = rate(read.items, read.ms);
+  const copyRate = rate(copy.items, copy.ms);
+  const slower = Math.min(readRate, copyRate);
+  out.tables.push({
+    title: 'Throughput',
+    rows: [
+      sideRow('naive loop (guide: 1 INSERT per record, HNSW in place)', naive, { 'vs naive': '1.00x', 'vs slower raw stage': ratio(naiveRate / slower) }),
+      sideRow('raw Chroma read alone', read, { 'vs naive': ratio(readRate / naiveRate), 'vs slower raw stage': ratio(readRate / slower) }),
+      sideRow('raw binary COPY alone (no index)', copy, { 'vs naive': ratio(copyRate / naiveRate), 'vs slower raw stage': ratio(copyRate / slower) }),
+      sideRow('Switchyard job (copy + index + verify)', sy, { 'vs naive': ratio(syAll / naiveRate), 'vs slower raw stage': ratio(syAll / slower) }),
+      { side: '  Switchyard copied + indexed (no verify)', records: num(sy.items), 'wall s': secs(b.openTargetMs + b.copyMs), 'records/s': num(syServe), 'peak RSS MiB': '', 'vs naive': ratio(syServe / naiveRate), 'vs slower raw stage': ratio(syServe / slower) },
+      { side: '  Switchyard copy stage (no index, no verify)', records: num(sy.items), 'wall s': secs(b.openTargetMs + b.copyNoIndexMs), 'records/s': num(syCopy), 'peak RSS MiB': '', 'vs naive': ratio(syCopy / naiveRate), 'vs slower raw stage': ratio(syCopy / slower) },
+    ],
+  });
+  out.tables.push({
+    title: 'Index build and Switchyard time breakdown (s)',
+    rows: [
+      { what: 'HNSW build after raw COPY (default maintenance_work_mem)', s: secs(copy.breakdown.indexMs) },
+      { what: 'HNSW build in the Switchyard job (finishBulkLoad)', s: secs(b.indexMs) },
+      { what: 'Switchyard: Chroma pages read (busy, overlaps writes)', s: secs(b.readBusyMs) },
+      { what: 'Switchyard: pgvector batches written (busy)', s: secs(b.writeBusyMs) },
+      { what: 'Switchyard: verification (re-read both sides, checksums, recall@10)', s: secs(b.verifyMs) },
+      { what: 'naive loop: of which reading Chroma', s: secs(naive.breakdown.readMs) },
+    ],
+  });
+  out.notes.push(`Switchyard verification: recall@10 ${sy.recallAt10}; checksums matched (the job fails otherwise).`);
+  out.checks.push({ metric: 'vectors/s vs naive loop (copied + indexed)', measured: syServe / naiveRate, target: '>= 10x', met: syServe >= 10 * naiveRate });
+  out.checks.push({ metric: 'vectors/s vs naive loop (whole job incl. verification)', measured: syAll / naiveRate, target: '>= 10x', met: syAll >= 10 * naiveRate });
+  out.checks.push({ metric: `copy stage vs slower raw stage (${readRate < copyRate ? 'Chroma read' : 'COPY'})`, measured: syCopy / slower, target: '>= 0.7x', met: syCopy >= 0.7 * slower });
+  out.raw = { switchyard: sy, naive, read, copy };
+  return out;
+}
+
+module.exports = { run, switchyardVectors, ensureCollection, title: 'vectors' };

@@ -1,0 +1,86 @@
+/** Helpers shared by the benchmark workers (each worker runs in its own child process). */
+import type { PostgresConnection } from '@switchyard/core';
+import { Client } from 'pg';
+
+export const RESULT_PREFIX = '@@BENCH_RESULT ';
+
+/** Milliseconds since `t0` (from now()). */
+export const now = () => performance.now();
+export const since = (t0: number) => Math.round((performance.now() - t0) * 10) / 10;
+
+export function log(msg: string): void {
+  process.stderr.write(`    [${process.env.BENCH_SIDE ?? 'worker'}] ${msg}\n`);
+}
+
+/** What a worker reports: the records it moved and where the time went. */
+export interface WorkerResult {
+  /** Records moved / processed in the timed span. */
+  items: number;
+  /** The timed span (ms). */
+  ms: number;
+  /** Named parts of the timed span or extra timings (ms), and other numbers worth printing. */
+  breakdown?: Record<string, number>;
+  notes?: string[];
+  /** The worker's own view of its peak RSS (process.resourceUsage().maxRSS, KiB). */
+  maxRssKiB?: number;
+  [k: string]: unknown;
+}
+
+export function report(r: WorkerResult): void {
+  r.maxRssKiB = process.resourceUsage().maxRSS;
+  process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(r)}\n`);
+}
+
+export function toConnection(url: string): PostgresConnection {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 5432),
+    database: decodeURIComponent(u.pathname.slice(1)),
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    ssl: false,
+  };
+}
+
+export async function withPg<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+export const quietLogger = { log: () => undefined, warn: (m: string) => log(`warn: ${m}`), error: (m: string) => log(`error: ${m}`) };
+
+/** Percentile of sorted numbers (nearest rank). */
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** Intervals (performance.now()) during which a wrapped method was running. */
+export type Intervals = [number, number][];
+
+/** Wraps `obj[method]` (an async method) to record when it runs; instrumentation only, behaviour unchanged. */
+export function timeCalls(obj: object, method: string, into: Intervals): void {
+  const o = obj as Record<string, unknown>;
+  const orig = o[method] as (...a: unknown[]) => unknown;
+  if (typeof orig !== 'function') throw new Error(`no method ${method} to instrument`);
+  o[method] = function (this: unknown, ...args: unknown[]) {
+    const t = performance.now();
+    const out = orig.apply(this, args);
+    if (out && typeof (out as Promise<unknown>).then === 'function') {
+      return (out as Promise<unknown>).finally(() => into.push([t, performance.now()]));
+    }
+    into.push([t, performance.now()]);
+    return out;
+  };
+}
+
+/** Total time (ms) of the intervals that started inside [from, to). */
+export function busyMs(iv: Intervals, from: number, to: number): number {
+  return Math.round(iv.filter(([s]) => s >= from && s < to).reduce((n, [s, e]) => n + (e - s), 0));
+}

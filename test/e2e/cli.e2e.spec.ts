@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { freshDir, freshPostgres, serviceEnv } from '../support/services';
+import { stackEnv } from '../support/app';
+import { startApp } from '../support/app';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/** Runs `switchyard <args>` (the CLI entry, from source) with env; resolves with its exit code and output. */
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'apps/api/src/cli.ts', ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', TS_NODE_PROJECT: 'tsconfig.json', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('switchyard CLI: migrate SQLite + sqlite-vec -> PostgreSQL + pgvector', () => {
+  let env: Record<string, string>;
+  let cleanup: () => Promise<void>;
+
+  beforeAll(async () => {
+    // A dev deployment with data, indexed through the real app.
+    const dev = await startApp('sqlite+sqlite-vec');
+    const alice = dev.token('alice');
+    for (let i = 0; i < 30; i++) {
+      await dev.gql(`mutation($input: IndexDocumentInput!) { indexDocument(input: $input) { id } }`, { input: { documentId: `d${i}`, content: `Document ${i} is about the fast car and the happy dog.` } }, alice);
+    }
+    const devDb = dev.config.relational.provider === 'sqlite' ? dev.config.relational.database : '';
+    const dir = freshDir('sy-cli-');
+    // Keep the dev files: copy them out before the dev app's temp dir is removed.
+    const { copyFileSync } = await import('node:fs');
+    await dev.app.close();
+    copyFileSync(devDb, dir.file('dev.sqlite'));
+    await dev.close().catch(() => undefined);
+    const pg = await freshPostgres('cli');
+    const target = await stackEnv('postgres+pgvector');
+    env = {
+      ...target.env,
+      RELATIONAL_DB_URL: pg.url,
+      MIGRATION_SOURCE_RELATIONAL_DB_PROVIDER: 'sqlite',
+      MIGRATION_SOURCE_RELATIONAL_DB_DATABASE: dir.file('dev.sqlite'),
+      MIGRATION_SOURCE_VECTOR_DB_PROVIDER: 'sqlite-vec',
+      EMBEDDINGS_XENOVA_MODEL_PATH: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH'),
+    };
+    cleanup = async () => {
+      await pg.drop();
+      await target.cleanup();
+      dir.remove();
+    };
+  });
+  afterAll(async () => cleanup?.());
+
+  it('plans, copies with a summary table, refuses a second copy under FAIL, and lists jobs', async () => {
+    const plan = await cli(['migrate', 'relational', '--dry-run'], env);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/PLANNED/);
+    expect(plan.stdout).toMatch(/"sourceCount": 30/);
+
+    const rel = await cli(['migrate', 'relational'], env);
+    expect(rel.stderr + rel.stdout).toMatch(/RELATIONAL/);
+    expect(rel.code).toBe(0);
+    expect(rel.stdout).toMatch(/table\s+read\s+written\s+skipped\s+errors\s+time/);
+    expect(rel.stdout).toMatch(/documents\s+30\s+30\s+0\s+0/);
+    expect(rel.stdout).toMatch(/verification: OK/);
+
+    const vec = await cli(['migrate', 'vectors'], env);
+    expect(vec.code).toBe(0);
+    expect(vec.stdout).toMatch(/switchyard_embeddings\s+30\s+30\s+0\s+0/);
+    expect(vec.stdout).toMatch(/recall@10 1\.000/);
+
+    const again = await cli(['migrate', 'relational'], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr + again.stdout).toMatch(/CONFLICT.*not empty/s);
+
+    const status = await cli(['status'], env);
+    expect(status.code).toBe(0);
+    expect(status.stdout.split('\n').filter((l) => /SUCCEEDED/.test(l))).toHaveLength(2);
+  });
+
+  it('rejects a bad command or kind with usage and a non-zero exit', async () => {
+    const bad = await cli(['migrate', 'tables'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/expected one of relational, vectors, reindex; got "tables"/);
+    const none = await cli([], env);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toMatch(/usage: switchyard/);
+  });
+});
