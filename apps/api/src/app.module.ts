@@ -6,12 +6,12 @@ import { embeddingModelName, SwitchyardConfig, SwitchyardConfigModule } from '@s
 import { EmbeddingsModule } from '@switchyard/embeddings';
 import { KnowledgeModule } from '@switchyard/knowledge';
 import { LlmModule } from '@switchyard/llm';
+import { MigrationModule } from '@switchyard/migration';
 import { RelationalDbModule } from '@switchyard/relational-db';
 import { VectorDbModule } from '@switchyard/vector-db';
 import { AuthGuard } from './auth/auth';
 import { DomainErrorFilter, toGraphQLError } from './graphql/errors';
 import { KnowledgeResolver } from './knowledge/knowledge.resolver';
-import { migrationServiceProvider } from './migration/migration.providers';
 import { MigrationResolver } from './migration/migration.resolver';
 
 /** The runnable app: every provider from one validated config, GraphQL at /graphql. */
@@ -31,6 +31,7 @@ export class AppModule {
           chunkOverlap: config.embeddings.chunkOverlap,
           ...config.knowledge,
         }),
+        MigrationModule.forRoot(),
         GraphQLModule.forRoot<ApolloDriverConfig>({
           driver: ApolloDriver,
           autoSchemaFile: true,
@@ -44,7 +45,7 @@ export class AppModule {
           },
         }),
       ],
-      providers: [AuthGuard, KnowledgeResolver, migrationServiceProvider, MigrationResolver, { provide: APP_FILTER, useClass: DomainErrorFilter }],
+      providers: [AuthGuard, KnowledgeResolver, MigrationResolver, { provide: APP_FILTER, useClass: DomainErrorFilter }],
     };
   }
 }

@@ -1,10 +1,9 @@
 import 'reflect-metadata';
 import { ConfigError, embeddingModelName, loadConfig, SwitchyardError } from '@switchyard/core';
 import { createEmbeddings } from '@switchyard/embeddings';
-import { ConflictPolicy, DatasetKind, MigrationJob, MigrationKind, MigrationService } from '@switchyard/migration';
+import { ConflictPolicy, createMigrationService, DatasetKind, MigrationJob, MigrationKind, MigrationService } from '@switchyard/migration';
 import { createRelationalDb } from '@switchyard/relational-db';
 import { createVectorDb } from '@switchyard/vector-db';
-import { createMigrationService } from './migration/migration.providers';
 
 const USAGE = `usage: switchyard <command> [options]
 

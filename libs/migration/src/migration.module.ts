@@ -1,4 +1,4 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { SWITCHYARD_CONFIG, SwitchyardConfig } from '@switchyard/core';
 import { Embeddings } from '@switchyard/embeddings';
 import { createChunker } from '@switchyard/knowledge';
@@ -7,9 +7,25 @@ import { VectorDb } from '@switchyard/vector-db';
 import { MigrationService } from './migration.service';
 
 /**
- * `MigrationModule.forRoot()`: the MigrationService over the app's active providers (RelationalDbModule,
- * VectorDbModule, optionally EmbeddingsModule) and the validated config (SwitchyardConfigModule): source
- * profiles, data dir and batch size from MIGRATION_*, chunking from EMBEDDINGS_CHUNK_*.
+ * The MigrationService over the active providers (the target) and the validated config: source profiles,
+ * data dir and batch size from MIGRATION_*, chunking from EMBEDDINGS_CHUNK_*. Used by the module and the CLI.
+ */
+export function createMigrationService(config: SwitchyardConfig, relational: RelationalDb, vector: VectorDb, embeddings?: Embeddings): MigrationService {
+  const logger = new Logger('Migration');
+  return new MigrationService({
+    target: { relational, vector },
+    embeddings,
+    profiles: config.migration.profiles,
+    dataDir: config.migration.dataDir,
+    defaultBatchSize: config.migration.batchSize,
+    chunk: createChunker({ chunkSize: config.embeddings.chunkSize, chunkOverlap: config.embeddings.chunkOverlap }),
+    logger: { log: (m) => logger.log(m), warn: (m) => logger.warn(m), error: (m) => logger.error(m) },
+  });
+}
+
+/**
+ * `MigrationModule.forRoot()`: the MigrationService over the app's RelationalDbModule, VectorDbModule,
+ * optionally EmbeddingsModule (needed by re-index), and SwitchyardConfigModule.
  */
 @Module({})
 export class MigrationModule {
@@ -20,15 +36,7 @@ export class MigrationModule {
         {
           provide: MigrationService,
           inject: [SWITCHYARD_CONFIG, RelationalDb, VectorDb, { token: Embeddings, optional: true }],
-          useFactory: (config: SwitchyardConfig, relational: RelationalDb, vector: VectorDb, embeddings?: Embeddings) =>
-            new MigrationService({
-              target: { relational, vector },
-              embeddings,
-              profiles: config.migration.profiles,
-              dataDir: config.migration.dataDir,
-              defaultBatchSize: config.migration.batchSize,
-              chunk: createChunker({ chunkSize: config.embeddings.chunkSize, chunkOverlap: config.embeddings.chunkOverlap }),
-            }),
+          useFactory: createMigrationService,
         },
       ],
       exports: [MigrationService],
