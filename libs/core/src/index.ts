@@ -1,3 +1,4 @@
 export * from './errors';
 export * from './config/config';
 export * from './config/config.module';
+export * from './module-definition';

@@ -1,5 +1,5 @@
-import { ConfigurableModuleBuilder, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import { EmbeddingsConfig } from '@switchyard/core';
+import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { EmbeddingsConfig, providerModuleDefinition } from '@switchyard/core';
 import { createEmbeddings } from './embeddings.factory';
 import { Embeddings } from './embeddings.port';
 
@@ -8,10 +8,7 @@ export interface EmbeddingsModuleOptions {
 }
 
 export const { ConfigurableModuleClass: EmbeddingsConfigurableModule, MODULE_OPTIONS_TOKEN: EMBEDDINGS_OPTIONS } =
-  new ConfigurableModuleBuilder<EmbeddingsModuleOptions>()
-    .setClassMethodName('forRoot')
-    .setExtras({ isGlobal: true }, (def, extras) => ({ ...def, global: extras.isGlobal }))
-    .build();
+  providerModuleDefinition<EmbeddingsModuleOptions>();
 
 /** `EmbeddingsModule.forRoot({ embeddings })`: provides the Embeddings port with the model loaded. */
 @Module({

@@ -1,11 +1,12 @@
-import { ConfigurableModuleBuilder, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
+import { providerModuleDefinition } from '@switchyard/core';
 import { KNOWLEDGE_OPTIONS, KnowledgeService } from './knowledge.service';
 import { KnowledgeOptions } from './knowledge.types';
 
-const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } = new ConfigurableModuleBuilder<KnowledgeOptions>().setClassMethodName('forRoot').build();
+const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } = providerModuleDefinition<KnowledgeOptions>();
 
 /**
- * `KnowledgeModule.forRoot(options)`: the KnowledgeService. Expects RelationalDbModule, VectorDbModule,
+ * `KnowledgeModule.forRoot(options)`: the KnowledgeService (global unless `isGlobal: false`). Expects RelationalDbModule, VectorDbModule,
  * EmbeddingsModule and LlmModule (global by default) to be imported by the app.
  */
 @Module({

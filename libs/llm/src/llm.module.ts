@@ -1,5 +1,5 @@
-import { ConfigurableModuleBuilder, Module } from '@nestjs/common';
-import { LlmConfig } from '@switchyard/core';
+import { Module } from '@nestjs/common';
+import { LlmConfig, providerModuleDefinition } from '@switchyard/core';
 import { createLlm } from './llm.factory';
 import { Llm } from './llm.port';
 
@@ -8,10 +8,7 @@ export interface LlmModuleOptions {
 }
 
 export const { ConfigurableModuleClass: LlmConfigurableModule, MODULE_OPTIONS_TOKEN: LLM_OPTIONS } =
-  new ConfigurableModuleBuilder<LlmModuleOptions>()
-    .setClassMethodName('forRoot')
-    .setExtras({ isGlobal: true }, (def, extras) => ({ ...def, global: extras.isGlobal }))
-    .build();
+  providerModuleDefinition<LlmModuleOptions>();
 
 /** `LlmModule.forRoot({ llm })`: provides the Llm port. The server is not contacted at start. */
 @Module({

@@ -1,12 +1,8 @@
-import { ConfigurableModuleBuilder } from '@nestjs/common';
-import { RelationalDbConfig } from '@switchyard/core';
+import { RelationalDbConfig, providerModuleDefinition } from '@switchyard/core';
 
 export interface RelationalDbModuleOptions {
   relational: RelationalDbConfig;
 }
 
-export const {
-  ConfigurableModuleClass: RelationalDbConfigurableModule,
-  MODULE_OPTIONS_TOKEN: RELATIONAL_DB_OPTIONS,
-} = new ConfigurableModuleBuilder<RelationalDbModuleOptions>()
-  .setClassMethodName('forRoot').setExtras({ isGlobal: true }, (def, extras) => ({ ...def, global: extras.isGlobal })).build();
+export const { ConfigurableModuleClass: RelationalDbConfigurableModule, MODULE_OPTIONS_TOKEN: RELATIONAL_DB_OPTIONS } =
+  providerModuleDefinition<RelationalDbModuleOptions>();

@@ -1,5 +1,4 @@
-import { ConfigurableModuleBuilder } from '@nestjs/common';
-import { VectorDbConfig } from '@switchyard/core';
+import { VectorDbConfig, providerModuleDefinition } from '@switchyard/core';
 
 export interface VectorDbModuleOptions {
   vector: VectorDbConfig;
@@ -8,7 +7,4 @@ export interface VectorDbModuleOptions {
 }
 
 export const { ConfigurableModuleClass: VectorDbConfigurableModule, MODULE_OPTIONS_TOKEN: VECTOR_DB_OPTIONS } =
-  new ConfigurableModuleBuilder<VectorDbModuleOptions>()
-    .setClassMethodName('forRoot')
-    .setExtras({ isGlobal: true }, (def, extras) => ({ ...def, global: extras.isGlobal }))
-    .build();
+  providerModuleDefinition<VectorDbModuleOptions>();
