@@ -1,0 +1,64 @@
+import { createEmbeddings, Embeddings } from '@switchyard/embeddings';
+import { createLlm } from '@switchyard/llm';
+import { createRelationalDb, DocumentsRepository, RelationalDb, UsersRepository } from '@switchyard/relational-db';
+import { createVectorDb, VectorDb } from '@switchyard/vector-db';
+import { freshDir, serviceEnv } from '../../../test/support/services';
+import { KnowledgeService } from './knowledge.service';
+
+/**
+ * Failure part way through a re-index, on real SQLite + sqlite-vec and the real model: faults are
+ * injected by making one call of the real provider throw, then the old version must still be served.
+ */
+describe('KnowledgeService: a failed re-index leaves the previous version searchable', () => {
+  let dir: ReturnType<typeof freshDir>;
+  let relational: RelationalDb;
+  let vectors: VectorDb;
+  let embeddings: Embeddings;
+  let service: KnowledgeService;
+
+  beforeAll(async () => {
+    dir = freshDir('sy-kn-');
+    relational = createRelationalDb({ provider: 'sqlite', database: dir.file('k.sqlite'), logging: false });
+    await relational.init();
+    embeddings = createEmbeddings({ provider: 'xenova', model: 'x', modelPath: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH'), allowRemote: false, batchSize: 16, chunkSize: 120, chunkOverlap: 20 });
+    await embeddings.init();
+    vectors = createVectorDb({ provider: 'sqlite-vec', path: dir.file('k.sqlite'), dimensions: 32, collection: 'k' }, embeddings.model);
+    await vectors.init();
+    const llm = createLlm({ provider: 'ollama', url: 'http://127.0.0.1:1', model: 'm', timeoutMs: 500 });
+    service = new KnowledgeService(new DocumentsRepository(relational), new UsersRepository(relational), vectors, embeddings, llm, {
+      chunkSize: 120, chunkOverlap: 20, maxDocumentBytes: 100_000, maxSearchLimit: 20, minScore: 0.2, answerContextChunks: 3,
+    });
+  });
+  afterAll(async () => {
+    await vectors.close();
+    await relational.close();
+    await embeddings.close();
+    dir.remove();
+  });
+
+  const OLD = Array.from({ length: 6 }, (_, i) => `Section ${i}: the doctor examined the patient at the hospital.`).join('\n\n');
+
+  async function expectOldVersion() {
+    const doc = await service.getDocument('u', 'd');
+    expect(doc?.content).toBe(OLD);
+    const hits = await service.search('u', 'physician treating a sick person', 20);
+    expect(hits.length).toBe(doc!.chunkCount);
+    expect(hits.every((h) => h.content.includes('doctor'))).toBe(true);
+  }
+
+  it('when embedding fails', async () => {
+    const first = await service.indexDocument('u', { documentId: 'd', content: OLD });
+    expect(first.chunks).toBeGreaterThan(2);
+    const spy = jest.spyOn(embeddings, 'embed').mockRejectedValueOnce(new Error('model crashed'));
+    await expect(service.indexDocument('u', { documentId: 'd', content: 'A happy dog plays fetch.' })).rejects.toThrow('model crashed');
+    spy.mockRestore();
+    await expectOldVersion();
+  });
+
+  it('when the vector store fails to write', async () => {
+    const spy = jest.spyOn(vectors, 'upsert').mockRejectedValueOnce(new Error('disk full'));
+    await expect(service.indexDocument('u', { documentId: 'd', content: 'A happy dog plays fetch.' })).rejects.toThrow('disk full');
+    spy.mockRestore();
+    await expectOldVersion();
+  });
+});
