@@ -109,6 +109,8 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       await db.upsert([mk('alice', 0), mk('alice', 1), mk('bob', 0)]);
       const bobView = await db.query((await scanAll(db, 100, 'alice-shared-0')).find((r) => r.id === 'alice-shared-1')!.embedding, { userId: 'bob', k: 10 });
       expect(bobView.every((m) => m.userId === 'bob')).toBe(true);
+      // A user owning 1 record of 10k: a filtered index scan must still find it (no false "nothing found").
+      expect(bobView).toHaveLength(1);
       expect(await db.deleteByDocument('bob', 'shared')).toBe(1);
       expect(await db.count({ userId: 'alice', documentId: 'shared' })).toBe(2);
       expect(await db.count({ userId: 'bob' })).toBe(0);

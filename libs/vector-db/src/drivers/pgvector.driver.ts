@@ -15,7 +15,7 @@ interface Row {
   chunk_index: number;
   content: string;
   metadata: Metadata;
-  embedding?: string;
+  embedding?: Buffer;
   distance?: number;
 }
 
@@ -42,7 +42,13 @@ function encodeTuple(r: VectorRecord): Buffer {
   return Buffer.concat(parts);
 }
 
-const parseVector = (s: string) => Float32Array.from(s.slice(1, -1).split(','), Number);
+/** pgvector's binary form (vector_send): int16 dims, int16 unused, then big-endian float32s. */
+function decodeVector(b: Buffer): Float32Array {
+  const dims = b.readInt16BE(0);
+  const v = new Float32Array(dims);
+  for (let i = 0; i < dims; i++) v[i] = b.readFloatBE(4 + 4 * i);
+  return v;
+}
 const toVectorText = (v: Float32Array) => `[${Array.from(v).join(',')}]`;
 
 /**
@@ -92,6 +98,9 @@ export class PgvectorVectorDb extends VectorDb {
     const c = this.connection;
     this.pool = new Pool({ host: c.host, port: c.port, database: c.database, user: c.username, password: c.password, ssl: c.ssl ? { rejectUnauthorized: false } : false, max: 5, connectionTimeoutMillis: 10000 });
     this.pool.on('error', () => undefined);
+    // Filtered HNSW scans keep searching until k rows pass the user filter (pgvector >= 0.8); set once
+    // per connection, so a query is one round trip.
+    this.pool.on('connect', (client) => void client.query('SET hnsw.iterative_scan = strict_order').catch(() => undefined));
     await this.sql('CREATE EXTENSION IF NOT EXISTS vector');
     await this.sql(`CREATE TABLE IF NOT EXISTS ${this.t.meta} (collection varchar(255) PRIMARY KEY, dimensions integer NOT NULL, metric varchar(32) NOT NULL, model varchar(255), updated_at timestamptz NOT NULL DEFAULT now())`);
   }
@@ -140,9 +149,21 @@ export class PgvectorVectorDb extends VectorDb {
     await this.guard(() => this.sql(`DROP INDEX IF EXISTS ${this.t.hnsw}`));
   }
 
+  /**
+   * Builds the HNSW index once, after a load, with memory for the graph (pgvector builds far faster when
+   * the graph fits in maintenance_work_mem): about rows x (4 x dims + 300) bytes, 64 MB to 2 GB.
+   */
   override async finishBulkLoad(): Promise<void> {
-    await this.guard(() => this.sql(`CREATE INDEX IF NOT EXISTS ${this.t.hnsw} ON ${this.t.rec} USING hnsw (embedding vector_cosine_ops)`));
+    await this.guard(async () => {
+      const [{ n }] = await this.sql<{ n: string }>(`SELECT COUNT(*) AS n FROM ${this.t.rec}`);
+      const mb = Math.min(2048, Math.max(64, Math.ceil((Number(n) * (4 * this.dimensions + 300)) / 2 ** 20)));
+      await this.tx(async (c) => {
+        await c.query(`SET LOCAL maintenance_work_mem = '${mb}MB'`);
+        await c.query(`CREATE INDEX IF NOT EXISTS ${this.t.hnsw} ON ${this.t.rec} USING hnsw (embedding vector_cosine_ops)`);
+      });
+    });
   }
+
 
   protected async doUpsert(records: VectorRecord[]): Promise<void> {
     const cols = 'id, user_id, document_id, chunk_index, embedding, content, metadata';
@@ -166,17 +187,17 @@ export class PgvectorVectorDb extends VectorDb {
     const args: unknown[] = [toVectorText(embedding), q.userId, q.k];
     const docFilter = q.documentId === undefined ? '' : 'AND document_id = $4';
     if (q.documentId !== undefined) args.push(q.documentId);
-    const rows = await this.tx(async (c) => {
-      // Filtered HNSW scans keep searching until k rows pass the user filter (pgvector >= 0.8).
-      await c.query(`SET LOCAL hnsw.iterative_scan = strict_order`);
-      await c.query(`SET LOCAL hnsw.ef_search = ${Math.max(40, Math.min(1000, q.k * 4))}`);
-      const r = await c.query(
-        `SELECT id, user_id, document_id, chunk_index, content, metadata, embedding <=> $1::vector AS distance
-         FROM ${this.t.rec} WHERE user_id = $2 ${docFilter} ORDER BY embedding <=> $1::vector, id LIMIT $3`,
-        args,
-      );
-      return r.rows as Row[];
-    });
+    const sql = `SELECT id, user_id, document_id, chunk_index, content, metadata, embedding <=> $1::vector AS distance
+         FROM ${this.t.rec} WHERE user_id = $2 ${docFilter} ORDER BY embedding <=> $1::vector, id LIMIT $3`;
+    const efSearch = Math.min(1000, q.k * 4);
+    // pgvector's default ef_search (40) serves k <= 10; larger k widen the search for this query only.
+    const rows =
+      efSearch <= 40
+        ? await this.sql<Row>(sql, args)
+        : await this.tx(async (c) => {
+            await c.query(`SET LOCAL hnsw.ef_search = ${efSearch}`);
+            return (await c.query(sql, args)).rows as Row[];
+          });
     return rows.map((r) => ({ ...this.fields(r), distance: Number(r.distance), score: 1 - Number(r.distance) }));
   }
 
@@ -203,11 +224,11 @@ export class PgvectorVectorDb extends VectorDb {
 
   protected async doPage(limit: number, after: string | undefined): Promise<VectorRecord[]> {
     const rows = await this.sql<Row>(
-      `SELECT id, user_id, document_id, chunk_index, content, metadata, embedding::text AS embedding
+      `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_send(embedding) AS embedding
        FROM ${this.t.rec} WHERE id > $1 ORDER BY id LIMIT $2`,
       [after ?? '', limit],
     );
-    return rows.map((r) => ({ ...this.fields(r), embedding: parseVector(r.embedding!) }));
+    return rows.map((r) => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) }));
   }
 
   protected async doExistingIds(ids: string[]): Promise<string[]> {
