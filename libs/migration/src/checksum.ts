@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, Hash } from 'node:crypto';
 import type { VectorRecord } from '@switchyard/vector-db';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { EntityMetadata, ObjectLiteral } from 'typeorm';
 
 const MASK = (1n << 64n) - 1n;
@@ -44,10 +45,33 @@ export class Checksum {
   }
 }
 
-/** Hash of an entity row over every mapped column (by property name), in canonical form. */
+const sortedColumns = new WeakMap<EntityMetadata, ColumnMetadata[]>();
+
+/** Feeds one canonical value to the hash, tagged by type; strings unescaped and length-prefixed. */
+function updateValue(h: Hash, v: unknown): void {
+  const c = canonical(v);
+  if (c === null) h.update('n');
+  else if (typeof c === 'string') h.update(`s${c.length}:`).update(c);
+  else if (typeof c === 'number' || typeof c === 'boolean') h.update(`${typeof c === 'number' ? 'd' : 'b'}${String(c)};`);
+  else {
+    const j = JSON.stringify(c);
+    h.update(`j${j.length}:`).update(j);
+  }
+}
+
+/** Hash of an entity row over every mapped column (by property name, sorted), in canonical form. */
 export function rowHash(meta: EntityMetadata, row: ObjectLiteral): bigint {
-  const fields = meta.columns.map((c) => [c.propertyName, canonical(c.getEntityValue(row))] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  return hash64(meta.tableName, '\0', JSON.stringify(fields));
+  let columns = sortedColumns.get(meta);
+  if (!columns) {
+    columns = [...meta.columns].sort((a, b) => (a.propertyName < b.propertyName ? -1 : 1));
+    sortedColumns.set(meta, columns);
+  }
+  const h = createHash('sha256').update(meta.tableName).update('\0');
+  for (const c of columns) {
+    h.update(c.propertyName).update('\0');
+    updateValue(h, c.getEntityValue(row));
+  }
+  return h.digest().readBigUInt64BE(0);
 }
 
 /** Hash of a vector record's fields, without its embedding (what a re-index must reproduce exactly). */
