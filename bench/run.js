@@ -16,7 +16,7 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { BENCH_DIR, ROOT, hasTime } = require('./lib/child');
 const { Services } = require('./lib/services');
-const { table, ratio } = require('./lib/format');
+const { table } = require('./lib/format');
 const SCALES = require('./lib/scales');
 
 const BENCHMARKS = {
@@ -171,7 +171,7 @@ async function main() {
 
   const summary = table(
     ['benchmark', 'metric', 'measured', 'target', 'met'],
-    checks.map((c) => ({ ...c, measured: typeof c.measured === 'number' ? (c.unit === 'ms' ? `${c.measured.toFixed(2)} ms` : ratio(c.measured)) : (c.measured ?? '-'), met: c.met === null || c.met === undefined ? '-' : c.met ? 'yes' : '**NO**' })),
+    checks.map((c) => ({ ...c, measured: typeof c.measured === 'number' ? `${c.measured.toFixed(c.measured < 10 ? 3 : 1)}x` : (c.measured ?? '-'), met: c.met === null || c.met === undefined ? '-' : c.met ? 'yes' : '**NO**' })),
   );
   const footer = `## Targets\n\n${summary}\n\nTotal ${((Date.now() - started) / 1000).toFixed(0)} s; load average at the end ${load()}.\n`;
   process.stdout.write(`${footer}`);

@@ -26,7 +26,7 @@ function parseTime(text) {
   const sys = /System time \(seconds\): ([\d.]+)/.exec(text);
   return {
     peakRssKiB: rss ? Number(rss[1]) : null,
-    elapsedMs: wall ? Math.round(((Number(wall[1] || 0) * 60 + Number(wall[2])) * 60 + Number(wall[3])) * 1000 - 0) : null,
+    elapsedMs: wall ? Math.round(((Number(wall[1] || 0) * 60 + Number(wall[2])) * 60 + Number(wall[3])) * 1000) : null,
     cpuMs: user && sys ? Math.round((Number(user[1]) + Number(sys[1])) * 1000) : null,
   };
 }

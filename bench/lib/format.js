@@ -26,6 +26,7 @@ function sideRow(side, r, extra = {}) {
     'wall s': secs(r.ms),
     'records/s': num(rate(r.items, r.ms)),
     'peak RSS MiB': mib(r.peakRssKiB),
+    'CPU s': secs(r.cpuMs),
     ...extra,
   };
 }

@@ -1,6 +1,9 @@
 /** Helpers shared by the benchmark workers (each worker runs in its own child process). */
-import type { PostgresConnection } from '@switchyard/core';
+import { createEmbeddings, XenovaEmbeddings } from '@switchyard/embeddings';
 import { Client } from 'pg';
+
+/** A connection URL as RELATIONAL_DB_* / a pgvector connection (the tests' helper). */
+export { toConnection } from '../../test/support/services';
 
 export const RESULT_PREFIX = '@@BENCH_RESULT ';
 
@@ -26,21 +29,22 @@ export interface WorkerResult {
   [k: string]: unknown;
 }
 
+/** Peaks of process.memoryUsage() sampled every 100 ms (MiB): where the peak RSS comes from. */
+const mem = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0 };
+function sampleMemory(): void {
+  const m = process.memoryUsage();
+  mem.rss = Math.max(mem.rss, m.rss);
+  mem.heapTotal = Math.max(mem.heapTotal, m.heapTotal);
+  mem.heapUsed = Math.max(mem.heapUsed, m.heapUsed);
+  mem.external = Math.max(mem.external, m.external + m.arrayBuffers);
+}
+setInterval(sampleMemory, 100).unref();
+
 export function report(r: WorkerResult): void {
+  sampleMemory();
+  r.memory = Object.fromEntries(Object.entries(mem).map(([k, v]) => [`${k}MiB`, Math.round(v / 1048576)]));
   r.maxRssKiB = process.resourceUsage().maxRSS;
   process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(r)}\n`);
-}
-
-export function toConnection(url: string): PostgresConnection {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: Number(u.port || 5432),
-    database: decodeURIComponent(u.pathname.slice(1)),
-    username: u.username ? decodeURIComponent(u.username) : undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
-    ssl: false,
-  };
 }
 
 export async function withPg<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
@@ -83,4 +87,25 @@ export function timeCalls(obj: object, method: string, into: Intervals): void {
 /** Total time (ms) of the intervals that started inside [from, to). */
 export function busyMs(iv: Intervals, from: number, to: number): number {
   return Math.round(iv.filter(([s]) => s >= from && s < to).reduce((n, [s, e]) => n + (e - s), 0));
+}
+
+export interface Tensor {
+  dims: number[];
+  data: Float32Array;
+  dispose?: () => void;
+}
+export type Extractor = (texts: string[], o: { pooling: 'mean'; normalize: boolean }) => Promise<Tensor>;
+
+/** The transformers.js feature-extraction pipeline itself, offline, on a local model directory (the raw anchors). */
+export async function rawPipeline(modelPath: string): Promise<Extractor> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tf = require('@huggingface/transformers') as { env: Record<string, unknown>; pipeline: (task: string, model: string, o: object) => Promise<Extractor> };
+  tf.env.allowRemoteModels = false;
+  tf.env.allowLocalModels = true;
+  return tf.pipeline('feature-extraction', modelPath, { device: 'cpu', local_files_only: true });
+}
+
+/** Switchyard's xenova driver on a local (generated) model directory, as EMBEDDINGS_XENOVA_MODEL_PATH would make it. */
+export function localEmbeddings(modelPath: string, batchSize = 32): XenovaEmbeddings {
+  return createEmbeddings({ provider: 'xenova', model: 'unused', modelPath, allowRemote: false, batchSize, chunkSize: 1000, chunkOverlap: 200 }) as XenovaEmbeddings;
 }

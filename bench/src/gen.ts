@@ -2,6 +2,7 @@
  * Deterministic data for the benchmarks: the same seed and index always give the same bytes, in any
  * process, so each side of a benchmark (Switchyard, its anchor) can regenerate or read the same data.
  */
+import type { VectorRecord } from '@switchyard/vector-db';
 import { createHash } from 'node:crypto';
 
 /** splitmix32-style PRNG: small, fast, good enough for synthetic data. */
@@ -169,15 +170,8 @@ export function documentRow(i: number, users: number, o: { median?: number } = {
 
 // ---- vector records (shape of VectorRecord) -----------------------------------------------------
 
-export interface VectorRow {
-  id: string;
-  userId: string;
-  documentId: string;
-  chunkIndex: number;
-  content: string;
-  embedding: Float32Array;
-  metadata: Record<string, string | number | boolean | null>;
-}
+/** A vector record as Switchyard stores it. */
+export type VectorRow = VectorRecord;
 
 const CLUSTERS = 256;
 const centers = new Map<number, Float32Array[]>();

@@ -1,5 +1,10 @@
-import type { MigrationJob, MigrationService, StartMigrationInput } from '@switchyard/migration';
-import { log, now } from './common';
+import type { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
+import type { Embeddings } from '@switchyard/embeddings';
+import { ChunkFn, MigrationJob, MigrationService, StartMigrationInput } from '@switchyard/migration';
+import { createRelationalDb } from '@switchyard/relational-db';
+import { createVectorDb, PgvectorVectorDb } from '@switchyard/vector-db';
+import * as path from 'node:path';
+import { Intervals, log, now, quietLogger, since, timeCalls, toConnection } from './common';
 
 export interface JobRun {
   job: MigrationJob;
@@ -33,3 +38,54 @@ export async function runJob(svc: MigrationService, input: StartMigrationInput):
 }
 
 const round = (x: number) => Math.round(x * 10) / 10;
+
+export interface MigrateOptions {
+  /** The target database (relational tables and the pgvector collection `vector_embeddings`). */
+  pgUrl: string;
+  /** The target vector store's dimensions and embedding model. */
+  vector: { dims: number; model: string | null };
+  /** The source profile `source`; a side left out points at an unused SQLite file. */
+  source?: { relational?: RelationalDbConfig; vector?: VectorDbConfig };
+  embeddings?: Embeddings;
+  chunk?: ChunkFn;
+  dataDir: string;
+  input: StartMigrationInput;
+}
+
+/**
+ * Opens the target the way the app does (schema migrations, vector collection), runs one job through a
+ * MigrationService over it, closes everything. `openMs`: opening the target; `ms`: open + job + close.
+ */
+export async function migrate(o: MigrateOptions): Promise<JobRun & { openMs: number; ms: number; written: number }> {
+  const t0 = now();
+  const conn = toConnection(o.pgUrl);
+  const relational = createRelationalDb({ provider: 'postgres', logging: false, ...conn });
+  await relational.init();
+  const vector = createVectorDb({ provider: 'pgvector', connection: conn, dimensions: o.vector.dims, collection: 'vector_embeddings' }, o.vector.model);
+  await vector.init();
+  const openMs = since(t0);
+  const source = {
+    name: 'source',
+    relational: o.source?.relational ?? { provider: 'sqlite' as const, database: path.join(o.dataDir, 'unused.sqlite'), logging: false },
+    vector: o.source?.vector ?? { provider: 'sqlite-vec' as const, path: path.join(o.dataDir, 'unused-vec.sqlite'), dimensions: o.vector.dims, collection: 'vector_embeddings' },
+  };
+  const svc = new MigrationService({ target: { relational, vector }, embeddings: o.embeddings, chunk: o.chunk, profiles: { source }, dataDir: o.dataDir, defaultBatchSize: o.input.batchSize ?? 1000, logger: quietLogger });
+  try {
+    const r = await runJob(svc, o.input);
+    await svc.close();
+    await vector.close();
+    await relational.close();
+    return { ...r, openMs, ms: since(t0), written: r.job.progress!.steps.reduce((n, s) => n + s.written, 0) };
+  } catch (e) {
+    await Promise.allSettled([svc.close(), vector.close(), relational.close()]);
+    throw e;
+  }
+}
+
+/** Instrumentation only (behaviour unchanged): when the pgvector target writes a batch, and its index build. */
+export function instrumentPgvector(): { writes: Intervals; index: Intervals } {
+  const t = { writes: [] as Intervals, index: [] as Intervals };
+  timeCalls(PgvectorVectorDb.prototype, 'doUpsert', t.writes);
+  timeCalls(PgvectorVectorDb.prototype, 'finishBulkLoad', t.index);
+  return t;
+}

@@ -3,14 +3,11 @@
  * MigrationService (kind REINDEX) into pgvector, against the raw batched throughput of the same model
  * (transformers.js feature-extraction pipeline, same batch size) in a process doing nothing else.
  */
-import { createEmbeddings, XenovaEmbeddings } from '@switchyard/embeddings';
 import { createChunker } from '@switchyard/knowledge';
-import { MigrationService } from '@switchyard/migration';
 import { createRelationalDb, DocumentEntity, UserEntity } from '@switchyard/relational-db';
-import { createVectorDb, PgvectorVectorDb } from '@switchyard/vector-db';
-import { busyMs, Intervals, log, now, quietLogger, report, since, timeCalls, toConnection } from './common';
+import { busyMs, Intervals, localEmbeddings, log, now, rawPipeline, report, since, timeCalls, toConnection } from './common';
 import { logNormal, rngFor, text, userId, uuidFor } from './gen';
-import { runJob } from './job';
+import { instrumentPgvector, migrate } from './job';
 
 const CHUNK = { chunkSize: 1000, chunkOverlap: 200 };
 
@@ -50,34 +47,18 @@ export interface ReindexArgs {
   embeddingsBatch: number;
 }
 
-function embeddingsFor(a: { modelPath: string; embeddingsBatch: number }): XenovaEmbeddings {
-  return createEmbeddings({ provider: 'xenova', model: 'unused', modelPath: a.modelPath, allowRemote: false, batchSize: a.embeddingsBatch, chunkSize: CHUNK.chunkSize, chunkOverlap: CHUNK.chunkOverlap }) as XenovaEmbeddings;
-}
-
 /** MigrationService REINDEX (timed: the job; the model is loaded before, as in a running app). */
 export async function switchyardReindex(a: ReindexArgs): Promise<void> {
   const embeds: Intervals = [];
-  const writes: Intervals = [];
-  const index: Intervals = [];
-  timeCalls(PgvectorVectorDb.prototype, 'doUpsert', writes);
-  timeCalls(PgvectorVectorDb.prototype, 'finishBulkLoad', index);
-  const conn = toConnection(a.pgUrl);
-  const embeddings = embeddingsFor(a);
+  const { writes, index } = instrumentPgvector();
+  const embeddings = localEmbeddings(a.modelPath, a.embeddingsBatch);
   await embeddings.init();
   timeCalls(embeddings, 'embed', embeds);
-  const relational = createRelationalDb({ provider: 'postgres', logging: false, ...conn });
-  await relational.init();
-  const vector = createVectorDb({ provider: 'pgvector', connection: conn, dimensions: embeddings.dimensions, collection: 'vector_embeddings' }, embeddings.model);
-  await vector.init();
-  const svc = new MigrationService({ target: { relational, vector }, embeddings, profiles: {}, dataDir: a.dataDir, defaultBatchSize: a.batchSize ?? 1000, chunk: createChunker(CHUNK), logger: quietLogger });
-  const t0 = now();
-  const r = await runJob(svc, { kind: 'REINDEX', onConflict: 'FAIL', batchSize: a.batchSize });
-  const ms = since(t0);
-  const chunks = await vector.count();
-  await svc.close();
-  await vector.close();
-  await relational.close();
+  const r = await migrate({ pgUrl: a.pgUrl, vector: { dims: embeddings.dimensions, model: embeddings.model }, embeddings, chunk: createChunker(CHUNK), dataDir: a.dataDir, input: { kind: 'REINDEX', onConflict: 'FAIL', batchSize: a.batchSize } });
   await embeddings.close();
+  // The job alone (the model is loaded before, as in a running app).
+  const ms = r.phases.jobMs;
+  const chunks = r.written;
   const { start, verify, end } = r.marks;
   const indexMs = busyMs(index, start, verify);
   log(`reindex: ${chunks} chunks in ${ms} ms (embed busy ${busyMs(embeds, start, verify)} ms, index ${indexMs} ms, recall@10 ${r.job.verification?.recallAt10})`);
@@ -97,12 +78,6 @@ export async function switchyardReindex(a: ReindexArgs): Promise<void> {
   });
 }
 
-interface Tensor {
-  dims: number[];
-  data: Float32Array;
-  dispose?: () => void;
-}
-
 /**
  * The model alone: the same chunks (read and chunked untimed) embedded by the transformers.js pipeline in
  * batches of `embeddingsBatch`, nothing else running. Then the same through Switchyard's driver (embed()).
@@ -115,11 +90,7 @@ export async function rawEmbed(a: ReindexArgs): Promise<void> {
   for await (const docs of db.pages(DocumentEntity, 1000)) for (const d of docs) texts.push(...(await chunk(d.content)));
   await db.close();
 
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const tf = require('@huggingface/transformers') as { env: Record<string, unknown>; pipeline: (task: string, model: string, o: object) => Promise<(t: string[], o: object) => Promise<Tensor>> };
-  tf.env.allowRemoteModels = false;
-  tf.env.allowLocalModels = true;
-  const extractor = await tf.pipeline('feature-extraction', a.modelPath, { device: 'cpu', local_files_only: true });
+  const extractor = await rawPipeline(a.modelPath);
   await extractor(['warm up'], { pooling: 'mean', normalize: true });
   const t0 = now();
   let dims = 0;
@@ -130,7 +101,7 @@ export async function rawEmbed(a: ReindexArgs): Promise<void> {
   }
   const ms = since(t0);
 
-  const embeddings = embeddingsFor(a);
+  const embeddings = localEmbeddings(a.modelPath, a.embeddingsBatch);
   await embeddings.init();
   const t1 = now();
   await embeddings.embed(texts);

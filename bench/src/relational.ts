@@ -1,15 +1,12 @@
 /** relational: SQLite users + documents -> PostgreSQL through MigrationService (kind RELATIONAL). */
-import type { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
-import { MigrationService } from '@switchyard/migration';
 import { createRelationalDb, DocumentEntity, PostgresRelationalDb, UserEntity } from '@switchyard/relational-db';
-import { createVectorDb } from '@switchyard/vector-db';
 import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { Repository } from 'typeorm';
 import * as checksum from '../../libs/migration/src/checksum';
-import { busyMs, Intervals, log, now, quietLogger, report, since, timeCalls, toConnection } from './common';
+import { busyMs, Intervals, log, now, report, since, timeCalls } from './common';
 import { documentRow, userRow } from './gen';
-import { runJob } from './job';
+import { migrate } from './job';
 
 export interface GenSqliteArgs {
   file: string;
@@ -72,29 +69,15 @@ export async function switchyardRelational(a: RelationalArgs): Promise<void> {
   timeCalls(PostgresRelationalDb.prototype, 'insertRows', writes);
   timeCalls(checksum, 'rowHash', hashes);
 
-  const t0 = now();
-  const conn = toConnection(a.pgUrl);
-  const relational = createRelationalDb({ provider: 'postgres', logging: false, ...conn });
-  await relational.init();
-  const vector = createVectorDb({ provider: 'pgvector', connection: conn, dimensions: 384, collection: 'vector_embeddings' }, null);
-  await vector.init();
-  const tOpen = since(t0);
-  const source: RelationalDbConfig = { provider: 'sqlite', database: a.sqlite, logging: false };
-  const unusedVector: VectorDbConfig = { provider: 'sqlite-vec', path: path.join(a.dataDir, 'unused-vec.sqlite'), dimensions: 384, collection: 'vector_embeddings' };
-  const svc = new MigrationService({ target: { relational, vector }, profiles: { source: { name: 'source', relational: source, vector: unusedVector } }, dataDir: a.dataDir, defaultBatchSize: a.batchSize ?? 1000, logger: quietLogger });
-  const r = await runJob(svc, { kind: 'RELATIONAL', source: 'source', onConflict: 'FAIL', batchSize: a.batchSize });
-  await svc.close();
-  await vector.close();
-  await relational.close();
-  const ms = since(t0);
-  const rows = r.job.progress!.steps.reduce((n, s) => n + s.written, 0);
+  const r = await migrate({ pgUrl: a.pgUrl, vector: { dims: 384, model: null }, source: { relational: { provider: 'sqlite', database: a.sqlite, logging: false } }, dataDir: a.dataDir, input: { kind: 'RELATIONAL', source: 'source', onConflict: 'FAIL', batchSize: a.batchSize } });
+  const { ms, written: rows } = r;
   const { start, verify, end } = r.marks;
   log(`relational: ${rows} rows in ${ms} ms (verification ${r.job.verification?.ok ? 'ok' : 'FAILED'})`);
   report({
     items: rows,
     ms,
     breakdown: {
-      openTargetMs: tOpen,
+      openTargetMs: r.openMs,
       ...r.phases,
       ...Object.fromEntries(r.job.progress!.steps.map((s) => [`step:${s.name}Ms`, s.ms])),
       copySqliteReadMs: busyMs(reads.sqlite, start, verify),

@@ -2,11 +2,10 @@
  * search: user-scoped top-10 on pgvector with an HNSW index, Switchyard (VectorDb.query, and
  * KnowledgeService.search which embeds the query first) against the same SQL sent by hand through `pg`.
  */
-import { createEmbeddings } from '@switchyard/embeddings';
 import { KnowledgeService } from '@switchyard/knowledge';
 import { createVectorDb } from '@switchyard/vector-db';
 import { Client } from 'pg';
-import { log, now, percentile, report, since, toConnection, withPg } from './common';
+import { localEmbeddings, log, now, percentile, rawPipeline, report, since, toConnection, withPg } from './common';
 import { queryVector, rngFor, text, userId, vectorRow } from './gen';
 import { MODEL } from './vectors';
 
@@ -64,7 +63,7 @@ export async function switchyardSearch(a: SearchArgs): Promise<void> {
   let one: (q: number) => Promise<number>;
   let close = async () => undefined as unknown;
   if (a.mode === 'knowledge') {
-    const embeddings = createEmbeddings({ provider: 'xenova', model: 'unused', modelPath: a.modelPath, allowRemote: false, batchSize: 32, chunkSize: 1000, chunkOverlap: 200 });
+    const embeddings = localEmbeddings(a.modelPath!);
     await embeddings.init();
     if (embeddings.dimensions !== a.dims) throw new Error(`model has ${embeddings.dimensions} dims, data ${a.dims}`);
     const options = { chunkSize: 1000, chunkOverlap: 200, maxDocumentBytes: 1 << 20, maxSearchLimit: 50, minScore: 0, answerContextChunks: 5 };
@@ -98,12 +97,6 @@ async function timeQueries(a: SearchArgs, one: (q: number) => Promise<number>): 
 const SQL = `SELECT id, user_id, document_id, chunk_index, content, metadata, embedding <=> $1::vector AS distance
   FROM vector_embeddings WHERE user_id = $2 ORDER BY embedding <=> $1::vector, id LIMIT $3`;
 
-interface Tensor {
-  dims: number[];
-  data: Float32Array;
-  dispose?: () => void;
-}
-
 /** The same SQL through one `pg` Client (and, in knowledge mode, the query embedded by the transformers.js pipeline directly). */
 export async function rawSearch(a: SearchArgs): Promise<void> {
   const c = new Client({ connectionString: a.pgUrl });
@@ -113,10 +106,7 @@ export async function rawSearch(a: SearchArgs): Promise<void> {
   const vecText = (v: Float32Array | number[]) => `[${Array.from(v).join(',')}]`;
   let embed: (q: number) => Promise<string>;
   if (a.mode === 'knowledge') {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const tf = require('@huggingface/transformers') as { env: Record<string, unknown>; pipeline: (task: string, model: string, o: object) => Promise<(t: string[], o: object) => Promise<Tensor>> };
-    tf.env.allowRemoteModels = false;
-    const extractor = await tf.pipeline('feature-extraction', a.modelPath!, { device: 'cpu', local_files_only: true });
+    const extractor = await rawPipeline(a.modelPath!);
     embed = async (q) => {
       const out = await extractor([queryText(q)], { pooling: 'mean', normalize: true });
       const s = vecText(out.data);

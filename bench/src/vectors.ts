@@ -4,18 +4,15 @@
  *  - the raw Chroma read rate alone (chromadb client, offset pages, everything included),
  *  - the raw binary COPY rate into pgvector alone (one COPY stream of pre-built rows, index built after).
  */
-import type { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
-import { MigrationService } from '@switchyard/migration';
-import { createRelationalDb } from '@switchyard/relational-db';
-import { ChromaVectorDb, createVectorDb, PgvectorVectorDb } from '@switchyard/vector-db';
+import type { VectorDbConfig } from '@switchyard/core';
+import { ChromaVectorDb, createVectorDb } from '@switchyard/vector-db';
 import { ChromaClient, Collection } from 'chromadb';
-import * as path from 'node:path';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { busyMs, Intervals, log, now, quietLogger, report, since, timeCalls, toConnection, withPg } from './common';
+import { busyMs, Intervals, log, now, report, since, timeCalls, withPg } from './common';
 import { VectorRow, vectorRow } from './gen';
-import { runJob } from './job';
+import { instrumentPgvector, migrate } from './job';
 
 export const MODEL = 'Xenova/all-MiniLM-L6-v2';
 const PAGE = 1000;
@@ -71,36 +68,20 @@ export interface VectorsArgs {
 export async function switchyardVectors(a: VectorsArgs): Promise<void> {
   // Instrumentation only: when the Chroma source reads a page, when the target writes one, the index build.
   const reads: Intervals = [];
-  const writes: Intervals = [];
-  const index: Intervals = [];
   timeCalls(ChromaVectorDb.prototype, 'doPage', reads);
-  timeCalls(PgvectorVectorDb.prototype, 'doUpsert', writes);
-  timeCalls(PgvectorVectorDb.prototype, 'finishBulkLoad', index);
+  const { writes, index } = instrumentPgvector();
 
-  const t0 = now();
-  const conn = toConnection(a.pgUrl);
-  const relational = createRelationalDb({ provider: 'postgres', logging: false, ...conn });
-  await relational.init();
-  const vector = createVectorDb({ provider: 'pgvector', connection: conn, dimensions: a.dims, collection: 'vector_embeddings' }, MODEL);
-  await vector.init();
-  const tOpen = since(t0);
-  const unusedRelational: RelationalDbConfig = { provider: 'sqlite', database: path.join(a.dataDir, 'unused.sqlite'), logging: false };
   const source: VectorDbConfig = { provider: 'chromadb', url: a.chromaUrl, dimensions: a.dims, collection: a.collection };
-  const svc = new MigrationService({ target: { relational, vector }, profiles: { source: { name: 'source', relational: unusedRelational, vector: source } }, dataDir: a.dataDir, defaultBatchSize: a.batchSize ?? 1000, logger: quietLogger });
-  const r = await runJob(svc, { kind: 'VECTORS', source: 'source', onConflict: 'FAIL', batchSize: a.batchSize });
-  await svc.close();
-  await vector.close();
-  await relational.close();
-  const ms = since(t0);
+  const r = await migrate({ pgUrl: a.pgUrl, vector: { dims: a.dims, model: MODEL }, source: { vector: source }, dataDir: a.dataDir, input: { kind: 'VECTORS', source: 'source', onConflict: 'FAIL', batchSize: a.batchSize } });
+  const { ms, written } = r;
   const { start, verify, end } = r.marks;
   const indexMs = busyMs(index, start, verify);
-  const written = r.job.progress!.steps.reduce((n, s) => n + s.written, 0);
   log(`vectors: ${written} records in ${ms} ms (index ${indexMs} ms, verification ${r.job.verification?.ok ? 'ok' : 'FAILED'}, recall@10 ${r.job.verification?.recallAt10})`);
   report({
     items: written,
     ms,
     breakdown: {
-      openTargetMs: tOpen,
+      openTargetMs: r.openMs,
       ...r.phases,
       indexMs,
       copyNoIndexMs: Math.round(r.phases.copyMs - indexMs),

@@ -6,16 +6,9 @@
  * Anchor: the same SQL through one `pg` Client (settings once per session), with the query embedded by
  * the transformers.js pipeline directly in the knowledge case. Target: p50 <= 1.2x raw.
  */
-const path = require('node:path');
-const { runWorker, ROOT, BENCH_DIR } = require('../child');
+const { runWorker } = require('../child');
+const { model384 } = require('../models');
 const { num, secs, ratio } = require('../format');
-
-function model384() {
-  const gen = require(path.join(ROOT, 'scripts', 'generate-test-model.js'));
-  const dir = path.join(BENCH_DIR, '.cache', 'models', 'switchyard-test-384');
-  gen.ensureModel(dir, { name: 'switchyard-test-384', dim: 384, seed: (0x5317c0de ^ 384) >>> 0 });
-  return dir;
-}
 
 const ms = (x) => (x === undefined || x === null ? '-' : x.toFixed(2));
 

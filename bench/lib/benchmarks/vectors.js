@@ -23,11 +23,11 @@ async function ensureCollection(ctx, v) {
 }
 
 /** Switchyard's VECTORS job into a fresh database; used by `vectors` and `memory`. */
-async function switchyardVectors(ctx, v) {
+async function switchyardVectors(ctx, v, nodeArgs = []) {
   const { url: chromaUrl, collection } = await ensureCollection(ctx, v);
   const pgUrl = await ctx.services.freshDatabase('vec_sy');
   await ctx.checkpoint();
-  const r = await runWorker('vectors-switchyard', { chromaUrl, collection, pgUrl, dims: v.dims, dataDir: ctx.tmpDir }, { side: 'switchyard' });
+  const r = await runWorker('vectors-switchyard', { chromaUrl, collection, pgUrl, dims: v.dims, dataDir: ctx.tmpDir }, { side: 'switchyard', nodeArgs });
   await ctx.services.drop(pgUrl);
   if (r.items !== v.n) throw new Error(`Switchyard wrote ${r.items} vectors, expected ${v.n}`);
   return r;
@@ -61,12 +61,15 @@ async function run(ctx) {
   const readRate = rate(read.items, read.ms);
   const copyRate = rate(copy.items, copy.ms);
   const slower = Math.min(readRate, copyRate);
+  const floorMs = Math.max(read.ms, copy.ms) + copy.breakdown.indexMs;
   out.tables.push({
     title: 'Throughput',
     rows: [
       sideRow('naive loop (guide: 1 INSERT per record, HNSW in place)', naive, { 'vs naive': '1.00x', 'vs slower raw stage': ratio(naiveRate / slower) }),
       sideRow('raw Chroma read alone', read, { 'vs naive': ratio(readRate / naiveRate), 'vs slower raw stage': ratio(readRate / slower) }),
       sideRow('raw binary COPY alone (no index)', copy, { 'vs naive': ratio(copyRate / naiveRate), 'vs slower raw stage': ratio(copyRate / slower) }),
+      // The best any Chroma -> pgvector pipeline can do here: the slower stage fully overlapped with the other, then the index build.
+      { side: 'floor: slower raw stage + HNSW build (ideal pipeline, no verify)', records: num(v.n), 'wall s': secs(floorMs), 'records/s': num(rate(v.n, floorMs)), 'peak RSS MiB': '', 'vs naive': ratio(rate(v.n, floorMs) / naiveRate), 'vs slower raw stage': ratio(rate(v.n, floorMs) / slower) },
       sideRow('Switchyard job (copy + index + verify)', sy, { 'vs naive': ratio(syAll / naiveRate), 'vs slower raw stage': ratio(syAll / slower) }),
       { side: '  Switchyard copied + indexed (no verify)', records: num(sy.items), 'wall s': secs(b.openTargetMs + b.copyMs), 'records/s': num(syServe), 'peak RSS MiB': '', 'vs naive': ratio(syServe / naiveRate), 'vs slower raw stage': ratio(syServe / slower) },
       { side: '  Switchyard copy stage (no index, no verify)', records: num(sy.items), 'wall s': secs(b.openTargetMs + b.copyNoIndexMs), 'records/s': num(syCopy), 'peak RSS MiB': '', 'vs naive': ratio(syCopy / naiveRate), 'vs slower raw stage': ratio(syCopy / slower) },
@@ -85,6 +88,7 @@ async function run(ctx) {
   });
   out.notes.push(`Switchyard verification: recall@10 ${sy.recallAt10}; checksums matched (the job fails otherwise).`);
   out.checks.push({ metric: 'vectors/s vs naive loop (copied + indexed)', measured: syServe / naiveRate, target: '>= 10x', met: syServe >= 10 * naiveRate });
+  out.checks.push({ metric: 'floor (slower raw stage + HNSW build) vs naive loop', measured: rate(v.n, floorMs) / naiveRate, target: 'info', met: null });
   out.checks.push({ metric: 'vectors/s vs naive loop (whole job incl. verification)', measured: syAll / naiveRate, target: '>= 10x', met: syAll >= 10 * naiveRate });
   out.checks.push({ metric: `copy stage vs slower raw stage (${readRate < copyRate ? 'Chroma read' : 'COPY'})`, measured: syCopy / slower, target: '>= 0.7x', met: syCopy >= 0.7 * slower });
   out.raw = { switchyard: sy, naive, read, copy };
