@@ -25,6 +25,9 @@ const config: Config = {
   globalSetup: '<rootDir>/test/global-setup.js',
   globalTeardown: '<rootDir>/test/global-teardown.js',
   testTimeout: 120000,
+  // Servers are stopped by globalTeardown; a library handle left open (a pool's idle timer, a socket)
+  // must not keep CI waiting after the summary.
+  forceExit: true,
   verbose: true,
 };
 

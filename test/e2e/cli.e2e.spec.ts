@@ -36,9 +36,9 @@ describe('switchyard CLI: migrate SQLite + sqlite-vec -> PostgreSQL + pgvector',
     const dir = freshDir('sy-cli-');
     // Keep the dev files: copy them out before the dev app's temp dir is removed.
     const { copyFileSync } = await import('node:fs');
-    await dev.app.close();
+    await dev.stop();
     copyFileSync(devDb, dir.file('dev.sqlite'));
-    await dev.close().catch(() => undefined);
+    await dev.close();
     const pg = await freshPostgres('cli');
     const target = await stackEnv('postgres+pgvector');
     env = {

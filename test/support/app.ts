@@ -20,6 +20,8 @@ export interface TestApp {
   ollama: FakeOllama;
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> }>;
   token(sub: string, roles?: string[]): string;
+  /** Stops the app (files stay until close()). */
+  stop(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,11 @@ export async function startApp(stack: Stack, extra: Record<string, string> = {})
   const app = configureApp(moduleRef.createNestApplication<NestExpressApplication>({ logger: ['error'], bodyParser: false }), config);
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
+  let stopped = false;
+  const stop = async () => {
+    if (!stopped) await app.close();
+    stopped = true;
+  };
   return {
     app,
     config,
@@ -71,10 +78,14 @@ export async function startApp(stack: Stack, extra: Record<string, string> = {})
       const res = await req.send({ query, variables });
       return res.body;
     },
+    stop,
     async close() {
-      await app.close();
-      await ollama.close();
-      await cleanup();
+      try {
+        await stop();
+      } finally {
+        await ollama.close();
+        await cleanup();
+      }
     },
   };
 }
