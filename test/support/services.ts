@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Client } from 'pg';
 import { PostgresConnection } from '@switchyard/core';
 
 /**
@@ -35,31 +34,18 @@ export function toConnection(url: string): PostgresConnection {
   };
 }
 
+// The service launcher's own helpers (plain JS): one way to make and drop test databases.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const pgService = require('../../scripts/services/postgres') as {
+  createDatabase(baseUrl: string, name?: string): Promise<string>;
+  dropDatabase(baseUrl: string, nameOrUrl: string): Promise<void>;
+};
+
 /** A fresh PostgreSQL database (with the vector extension) on the test server. */
 export async function freshPostgres(prefix = 't'): Promise<{ url: string; connection: PostgresConnection; drop(): Promise<void> }> {
   const base = serviceEnv('TEST_DATABASE_URL');
-  const name = `sy_${prefix}_${randomBytes(4).toString('hex')}`.toLowerCase();
-  const admin = new Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(base);
-  u.pathname = `/${name}`;
-  const url = u.toString();
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  await c.query('CREATE EXTENSION IF NOT EXISTS vector');
-  await c.end();
-  return {
-    url,
-    connection: toConnection(url),
-    drop: async () => {
-      const a = new Client({ connectionString: base });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
-    },
-  };
+  const url = await pgService.createDatabase(base, `sy_${prefix}_${randomBytes(4).toString('hex')}`.toLowerCase());
+  return { url, connection: toConnection(url), drop: () => pgService.dropDatabase(base, url) };
 }
 
 /** A fresh folder for SQLite files. */

@@ -61,8 +61,8 @@ export class KnowledgeService {
       metadata: { title: input.title ?? null },
     }));
     await this.vectors.upsert(records);
-    const stale = Math.max(previous?.chunkCount ?? 0, 0);
-    const staleIds = Array.from({ length: Math.max(0, stale - chunks.length) }, (_, j) => chunkId(userId, documentId, chunks.length + j));
+    const previousChunks = previous?.chunkCount ?? 0;
+    const staleIds = Array.from({ length: Math.max(0, previousChunks - chunks.length) }, (_, j) => chunkId(userId, documentId, chunks.length + j));
     await this.vectors.deleteIds(staleIds);
 
     await this.users.ensure(userId);
