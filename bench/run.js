@@ -107,7 +107,8 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   const scale = SCALES[o.scale];
   const started = Date.now();
-  const outDir = path.join(BENCH_DIR, 'out');
+  // BENCH_OUT_DIR: somewhere else for the tables and raw numbers (the smoke run uses a temp dir).
+  const outDir = process.env.BENCH_OUT_DIR ? path.resolve(process.env.BENCH_OUT_DIR) : path.join(BENCH_DIR, 'out');
   const dataDir = path.join(BENCH_DIR, '.cache', 'data');
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'));
   for (const d of [outDir, dataDir]) fs.mkdirSync(d, { recursive: true });
@@ -181,7 +182,7 @@ async function main() {
   fs.writeFileSync(path.join(outDir, `latest-${o.scale}.md`), md);
   fs.writeFileSync(path.join(outDir, `${stamp}-${o.scale}.md`), md);
   fs.writeFileSync(path.join(outDir, `${stamp}-${o.scale}.json`), JSON.stringify({ machine: m, versions, scale: o.scale, sizes: scale, sections, checks }, null, 2));
-  log(`written: bench/out/latest-${o.scale}.md (and ${stamp}-${o.scale}.{md,json})`);
+  log(`written: ${path.relative(process.cwd(), path.join(outDir, `latest-${o.scale}.md`))} (and ${stamp}-${o.scale}.{md,json})`);
   if (Object.values(sections).some((s) => s.error)) process.exitCode = 1;
 }
 

@@ -1,8 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { PostgresConnection } from '@switchyard/core';
+
+/**
+ * The repository root: the nearest folder above this file whose package.json is Switchyard's. Found by
+ * walking up rather than by a fixed `../..`, because this file also runs compiled from another depth
+ * (the benchmarks compile it into bench/.build/test/support/).
+ */
+export function repoRoot(from = __dirname): string {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    const pkg = path.join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'switchyard') return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no Switchyard package.json above ${from}`);
+  }
+}
+const ROOT = repoRoot();
 
 /**
  * Access to the real servers started by test/global-setup.js (or given by TEST_DATABASE_URL /
@@ -10,7 +24,7 @@ import { PostgresConnection } from '@switchyard/core';
  */
 function fromServicesFile(key: string): string | undefined {
   try {
-    return JSON.parse(readFileSync(path.join(__dirname, '..', '.services.json'), 'utf8'))[key];
+    return JSON.parse(readFileSync(path.join(ROOT, 'test', '.services.json'), 'utf8'))[key];
   } catch {
     return undefined;
   }
@@ -36,7 +50,7 @@ export function toConnection(url: string): PostgresConnection {
 
 // The service launcher's own helpers (plain JS): one way to make and drop test databases.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const pgService = require('../../scripts/services/postgres') as {
+const pgService = require(path.join(ROOT, 'scripts', 'services', 'postgres.js')) as {
   createDatabase(baseUrl: string, name?: string): Promise<string>;
   dropDatabase(baseUrl: string, nameOrUrl: string): Promise<void>;
 };

@@ -55,7 +55,9 @@ function summary(job: MigrationJob): string {
     out.push(`verification: ${job.verification.ok ? 'OK' : 'FAILED'}${job.verification.recallAt10 !== null ? `, recall@10 ${job.verification.recallAt10.toFixed(3)}` : ''}`);
     for (const t of job.verification.tables) out.push(`  ${t.name}: source ${t.sourceCount}, target ${t.targetCount}, checksum ${t.checksumMatch === null ? 'n/a' : t.checksumMatch ? 'match' : 'MISMATCH'}`);
   }
-  if (job.backups.length) out.push(`backups: ${job.backups.map((b) => `${b.kind}:${b.name}`).join(', ')}`);
+  if (job.backups.length) out.push(`backups: ${job.backups.map((b) => (b.empty ? `${b.step} (empty)` : `${b.kind}:${b.name}`)).join(', ')}`);
+  const rejected = (job.progress?.steps ?? []).reduce((n, s) => n + s.errors, 0);
+  if (rejected && job.options.rejectFile) out.push(`rejects: ${rejected} record(s) in ${job.options.rejectFile} (inside MIGRATION_DATA_DIR)`);
   if (job.status === 'PLANNED' && job.plan) out.push('plan:', JSON.stringify(job.plan, null, 2));
   return out.join('\n');
 }
@@ -128,7 +130,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       }
       case 'status': {
         const jobs = arg ? [await service.get(arg)] : await service.list(20);
-        for (const j of jobs) process.stdout.write(`${j.id}  ${j.kind.padEnd(10)} ${j.status.padEnd(9)} ${j.source} -> ${j.target}  ${j.progress ? `${j.progress.done}/${j.progress.total}` : ''}\n`);
+        for (const j of jobs) process.stdout.write(`${j.id}  ${j.kind.padEnd(10)} ${j.status.padEnd(22)} ${j.source} -> ${j.target}  ${j.progress ? `${j.progress.done}/${j.progress.total}` : ''}\n`);
         return 0;
       }
       default:
@@ -137,7 +139,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     }
     const final = job.status === 'RUNNING' ? await follow(service, job) : job;
     process.stdout.write(`${summary(final)}\n`);
-    return final.status === 'SUCCEEDED' || final.status === 'PLANNED' ? 0 : 1;
+    // 0: verified; 2: verified, with records set aside (see the reject file); 1: anything else.
+    return final.status === 'SUCCEEDED' || final.status === 'PLANNED' ? 0 : final.status === 'SUCCEEDED_WITH_REJECTS' ? 2 : 1;
   } finally {
     await service.close();
     await vector.close();

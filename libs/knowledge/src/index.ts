@@ -1,3 +1,4 @@
+export * from './document-rules';
 export * from './chunking';
 export * from './knowledge.types';
 export * from './knowledge.service';

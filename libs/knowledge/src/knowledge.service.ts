@@ -6,6 +6,7 @@ import { DocumentEntity, DocumentsRepository, UsersRepository } from '@switchyar
 import { VectorDb, VectorRecord } from '@switchyard/vector-db';
 import { createHash, randomUUID } from 'node:crypto';
 import { createChunker } from './chunking';
+import { documentProblem } from './document-rules';
 import { IndexResult, KnowledgeAnswer, KnowledgeHit, KnowledgeOptions, NO_CONTEXT_ANSWER } from './knowledge.types';
 
 export const KNOWLEDGE_OPTIONS = Symbol('KNOWLEDGE_OPTIONS');
@@ -15,8 +16,6 @@ export function chunkId(userId: string, documentId: string, index: number): stri
   const key = createHash('sha256').update(userId).update('\0').update(documentId).digest('hex').slice(0, 32);
   return `${key}:${index}`;
 }
-
-const ID_MAX = 255;
 
 /** Index, search and answer over a user's documents, on whatever providers are configured. */
 @Injectable()
@@ -40,13 +39,8 @@ export class KnowledgeService {
    */
   async indexDocument(userId: string, input: { documentId?: string | null; content: string; title?: string | null; metadata?: Record<string, unknown> | null }): Promise<IndexResult> {
     const documentId = input.documentId ?? randomUUID();
-    if (!documentId.trim() || documentId.length > ID_MAX) throw new BadInputError('documentId', `must be 1 to ${ID_MAX} characters`);
-    if (typeof input.content !== 'string' || !input.content.trim()) throw new BadInputError('content', 'must not be empty');
-    const bytes = Buffer.byteLength(input.content, 'utf8');
-    if (bytes > this.options.maxDocumentBytes) {
-      throw new BadInputError('content', `is ${bytes} bytes; the limit is ${this.options.maxDocumentBytes} (KNOWLEDGE_MAX_DOCUMENT_BYTES)`);
-    }
-    if (input.title && input.title.length > 1000) throw new BadInputError('title', 'must be at most 1000 characters');
+    const problem = documentProblem({ documentId, content: input.content, title: input.title }, this.options.maxDocumentBytes);
+    if (problem) throw new BadInputError(problem.field, problem.message);
 
     const chunks = await this.chunk(input.content);
     const vectors = await this.embeddings.embed(chunks);

@@ -7,6 +7,7 @@ import { EntityMetadata, EntityTarget, In, ObjectLiteral } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { ChunkFn } from './migration.types';
 import { NdjsonWriter, readLines } from './ndjson';
+import { columnProblem, existingKeys, TableRules, uniqueConflicts } from './row-rules';
 
 /** One page read from a source: the records, where to resume after it, and how much progress it is. */
 export interface Page<T> {
@@ -26,6 +27,8 @@ export interface DataReader<T> {
   count(): Promise<number>;
   pages(size: number, after?: string): AsyncIterable<Page<T>>;
   idOf(item: T): string;
+  /** The record as JSON (for the reject file). */
+  encode?(item: T): unknown;
 }
 
 export type WriteMode = RowConflict;
@@ -40,6 +43,10 @@ export interface DataWriter<T> {
   existing(items: T[]): Promise<number>;
   /** Why this record cannot be stored here as it is, or null. */
   validate(item: T): string | null;
+  /** The stored records with these ids (for a comparison by key), where the store can read by id. */
+  fetch?(ids: string[]): Promise<T[]>;
+  /** Checks that need the store or the whole batch (unique keys, parent rows): reasons by index into `items`. */
+  screen?(items: T[]): Promise<Map<number, string>>;
   write(items: T[], mode: WriteMode): Promise<{ written: number; skipped: number }>;
   /** Removes every record (TRUNCATE). */
   clear(): Promise<void>;
@@ -48,6 +55,7 @@ export interface DataWriter<T> {
 }
 
 const IN_CHUNK = 1000;
+const NO_EMBEDDING = new Float32Array(0);
 
 function isDateColumn(c: ColumnMetadata): boolean {
   return c.isCreateDate || c.isUpdateDate || /date|time/i.test(String(c.type));
@@ -63,6 +71,10 @@ export class RelationalTable implements DataReader<ObjectLiteral>, DataWriter<Ob
   constructor(
     readonly db: RelationalDb,
     readonly entity: EntityTarget<ObjectLiteral>,
+    /** Rules the rows written here must meet (a source table needs none). */
+    private readonly rules: TableRules = { parents: [] },
+    /** Where else a parent row may be (a dry run: the source, whose parents are not copied yet). */
+    readonly parentsAlsoIn?: RelationalDb,
   ) {
     this.meta = db.metadata(entity);
     this.name = this.meta.tableName;
@@ -90,6 +102,12 @@ export class RelationalTable implements DataReader<ObjectLiteral>, DataWriter<Ob
     return n;
   }
 
+  async fetch(ids: string[]): Promise<ObjectLiteral[]> {
+    const out: ObjectLiteral[] = [];
+    for (let i = 0; i < ids.length; i += IN_CHUNK) out.push(...(await this.db.repository(this.entity).find({ where: { [this.key]: In(ids.slice(i, i + IN_CHUNK)) } })));
+    return out;
+  }
+
   validate(row: ObjectLiteral): string | null {
     for (const c of this.meta.columns) {
       const v = c.getEntityValue(row);
@@ -97,13 +115,29 @@ export class RelationalTable implements DataReader<ObjectLiteral>, DataWriter<Ob
         if (!c.isNullable && c.default === undefined && !c.isCreateDate && !c.isUpdateDate) return `${c.databaseName} is null but the column is NOT NULL`;
         continue;
       }
+      const typeProblem = columnProblem(c, v);
+      if (typeProblem) return typeProblem;
       if (typeof v !== 'string') continue;
       if (c.length && v.length > Number(c.length) && [...v].length > Number(c.length)) {
         return `${c.databaseName} has ${[...v].length} characters; the target column holds at most ${c.length}`;
       }
       if (this.db.provider === 'postgres' && v.includes('\u0000')) return `${c.databaseName} contains a NUL character, which PostgreSQL text cannot hold`;
     }
-    return null;
+    return this.rules.check?.(row) ?? null;
+  }
+
+  /** Parent rows that must exist (in the target, or for a dry run in the source too) and unique keys. */
+  async screen(rows: ObjectLiteral[]): Promise<Map<number, string>> {
+    const out = await uniqueConflicts(this.db, this.meta, rows);
+    for (const p of this.rules.parents) {
+      const ids = [...new Set(rows.map((r) => String(r[p.column])))];
+      const found = await existingKeys(this.db, p.entity, ids);
+      if (this.parentsAlsoIn && found.size < ids.length) for (const id of await existingKeys(this.parentsAlsoIn, p.entity, ids.filter((x) => !found.has(x)))) found.add(id);
+      rows.forEach((r, i) => {
+        if (!out.has(i) && !found.has(String(r[p.column]))) out.set(i, `${p.noun} ${JSON.stringify(String(r[p.column]))} (${p.column}) does not exist`);
+      });
+    }
+    return out;
   }
 
   async write(items: ObjectLiteral[], mode: WriteMode): Promise<{ written: number; skipped: number }> {
@@ -123,6 +157,10 @@ export class RelationalTable implements DataReader<ObjectLiteral>, DataWriter<Ob
 
   restore(snapshot: string): Promise<void> {
     return this.db.restoreSnapshot(this.name, snapshot);
+  }
+
+  snapshotCount(snapshot: string): Promise<number> {
+    return this.db.countTable(snapshot);
   }
 
   /** The row as a JSON value (dates become ISO strings through JSON). */
@@ -210,12 +248,19 @@ export class VectorCollection implements DataReader<VectorRecord>, DataWriter<Ve
     return { id: r.id, userId: r.userId, documentId: r.documentId, chunkIndex: r.chunkIndex, content: r.content, metadata: r.metadata ?? {}, embedding };
   }
 
+  /**
+   * Every line of a vector export is a record: a line with missing or malformed fields still decodes (with
+   * what it has), so validation rejects it with its reason instead of the line being silently dropped.
+   */
   decode(value: unknown): VectorRecord | null {
-    const v = value as Omit<VectorRecord, 'embedding'> & { embedding?: string };
-    if (typeof v?.id !== 'string' || typeof v.embedding !== 'string') return null;
-    const b = Buffer.from(v.embedding, 'base64');
-    const embedding = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    return { id: v.id, userId: v.userId, documentId: v.documentId, chunkIndex: v.chunkIndex, content: v.content, metadata: v.metadata ?? {}, embedding };
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return { id: String(value), userId: '', documentId: '', chunkIndex: -1, content: '', metadata: {}, embedding: NO_EMBEDDING };
+    const v = value as Omit<VectorRecord, 'embedding'> & { embedding?: unknown };
+    let embedding = NO_EMBEDDING;
+    if (typeof v.embedding === 'string') {
+      const b = Buffer.from(v.embedding, 'base64');
+      embedding = b.byteLength % 4 === 0 ? new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) : NO_EMBEDDING;
+    }
+    return { id: typeof v.id === 'string' ? v.id : String(v.id ?? ''), userId: v.userId, documentId: v.documentId, chunkIndex: v.chunkIndex, content: typeof v.content === 'string' ? v.content : '', metadata: v.metadata ?? {}, embedding };
   }
 }
 
@@ -266,6 +311,10 @@ export class NdjsonSection<T> implements DataReader<T> {
   idOf(item: T): string {
     return this.codec.idOf(item);
   }
+
+  encode(item: T): unknown {
+    return this.codec.encode(item);
+  }
 }
 
 /** Appends one dataset's records to an export file. */
@@ -300,8 +349,6 @@ export class NdjsonSink<T> implements DataWriter<T> {
 
   async clear(): Promise<void> {}
 }
-
-const NO_EMBEDDING = new Float32Array(0);
 
 /**
  * The target's documents as the vector records the knowledge service would index them as: same chunker,

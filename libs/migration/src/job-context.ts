@@ -5,11 +5,13 @@ import type { Embeddings } from '@switchyard/embeddings';
 import { createRelationalDb, DATA_ENTITIES, MigrationJobEntity, RelationalDb } from '@switchyard/relational-db';
 import { createVectorDb, VectorDb, VectorRecord, VectorStoreInfo } from '@switchyard/vector-db';
 import type { ObjectLiteral } from 'typeorm';
-import { recordFieldsHash, rowHash, vectorHash } from './checksum';
+import { Checksum, recordFieldsHash, rowHash, vectorHash } from './checksum';
 import { DataReader, DataWriter, NdjsonSection, NdjsonSink, Page, ReindexSource, RelationalTable, VectorCollection } from './datasets';
 import { ACTIVE_PROFILE, Backup, ChunkFn, ConflictPolicy, DatasetKind, JobKind, JobOptions, PlanSide, PlanStep, VectorSide } from './migration.types';
 import { ExportHeader, NdjsonWriter, readHeader, resolveDataPath } from './ndjson';
-import { copyPages } from './pipeline';
+import { rulesFor } from './row-rules';
+import { checksumOf, copyPages } from './pipeline';
+import { compareNeighbours, RecallResult, selfRetrieval, vectorHeader } from './vector-checks';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- steps are heterogeneous (rows, vectors) */
 
@@ -25,6 +27,9 @@ export interface Step<T = any> {
   check?: { target: DataReader<T>; hash(item: T): bigint };
   /** Takes a backup of the target before TRUNCATE / OVERWRITE. */
   backup?(tag: string): Promise<Backup>;
+  backupKind?: Backup['kind'];
+  /** Verification compares the target with this (a restore: what the backup held) instead of reading a source. */
+  expected?: { count: number; checksum: string | null };
   /** Replaces the copy loop (restoring a snapshot table). */
   run?(): Promise<void>;
 }
@@ -44,7 +49,7 @@ export interface JobContext {
   backups: boolean;
   /** OVERWRITE must empty the target too (a store built with other dimensions or another model). */
   clearOnOverwrite: boolean;
-  recall?: { side: 'source' | 'target'; measure(samples: VectorRecord[]): Promise<number | null> };
+  recall?: { side: 'source' | 'target'; measure(samples: VectorRecord[]): Promise<RecallResult> };
   /** Plan: extra cost (ms per record) measured on a sample page (embedding for a re-index). */
   sampleCost?(page: Page<any>): Promise<number>;
   before?(): Promise<void>;
@@ -60,6 +65,8 @@ export interface ContextDeps {
   profiles: Record<string, ProviderProfile>;
   dataDir: string;
   chunk: ChunkFn;
+  /** KNOWLEDGE_MAX_DOCUMENT_BYTES: the API's limit, applied to migrated documents too. */
+  maxDocumentBytes: number;
 }
 
 const vectorLabel = (i: Pick<VectorStoreInfo, 'provider' | 'collection' | 'location'>) => `the ${i.provider} collection "${i.collection}" at ${i.location}`;
@@ -72,6 +79,27 @@ function vectorSide(i: VectorStoreInfo): VectorSide {
 function mismatchCode(i: VectorStoreInfo): ErrorCode {
   if (i.storedMetric && i.storedMetric !== 'cosine') return 'METRIC_MISMATCH';
   return i.storedDimensions !== null && i.storedDimensions !== i.dimensions ? 'DIMENSION_MISMATCH' : 'MODEL_MISMATCH';
+}
+
+interface StoreRef {
+  label: string;
+  identity(): Promise<string>;
+}
+
+/**
+ * Refuses a job whose source is the target itself under another name (a symlink, localhost vs 127.0.0.1,
+ * another URL of the same server): stores are compared by what they are (file device+inode, PostgreSQL
+ * system identifier + database oid, Chroma collection id), not by how they are named.
+ */
+async function sameStore(profile: string, source: StoreRef, target: StoreRef): Promise<SwitchyardError | null> {
+  const [a, b] = await Promise.all([source.identity(), target.identity()]);
+  if (a !== b) return null;
+  return new SwitchyardError(
+    'SAME_STORE',
+    `The source profile "${profile}" (${source.label}) and the active target (${target.label}) are the same store (${a}). ` +
+      `Copying it onto itself would ${'empty or overwrite it'}; point MIGRATION_${profile.toUpperCase()}_* at the store you are moving from. Nothing was written.`,
+    { source: source.label, target: target.label, identity: a, profile },
+  );
 }
 
 /** What vectors coming from somewhere carry, to check against the target before any write. */
@@ -132,7 +160,8 @@ export class ContextBuilder {
     if (c.provider === 'sqlite' && c.database !== ':memory:' && !existsSync(c.database)) {
       throw new ProviderUnavailableError(`source "${name}" SQLite database`, new Error(`${path.resolve(c.database)} does not exist`));
     }
-    const db = createRelationalDb(c);
+    // Read-only: SQLite opened readonly (no WAL switch, no file created), PostgreSQL sessions read-only.
+    const db = createRelationalDb(c, { readOnly: true });
     try {
       await db.dataSource.initialize();
     } catch (e) {
@@ -171,9 +200,9 @@ export class ContextBuilder {
   }
 
   /** One step per data table, into the target's table, from what `sourceOf` reads for it. */
-  private tableSteps(sourceOf: (target: RelationalTable) => DataReader<ObjectLiteral>): Step[] {
+  private tableSteps(sourceOf: (target: RelationalTable) => DataReader<ObjectLiteral>, parentsAlsoIn?: RelationalDb): Step[] {
     return DATA_ENTITIES.map((e) => {
-      const target = new RelationalTable(this.target.relational, e);
+      const target = new RelationalTable(this.target.relational, e, rulesFor(e, { maxDocumentBytes: this.deps.maxDocumentBytes }), parentsAlsoIn);
       const source = sourceOf(target);
       return {
         name: target.name,
@@ -182,17 +211,24 @@ export class ContextBuilder {
         target,
         scan: source,
         check: { target, hash: (r) => rowHash(target.meta, r) },
-        backup: async (tag) => ({ step: target.name, kind: 'table', name: await target.snapshot(tag), rows: await target.count(), createdAt: new Date().toISOString() }),
+        backupKind: 'table',
+        backup: async (tag) => {
+          // The snapshot's own count is what the copier checks against the store before emptying it; the
+          // checksum (of the store right after the snapshot) is what a restore is verified against.
+          const name = await target.snapshot(tag);
+          const rows = await target.snapshotCount(name);
+          const sum = await checksumOf(target, (r) => rowHash(target.meta, r), 1000);
+          return { step: target.name, kind: 'table', name, rows, checksum: sum.count === rows ? sum.hex : null, createdAt: new Date().toISOString() };
+        },
       } satisfies Step;
     });
   }
 
   private async relational(job: MigrationJobEntity): Promise<JobContext> {
     const src = await this.openRelational(job.source);
-    const ctx = this.base(job, this.tableSteps((t) => new RelationalTable(src.db, t.entity)), { profile: job.source, relational: src.db.label }, this.activeSide('relational'), src.close);
-    if (src.db === this.target.relational || src.db.label === this.target.relational.label) {
-      ctx.refusal = new BadInputError('source', `the source "${job.source}" is the target itself (${src.db.label})`);
-    }
+    // A dry run checks parents in the source too (they are not copied yet); a run only trusts the target.
+    const ctx = this.base(job, this.tableSteps((t) => new RelationalTable(src.db, t.entity), job.dryRun ? src.db : undefined), { profile: job.source, relational: src.db.label }, this.activeSide('relational'), src.close);
+    ctx.refusal = await sameStore(job.source, { label: src.db.label, identity: () => src.db.identity() }, { label: this.target.relational.label, identity: () => this.target.relational.identity() });
     return ctx;
   }
 
@@ -200,28 +236,37 @@ export class ContextBuilder {
     return which === 'relational' ? { profile: ACTIVE_PROFILE, relational: this.target.relational.label } : { profile: ACTIVE_PROFILE, vector: vector && vectorSide(vector) };
   }
 
-  /** Backs a collection up into an NDJSON file in the data dir. */
+  /** Backs a collection up into an NDJSON file in the data dir, fsynced, with the count and checksum of what it holds. */
   private collectionBackup(coll: VectorCollection, step: string) {
     return async (tag: string): Promise<Backup> => {
       const { full, relative } = resolveDataPath(this.deps.dataDir, path.join('backups', `${coll.name}_backup_${tag}.ndjson`));
       const out = new NdjsonWriter(full);
       await out.open(await vectorHeader(coll.db, `backup of ${coll.label}`));
-      let rows = 0;
+      const sum = new Checksum();
+      const sink = new NdjsonSink(out, coll);
+      const counted: DataWriter<VectorRecord> = Object.assign(Object.create(sink) as DataWriter<VectorRecord>, {
+        write: async (items: VectorRecord[]) => {
+          for (const r of items) sum.add(vectorHash(r));
+          return sink.write(items);
+        },
+      });
+      let committed: { records: number };
       try {
-        await copyPages({ reader: coll, writer: new NdjsonSink(out, coll), pageSize: 1000, mode: { first: 'error', rest: 'error' }, onBatch: async (b) => void (rows += b.written) });
-        await out.commit();
+        await copyPages({ reader: coll, writer: counted, pageSize: 1000, mode: { first: 'error', rest: 'error' } });
+        committed = await out.commit();
       } catch (e) {
         await out.abort();
         throw e;
       }
-      return { step, kind: 'file', name: relative, rows, createdAt: new Date().toISOString() };
+      if (committed.records !== sum.count) throw new SwitchyardError('INTERNAL', `the backup file ${relative} holds ${committed.records} records but ${sum.count} were written to it`);
+      return { step, kind: 'file', name: relative, rows: sum.count, checksum: sum.hex, createdAt: new Date().toISOString() };
     };
   }
 
   /** A step that moves vector records from `source` into the target collection (named after it). */
   private vectorStep(kind: PlanStep['kind'], source: DataReader<VectorRecord>, scan: DataReader<VectorRecord> = source, hash = vectorHash): Step<VectorRecord> {
     const target = new VectorCollection(this.target.vector);
-    return { name: target.name, kind, source, target, scan, check: { target, hash }, backup: this.collectionBackup(target, target.name) };
+    return { name: target.name, kind, source, target, scan, check: { target, hash }, backupKind: 'file', backup: this.collectionBackup(target, target.name) };
   }
 
   /**
@@ -272,9 +317,8 @@ export class ContextBuilder {
     const step = this.vectorStep('collection', new VectorCollection(src.db));
     const ctx = this.base(job, [step], { profile: job.source, vector: vectorSide(info) }, this.activeSide('vector', targetInfo), src.close);
     const side = vectorSide(info);
-    if (src.db === this.target.vector || (info.provider === targetInfo.provider && info.location === targetInfo.location && info.collection === targetInfo.collection)) {
-      ctx.refusal = new BadInputError('source', `the source "${job.source}" is the target itself (${vectorLabel(info)})`);
-    } else {
+    ctx.refusal = await sameStore(job.source, { label: vectorLabel(info), identity: () => src.db.identity() }, { label: vectorLabel(targetInfo), identity: () => this.target.vector.identity() });
+    if (!ctx.refusal) {
       ctx.refusal = await this.vectorRefusal({ label: `the source ${vectorLabel(info)}`, dimensions: side.dimensions, metric: side.metric, model: info.storedModel }, job.onConflict as ConflictPolicy);
     }
     if (!info.storedModel) ctx.warnings.push(`the source ${vectorLabel(info)} does not record which embedding model made its vectors; make sure it is the target's.`);
@@ -351,7 +395,7 @@ export class ContextBuilder {
       ctx.refusal = new SwitchyardError('CONFLICT', `${options.path} already exists in the data dir; choose another path or export with overwrite. Nothing was written.`, { path: options.path });
     }
     ctx.before = () => out.open(header);
-    ctx.after = () => out.commit();
+    ctx.after = async () => void (await out.commit());
     ctx.abort = () => out.abort();
     return ctx;
   }
@@ -375,25 +419,33 @@ export class ContextBuilder {
     return ctx;
   }
 
-  /** Puts back the backups a job took: snapshot tables are restored in place, vector files are re-loaded. */
+  /**
+   * Puts back the backups a job took: snapshot tables are restored in place, vector files are re-loaded,
+   * steps that were empty are emptied. Verified against the count and checksum recorded with each backup.
+   */
   private async restore(job: MigrationJobEntity): Promise<JobContext> {
     const from = (job.options as JobOptions).fromJob ?? '';
     const original = await this.target.relational.repository(MigrationJobEntity).findOne({ where: { id: from } });
     if (!original) throw new SwitchyardError('NOT_FOUND', `migration job ${JSON.stringify(from)} does not exist`);
     const backups = (original.backups ?? []) as Backup[];
-    if (!backups.length) throw new SwitchyardError('MIGRATION_STATE', `job ${from} took no backup (only TRUNCATE and OVERWRITE runs on a non-empty target do)`);
+    if (!backups.length) throw new SwitchyardError('MIGRATION_STATE', `job ${from} took no backup (only TRUNCATE and OVERWRITE runs do)`);
     const steps: Step[] = [];
     let ctx: JobContext | null = null;
+    const expected = (b: Backup) => ({ count: b.rows, checksum: b.empty ? new Checksum().hex : (b.checksum ?? null) });
     for (const b of backups) {
       if (b.kind === 'table') {
         const entity = DATA_ENTITIES.find((e) => this.target.relational.metadata(e).tableName === b.step);
         if (!entity) throw new SwitchyardError('MIGRATION_STATE', `backup ${b.name} is of an unknown table ${b.step}`);
         const table = new RelationalTable(this.target.relational, entity);
-        steps.push({ name: b.step, kind: 'table', source: table, target: table, scan: table, run: () => table.restore(b.name) });
+        const run = () => (b.empty ? table.clear() : table.restore(b.name));
+        steps.push({ name: b.step, kind: 'table', source: table, target: table, scan: table, run, check: { target: table, hash: (r) => rowHash(table.meta, r) }, expected: expected(b) });
+      } else if (b.empty) {
+        const coll = new VectorCollection(this.target.vector);
+        steps.push({ name: b.step, kind: 'collection', source: coll, target: coll, scan: coll, run: () => coll.clear(), check: { target: coll, hash: vectorHash }, expected: expected(b) });
       } else {
         const file = resolveDataPath(this.deps.dataDir, b.name).full;
         ctx = await this.vectorFileContext(job, file, await readHeader(file), { profile: job.source, file: b.name }, 'TRUNCATE');
-        steps.push(...ctx.steps);
+        steps.push(...ctx.steps.map((s) => ({ ...s, expected: b.checksum ? expected(b) : undefined })));
       }
     }
     const result = ctx ?? this.base(job, [], { profile: job.source }, this.activeSide('relational'), async () => undefined);
@@ -401,45 +453,4 @@ export class ContextBuilder {
     result.backups = false;
     return result;
   }
-}
-
-/** The header of an export of a vector store: dimension, metric and model it was built with. */
-export async function vectorHeader(db: VectorDb, source: string): Promise<ExportHeader> {
-  const i = await db.describe();
-  return {
-    format: 'switchyard-ndjson',
-    version: 1,
-    kind: 'VECTORS',
-    createdAt: new Date().toISOString(),
-    source,
-    collection: i.collection,
-    dimensions: i.storedDimensions ?? i.dimensions,
-    metric: i.storedMetric ?? i.metric,
-    model: i.storedModel,
-  };
-}
-
-/** Share of the source's user-scoped top-10 that the target also returns, over the sampled vectors. */
-async function compareNeighbours(source: VectorDb, target: VectorDb, samples: VectorRecord[]): Promise<number | null> {
-  let hit = 0;
-  let total = 0;
-  for (const r of samples) {
-    const [want, got] = await Promise.all([source.query(r.embedding, { userId: r.userId, k: 10 }), target.query(r.embedding, { userId: r.userId, k: 10 })]);
-    const ids = new Set(got.map((m) => m.id));
-    total += want.length;
-    hit += want.filter((m) => ids.has(m.id)).length;
-  }
-  return total ? hit / total : null;
-}
-
-/** Share of sampled chunks found in the top 10 when their text is embedded again and searched for. */
-async function selfRetrieval(embeddings: Embeddings, target: VectorDb, samples: VectorRecord[]): Promise<number | null> {
-  if (!samples.length) return null;
-  const vectors = await embeddings.embed(samples.map((s) => s.content));
-  let hit = 0;
-  for (const [i, s] of samples.entries()) {
-    const found = await target.query(vectors[i], { userId: s.userId, k: 10 });
-    if (found.some((m) => m.id === s.id)) hit++;
-  }
-  return hit / samples.length;
 }

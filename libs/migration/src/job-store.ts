@@ -1,6 +1,19 @@
 import { SwitchyardError } from '@switchyard/core';
 import { MigrationCheckpointEntity, MigrationJobEntity, MigrationLockEntity, RelationalDb } from '@switchyard/relational-db';
+import { EntityManager, IsNull } from 'typeorm';
 import type { MigrationJob } from './migration.types';
+
+/**
+ * One transaction at a time per DataSource in this process: TypeORM's SQLite drivers share one
+ * connection, so two concurrent transactions would nest as savepoints of each other.
+ */
+const queues = new WeakMap<object, Promise<unknown>>();
+function serialized<T>(key: object, fn: () => Promise<T>): Promise<T> {
+  const prev = queues.get(key) ?? Promise.resolve();
+  const run = prev.then(fn, fn);
+  queues.set(key, run.catch(() => undefined));
+  return run;
+}
 
 /** Jobs, checkpoints and locks, in the target's relational DB (so they survive the process). */
 export class JobStore {
@@ -8,6 +21,11 @@ export class JobStore {
     private readonly db: RelationalDb,
     private readonly staleAfterMs: number,
   ) {}
+
+  private tx<T>(fn: (em: EntityManager) => Promise<T>): Promise<T> {
+    const ds = this.db.dataSource;
+    return serialized(ds, () => ds.transaction(fn));
+  }
 
   private get jobs() {
     return this.db.repository(MigrationJobEntity);
@@ -19,11 +37,6 @@ export class JobStore {
 
   private get locks() {
     return this.db.repository(MigrationLockEntity);
-  }
-
-  async create(job: Partial<MigrationJobEntity> & Pick<MigrationJobEntity, 'id'>): Promise<MigrationJobEntity> {
-    await this.jobs.insert(job as never);
-    return this.getEntity(job.id);
   }
 
   async getEntity(id: string): Promise<MigrationJobEntity> {
@@ -46,8 +59,8 @@ export class JobStore {
 
   /** The job's status and which run (process) owns it now. */
   async runState(id: string): Promise<{ status: string | null; runId: string | null }> {
-    const j = await this.jobs.findOne({ select: { id: true, status: true, options: true }, where: { id } });
-    return { status: j?.status ?? null, runId: ((j?.options ?? {}) as { runId?: string }).runId ?? null };
+    const j = await this.jobs.findOne({ select: { id: true, status: true, runId: true }, where: { id } });
+    return { status: j?.status ?? null, runId: j?.runId ?? null };
   }
 
   isStale(job: Pick<MigrationJobEntity, 'status' | 'heartbeatAt' | 'updatedAt'>): boolean {
@@ -74,6 +87,8 @@ export class JobStore {
       backups: (e.backups ?? []) as MigrationJob['backups'],
       error,
       errorCode,
+      rejectFile: ((e.options ?? {}) as { rejectFile?: string }).rejectFile ?? null,
+      owner: e.owner ?? null,
       startedAt: e.startedAt,
       finishedAt: e.finishedAt,
       heartbeatAt: e.heartbeatAt,
@@ -92,50 +107,127 @@ export class JobStore {
     await this.checkpointsRepo.delete({ jobId });
   }
 
-  /** Commits a step's checkpoint and the job's progress together, with a heartbeat. */
-  async checkpoint(cp: Pick<MigrationCheckpointEntity, 'jobId' | 'step' | 'cursor' | 'done' | 'total' | 'finished'>, progress?: unknown): Promise<void> {
-    await this.db.dataSource.transaction(async (em) => {
+  /** Commits a step's checkpoint and the job's progress together, with a heartbeat, only while `runId` owns the job (else TakenOver, nothing committed). */
+  async checkpoint(cp: Pick<MigrationCheckpointEntity, 'jobId' | 'step' | 'cursor' | 'done' | 'total' | 'finished'>, runId: string, progress?: unknown): Promise<void> {
+    await this.tx(async (em) => {
+      const r = await em.getRepository(MigrationJobEntity).update({ id: cp.jobId, runId }, { heartbeatAt: new Date(), ...(progress === undefined ? {} : { progress: progress as never }) });
+      if (!r.affected) throw new TakenOver(`job ${cp.jobId} belongs to another run now; this run's checkpoint was not committed`);
       await em.getRepository(MigrationCheckpointEntity).upsert(cp, ['jobId', 'step']);
-      await em.getRepository(MigrationJobEntity).update({ id: cp.jobId }, { heartbeatAt: new Date(), ...(progress === undefined ? {} : { progress: progress as never }) });
     });
   }
 
-  // ---- lock ----------------------------------------------------------------------------------
+  // ---- lock and fencing -------------------------------------------------------------------------
   /**
-   * Takes the target's lock for a job. A lock left by a finished job, or held by the job itself, is taken
-   * over; `takeOverStale` also takes one whose job died (resume). Otherwise MIGRATION_LOCKED names the holder.
+   * Records a new job and, for a job that writes, takes the target's lock for it, in ONE transaction: a
+   * competitor either sees no lock (and its own insert waits for ours, then fails on the key) or sees the
+   * lock together with its job. A lock left by a finished job is taken over by compare-and-swap.
    */
-  async lock(target: string, jobId: string, takeOverStale: boolean): Promise<void> {
-    try {
-      await this.locks.insert({ target, jobId, acquiredAt: new Date() });
-      return;
-    } catch (e) {
-      const held = await this.locks.findOne({ where: { target } });
-      if (!held) throw e;
-      if (held.jobId !== jobId) {
-        const holder = await this.jobs.findOne({ where: { id: held.jobId } });
-        const finished = !holder || !['RUNNING', 'PLANNED'].includes(holder.status);
-        const stale = holder ? this.isStale(holder) : true;
-        if (!finished && !(stale && takeOverStale)) {
-          const why = stale
-            ? `job ${held.jobId} holds it but its process stopped sending heartbeats at ${holder?.heartbeatAt?.toISOString() ?? 'start'}: resume it (resumeMigration) or cancel it`
-            : `job ${held.jobId} (${holder?.kind}) is running since ${holder?.startedAt?.toISOString() ?? held.acquiredAt.toISOString()}`;
-          throw new SwitchyardError('MIGRATION_LOCKED', `Another migration is running against ${target}: ${why}.`, { holder: held.jobId, stale });
+  async createLocked(job: MigrationJobEntity, target: string | null, dead: (holder: MigrationJobEntity) => boolean = () => false): Promise<MigrationJobEntity> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.tx(async (em) => {
+          await em.getRepository(MigrationJobEntity).insert(job as never);
+          if (target !== null) await em.getRepository(MigrationLockEntity).insert({ target, jobId: job.id, runId: job.runId, owner: job.owner, acquiredAt: new Date() });
+        });
+        return this.getEntity(job.id);
+      } catch (e) {
+        if (target === null) throw e;
+        const held = await this.locks.findOne({ where: { target } });
+        if (!held) {
+          if (attempt < 3) continue; // released between our insert and our look: try again
+          throw e;
         }
+        const holder = await this.jobs.findOne({ where: { id: held.jobId } });
+        if (holder && ['RUNNING', 'PLANNED'].includes(holder.status)) throw this.locked(target, held, holder, dead(holder));
+        // The holder finished (or is gone): take the lock over, but only if nobody else did meanwhile.
+        const taken = await this.tx(async (em) => {
+          const r = await em.getRepository(MigrationLockEntity).update({ target, jobId: held.jobId, runId: held.runId ?? IsNull() }, { jobId: job.id, runId: job.runId, owner: job.owner, acquiredAt: new Date() });
+          if (!r.affected) return false;
+          await em.getRepository(MigrationJobEntity).insert(job as never);
+          return true;
+        });
+        if (taken) return this.getEntity(job.id);
+        if (attempt >= 3) throw new SwitchyardError('MIGRATION_LOCKED', `Another migration took the lock on ${target} at the same moment; try again.`, { target });
       }
-      const r = await this.locks.update({ target, jobId: held.jobId }, { jobId, acquiredAt: new Date() });
-      if (r.affected === 0) throw new SwitchyardError('MIGRATION_LOCKED', `Another migration took the lock on ${target} at the same moment; try again.`, { target });
     }
   }
 
-  async unlock(target: string, jobId: string): Promise<void> {
-    await this.locks.delete({ target, jobId });
+  /**
+   * Gives an existing job (resume, run of a plan) a new run: the lock (if the job writes) and the job's
+   * run id change together, by compare-and-swap on the run that held them. `dead` decides whether a RUNNING
+   * holder may be taken over (its process is known dead, or its heartbeat is stale).
+   */
+  async claim(job: MigrationJobEntity, target: string | null, next: { runId: string; owner: string }, dead: (holder: MigrationJobEntity) => boolean): Promise<void> {
+    const previousRun = job.runId;
+    await this.tx(async (em) => {
+      await this.claimIn(em, job, target, next, previousRun, dead);
+    }).catch(async (e) => {
+      if (e instanceof SwitchyardError) throw e;
+      // Lost a race on the lock's key (another process inserted it first, or SQLite's snapshot moved on).
+      const held = target === null ? null : await this.locks.findOne({ where: { target } });
+      if (held && held.runId !== next.runId) throw new SwitchyardError('MIGRATION_LOCKED', `Another process took the lock on ${target} at the same moment (job ${held.jobId}).`, { target, holder: held.jobId });
+      throw e;
+    });
+    Object.assign(job, next);
+  }
+
+  private async claimIn(em: EntityManager, job: MigrationJobEntity, target: string | null, next: { runId: string; owner: string }, previousRun: string | null, dead: (holder: MigrationJobEntity) => boolean): Promise<void> {
+    {
+      const locks = em.getRepository(MigrationLockEntity);
+      if (target !== null) {
+        const held = await locks.findOne({ where: { target } });
+        if (!held) {
+          await locks.insert({ target, jobId: job.id, runId: next.runId, owner: next.owner, acquiredAt: new Date() });
+        } else {
+          const holder = held.jobId === job.id ? job : await em.getRepository(MigrationJobEntity).findOne({ where: { id: held.jobId } });
+          const busy = holder && ['RUNNING', 'PLANNED'].includes(holder.status) && (held.jobId !== job.id || holder.status === 'RUNNING');
+          if (busy && !dead(holder)) throw this.locked(target, held, holder, false);
+          const r = await locks.update({ target, jobId: held.jobId, runId: held.runId ?? IsNull() }, { jobId: job.id, runId: next.runId, owner: next.owner, acquiredAt: new Date() });
+          if (!r.affected) throw new SwitchyardError('MIGRATION_LOCKED', `Another process took the lock on ${target} at the same moment; it runs the job now.`, { target });
+        }
+      }
+      const r = await em.getRepository(MigrationJobEntity).update({ id: job.id, runId: previousRun ?? IsNull() }, { runId: next.runId, owner: next.owner, heartbeatAt: new Date() });
+      if (!r.affected) throw new SwitchyardError('MIGRATION_LOCKED', `job ${job.id} was resumed by another process at the same moment; it runs there now.`, { id: job.id });
+    }
+  }
+
+  private locked(target: string, held: MigrationLockEntity, holder: MigrationJobEntity | null, dead: boolean): SwitchyardError {
+    const stale = holder ? this.isStale(holder) : true;
+    const why = dead && !stale
+      ? `job ${held.jobId} holds it but its process (${holder?.owner}) is gone: resume it (resumeMigration) or cancel it`
+      : stale
+      ? `job ${held.jobId} holds it but its process stopped sending heartbeats at ${holder?.heartbeatAt?.toISOString() ?? 'start'}: resume it (resumeMigration) or cancel it`
+      : `job ${held.jobId} (${holder?.kind}) is running since ${holder?.startedAt?.toISOString() ?? held.acquiredAt.toISOString()}${holder?.owner ? ` in ${holder.owner}` : ''}`;
+    return new SwitchyardError('MIGRATION_LOCKED', `Another migration is running against ${target}: ${why}.`, { holder: held.jobId, stale: stale || dead });
+  }
+
+  /** Throws TakenOver unless `runId` still owns the job (and its lock, if it holds one). */
+  async assertRun(jobId: string, runId: string, target: string | null): Promise<void> {
+    const j = await this.jobs.findOne({ select: { id: true, runId: true, status: true }, where: { id: jobId } });
+    if (!j || j.runId !== runId) throw new TakenOver(`another process took this job over (run ${j?.runId ?? 'none'} instead of ${runId}); this run stops without writing more`);
+    if (target !== null) {
+      const held = await this.locks.findOne({ where: { target } });
+      if (!held || held.jobId !== jobId || held.runId !== runId) throw new TakenOver(`the lock on ${target} is no longer this run's; this run stops without writing more`);
+    }
+  }
+
+  /** Updates the job only while `runId` owns it; throws TakenOver otherwise. */
+  async patchAsRun(id: string, runId: string, fields: Partial<MigrationJobEntity>): Promise<void> {
+    const r = await this.jobs.update({ id, runId }, fields as never);
+    if (!r.affected) throw new TakenOver(`job ${id} belongs to another run now; this run's update was not applied`);
+  }
+
+  async unlock(target: string, jobId: string, runId?: string | null): Promise<void> {
+    await this.locks.delete(runId === undefined ? { target, jobId } : { target, jobId, runId: runId ?? IsNull() });
   }
 
   async lockHolder(target: string): Promise<string | null> {
     return (await this.locks.findOne({ where: { target } }))?.jobId ?? null;
   }
 }
+
+/** This run lost the job to a resume elsewhere (it was thought dead): it stops without touching the job or lock. */
+export class TakenOver extends Error {}
 
 /** Errors are stored as "CODE: message". */
 export function joinError(code: string, message: string): string {

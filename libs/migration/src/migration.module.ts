@@ -18,6 +18,7 @@ export function createMigrationService(config: SwitchyardConfig, relational: Rel
     profiles: config.migration.profiles,
     dataDir: config.migration.dataDir,
     defaultBatchSize: config.migration.batchSize,
+    maxDocumentBytes: config.knowledge.maxDocumentBytes,
     chunk: createChunker({ chunkSize: config.embeddings.chunkSize, chunkOverlap: config.embeddings.chunkOverlap }),
     logger: { log: (m) => logger.log(m), warn: (m) => logger.warn(m), error: (m) => logger.error(m) },
   });

@@ -1,21 +1,19 @@
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { BadInputError, errorMessage, SwitchyardError } from '@switchyard/core';
 import { createChunker } from '@switchyard/knowledge';
-import { MigrationCheckpointEntity, MigrationJobEntity } from '@switchyard/relational-db';
+import { MigrationJobEntity } from '@switchyard/relational-db';
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Observable } from 'rxjs';
-import type { WriteMode } from './datasets';
 import { ContextBuilder, JobContext } from './job-context';
-import { joinError, JobStore } from './job-store';
+import { joinError, JobStore, TakenOver } from './job-store';
 import {
   ACTIVE_PROFILE,
-  Backup,
   CONFLICT_POLICIES,
-  ConflictPolicy,
   DATASET_KINDS,
+  FINAL_STATUSES,
   ExportInput,
   ImportInput,
   JobKind,
@@ -25,20 +23,15 @@ import {
   MigrationJob,
   MigrationKind,
   MigrationLogger,
-  MigrationProgress,
   MigrationVerification,
   ResumeOptions,
   StartMigrationInput,
 } from './migration.types';
 import { resolveDataPath } from './ndjson';
-import { copyPages } from './pipeline';
+import { RejectFile } from './rejects';
+import { currentOwner, formatOwner, ownerIsDead, RunOwner } from './run-owner';
+import { copyJob, Run } from './step-copier';
 import { conflictRefusal, planOf, targetCounts, verifyOf } from './verification';
-
-type Checkpoint = Pick<MigrationCheckpointEntity, 'jobId' | 'step' | 'cursor' | 'done' | 'total' | 'finished'>;
-
-const WRITE_MODE: Record<ConflictPolicy, WriteMode> = { FAIL: 'error', SKIP: 'skip', OVERWRITE: 'overwrite', TRUNCATE: 'overwrite' };
-const FINAL = new Set(['PLANNED', 'SUCCEEDED', 'FAILED', 'CANCELLED']);
-const MAX_REJECTED = 10;
 
 function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[], fallback?: T): T {
   if (value === undefined || value === null) {
@@ -57,13 +50,13 @@ function intIn(field: string, value: unknown, min: number, max: number, fallback
   return value as number;
 }
 
+/** KNOWLEDGE_MAX_DOCUMENT_BYTES' default. */
+const DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024;
+
 /** A job whose status is CANCELLED was stopped; anything else is a failure. */
 function cancelled(why: string): SwitchyardError {
   return new SwitchyardError('CANCELLED', why);
 }
-
-/** This run lost the job to a resume elsewhere (it was thought dead): it stops without touching the job or lock. */
-class TakenOver extends Error {}
 
 /**
  * Moves a deployment's data between providers: the target is the active RelationalDb + VectorDb (given,
@@ -80,9 +73,11 @@ export class MigrationService implements OnApplicationShutdown {
   private readonly events = new EventEmitter();
   private readonly running = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private readonly logger: MigrationLogger;
-  private readonly targetKey: string;
+  private readonly targetLabel: string;
+  private lockKeyOnce?: Promise<string>;
   private readonly heartbeatMs: number;
   private readonly dataDir: string;
+  private readonly owner: RunOwner;
 
   constructor(private readonly deps: MigrationDeps) {
     const staleAfterMs = deps.staleAfterMs ?? 30_000;
@@ -94,9 +89,11 @@ export class MigrationService implements OnApplicationShutdown {
       profiles: deps.profiles,
       dataDir: this.dataDir,
       chunk: deps.chunk ?? createChunker({ chunkSize: 1000, chunkOverlap: 200 }),
+      maxDocumentBytes: deps.maxDocumentBytes ?? DEFAULT_MAX_DOCUMENT_BYTES,
     });
     this.logger = deps.logger ?? new Logger('Migration');
-    this.targetKey = deps.target.relational.label;
+    this.targetLabel = deps.target.relational.label;
+    this.owner = currentOwner(deps.instanceId);
     this.heartbeatMs = Math.max(100, Math.floor(staleAfterMs / 3));
     this.events.setMaxListeners(0);
   }
@@ -110,7 +107,7 @@ export class MigrationService implements OnApplicationShutdown {
     this.contexts.profile(source);
     return this.create(kind, {
       source,
-      target: this.targetKey,
+      target: this.targetLabel,
       dryRun: input.dryRun === true,
       onConflict: oneOf('onConflict', input.onConflict, CONFLICT_POLICIES, 'FAIL'),
       batchSize: this.batchSize(input.batchSize),
@@ -140,7 +137,7 @@ export class MigrationService implements OnApplicationShutdown {
     const { relative } = resolveDataPath(this.dataDir, input.path);
     return this.create('IMPORT', {
       source: `file:${relative}`,
-      target: this.targetKey,
+      target: this.targetLabel,
       dryRun: input.dryRun === true,
       onConflict: oneOf('onConflict', input.onConflict, CONFLICT_POLICIES, 'FAIL'),
       batchSize: this.batchSize(input.batchSize),
@@ -153,7 +150,7 @@ export class MigrationService implements OnApplicationShutdown {
     await this.store.getEntity(jobId);
     return this.create('RESTORE', {
       source: `job:${jobId}`,
-      target: this.targetKey,
+      target: this.targetLabel,
       dryRun: false,
       onConflict: 'TRUNCATE',
       batchSize: this.deps.defaultBatchSize,
@@ -165,27 +162,34 @@ export class MigrationService implements OnApplicationShutdown {
   async run(id: string): Promise<MigrationJob> {
     const job = await this.store.getEntity(id);
     if (job.status !== 'PLANNED' || !job.dryRun) throw new SwitchyardError('MIGRATION_STATE', `job ${id} is ${job.status}; only a finished dry run (PLANNED) can be run`, { id, status: job.status });
+    await this.claim(job, () => false);
     Object.assign(job, { dryRun: false, status: 'RUNNING', startedAt: new Date(), finishedAt: null, error: null });
-    return this.launch(job, { create: false, takeOverStale: false });
+    return this.launch(job, false);
   }
 
   /**
    * Continues an interrupted job (FAILED, CANCELLED, or RUNNING in a process that died) from its last
-   * checkpoints. A SUCCEEDED job is left alone unless `overwrite` asks to run it again with OVERWRITE.
+   * checkpoints. A job that succeeded is left alone unless `overwrite` asks to run it again with OVERWRITE.
+   * A RUNNING job is taken over at once when its owner is known dead (same instance and machine boot, its
+   * process gone), otherwise once its heartbeat is older than staleAfterMs.
    */
   async resume(id: string, options: ResumeOptions = {}): Promise<MigrationJob> {
     const job = await this.store.getEntity(id);
     if (this.running.has(id)) return this.store.toJob(job);
-    if (job.status === 'SUCCEEDED' && !options.overwrite) return this.store.toJob(job);
-    if (job.status === 'RUNNING' && !this.store.isStale(job)) {
-      throw new SwitchyardError('MIGRATION_STATE', `job ${id} is running in another process (last heartbeat ${job.heartbeatAt?.toISOString()}); cancel it first or wait for it`, { id });
+    const succeeded = job.status === 'SUCCEEDED' || job.status === 'SUCCEEDED_WITH_REJECTS';
+    if (succeeded && !options.overwrite) return this.store.toJob(job);
+    if (job.status === 'PLANNED') return this.run(id);
+    const dead = (holder: MigrationJobEntity) => this.store.isStale(holder) || ownerIsDead(holder.owner, this.owner);
+    if (job.status === 'RUNNING' && !dead(job)) {
+      throw new SwitchyardError('MIGRATION_STATE', `job ${id} is running in another process (${job.owner ?? 'unknown owner'}, last heartbeat ${job.heartbeatAt?.toISOString()}); cancel it first or wait for it`, { id });
     }
-    if (job.status === 'SUCCEEDED') {
+    await this.claim(job, dead);
+    if (succeeded) {
       await this.store.clearCheckpoints(id);
       Object.assign(job, { onConflict: 'OVERWRITE', progress: null, verification: null, startedAt: new Date() });
     }
     Object.assign(job, { status: 'RUNNING', finishedAt: null, error: null });
-    return this.launch(job, { create: false, takeOverStale: true });
+    return this.launch(job, false);
   }
 
   /** Stops a job at its next batch (it stays resumable). A job whose process died is marked CANCELLED and its lock freed. */
@@ -198,10 +202,10 @@ export class MigrationService implements OnApplicationShutdown {
       return this.get(id);
     }
     if (job.status !== 'RUNNING' && job.status !== 'PLANNED') throw new SwitchyardError('MIGRATION_STATE', `job ${id} is already ${job.status}`, { id, status: job.status });
-    const stale = this.store.isStale(job);
+    const dead = this.store.isStale(job) || ownerIsDead(job.owner, this.owner);
     await this.update(job, { status: 'CANCELLED', error: joinError('CANCELLED', 'cancelled by request; resume it to continue from its last checkpoint'), finishedAt: new Date() });
     // A live process sees the status at its next batch and releases the lock itself.
-    if (stale) await this.store.unlock(this.targetKey, id);
+    if (dead) await this.store.unlock(await this.lockKey(), id);
     return this.store.toJob(job);
   }
 
@@ -237,12 +241,12 @@ export class MigrationService implements OnApplicationShutdown {
     return new Observable<MigrationJob>((sub) => {
       const off = this.subscribe(id, (job) => {
         sub.next(job);
-        if (FINAL.has(job.status)) sub.complete();
+        if (FINAL_STATUSES.has(job.status)) sub.complete();
       });
       this.get(id).then(
         (job) => {
           sub.next(job);
-          if (FINAL.has(job.status) && !this.running.has(id)) sub.complete();
+          if (FINAL_STATUSES.has(job.status) && !this.running.has(id)) sub.complete();
         },
         (e) => sub.error(e),
       );
@@ -258,14 +262,15 @@ export class MigrationService implements OnApplicationShutdown {
     let job: MigrationJobEntity;
     if (typeof target === 'string') {
       job = await this.store.getEntity(target);
-      if (this.running.has(job.id) || (job.status === 'RUNNING' && !this.store.isStale(job))) throw new SwitchyardError('MIGRATION_STATE', `job ${job.id} is still running`);
+      if (this.running.has(job.id) || (job.status === 'RUNNING' && !this.store.isStale(job) && !ownerIsDead(job.owner, this.owner))) throw new SwitchyardError('MIGRATION_STATE', `job ${job.id} is still running`);
     } else {
       const kind = oneOf<MigrationKind>('kind', target?.kind, MIGRATION_KINDS);
-      job = Object.assign(new MigrationJobEntity(), { id: 'verify', kind, source: kind === 'REINDEX' ? ACTIVE_PROFILE : (target.source ?? 'source'), target: this.targetKey, onConflict: 'FAIL', batchSize: this.deps.defaultBatchSize, options: {} });
+      job = Object.assign(new MigrationJobEntity(), { id: 'verify', kind, source: kind === 'REINDEX' ? ACTIVE_PROFILE : (target.source ?? 'source'), target: this.targetLabel, onConflict: 'FAIL', batchSize: this.deps.defaultBatchSize, options: {} });
     }
     const ctx = await this.contexts.build(job);
     try {
-      const verification = await verifyOf(ctx, job.batchSize);
+      const rejected = typeof target === 'string' ? await new RejectFile(this.dataDir, job.id).ids() : new Map<string, Set<string>>();
+      const verification = await verifyOf(ctx, job.batchSize, { rejected, seed: job.id, progress: job.progress as never });
       if (typeof target === 'string') await this.update(job, { verification });
       return verification;
     } finally {
@@ -289,16 +294,36 @@ export class MigrationService implements OnApplicationShutdown {
     return intIn('batchSize', v, 1, 100_000, this.deps.defaultBatchSize);
   }
 
-  private locks(job: MigrationJobEntity): boolean {
+  private locks(job: Pick<MigrationJobEntity, 'dryRun' | 'kind'>): boolean {
     return !job.dryRun && job.kind !== 'EXPORT';
   }
 
-  private create(kind: JobKind, fields: Pick<MigrationJobEntity, 'source' | 'target' | 'dryRun' | 'onConflict' | 'batchSize'> & { options: JobOptions }): Promise<MigrationJob> {
+  /**
+   * The lock's key: the target's physical identity (not its label), so two instances that reach the same
+   * database under different names still exclude each other.
+   */
+  private lockKey(): Promise<string> {
+    this.lockKeyOnce ??= this.deps.target.relational.identity().catch((e) => {
+      this.lockKeyOnce = undefined;
+      throw e;
+    });
+    return this.lockKeyOnce;
+  }
+
+  /** A new run of an existing job: a new run id and this process as owner, with the lock, by compare-and-swap. */
+  private async claim(job: MigrationJobEntity, dead: (holder: MigrationJobEntity) => boolean): Promise<void> {
+    const key = this.locks({ dryRun: false, kind: job.kind }) ? await this.lockKey() : null;
+    await this.store.claim(job, key, { runId: randomUUID(), owner: formatOwner(this.owner) }, dead);
+  }
+
+  private async create(kind: JobKind, fields: Pick<MigrationJobEntity, 'source' | 'target' | 'dryRun' | 'onConflict' | 'batchSize'> & { options: JobOptions }): Promise<MigrationJob> {
     const now = new Date();
+    const id = randomUUID();
     const job = Object.assign(new MigrationJobEntity(), {
-      id: randomUUID(),
+      id,
       kind,
       ...fields,
+      options: { ...fields.options, rejectFile: new RejectFile(this.dataDir, id).relative },
       status: 'RUNNING',
       plan: null,
       progress: null,
@@ -308,21 +333,24 @@ export class MigrationService implements OnApplicationShutdown {
       startedAt: now,
       finishedAt: null,
       heartbeatAt: now,
+      runId: randomUUID(),
+      owner: formatOwner(this.owner),
       createdAt: now, // with milliseconds on every driver, so list() orders jobs started in the same second
     });
-    return this.launch(job, { create: true, takeOverStale: false });
+    // The job row and the target's lock are committed together (one transaction): no window in which a
+    // competitor sees a lock without its job, or a job that holds no lock.
+    Object.assign(job, await this.store.createLocked(job, this.locks(job) ? await this.lockKey() : null, (h) => ownerIsDead(h.owner, this.owner)));
+    return this.launch(job, true);
   }
 
-  /** Locks the target, records the job, opens and checks both sides, then runs it in the background. */
-  private async launch(job: MigrationJobEntity, o: { create: boolean; takeOverStale: boolean }): Promise<MigrationJob> {
-    const locks = this.locks(job);
-    if (locks) await this.store.lock(this.targetKey, job.id, o.takeOverStale);
+  /** With the job recorded (and locked): opens and checks both sides, then runs it in the background. */
+  private async launch(job: MigrationJobEntity, created: boolean): Promise<MigrationJob> {
+    const key = this.locks(job) ? await this.lockKey() : null;
+    const runId = job.runId!;
     let ctx: JobContext | undefined;
     try {
       job.heartbeatAt = new Date();
-      job.options = { ...((job.options ?? {}) as JobOptions), runId: randomUUID() };
-      if (o.create) Object.assign(job, await this.store.create(job));
-      else await this.store.patch(job.id, this.pick(job, 'status', 'dryRun', 'onConflict', 'options', 'progress', 'verification', 'error', 'startedAt', 'finishedAt', 'heartbeatAt'));
+      if (!created) await this.store.patchAsRun(job.id, runId, this.pick(job, 'status', 'dryRun', 'onConflict', 'options', 'progress', 'verification', 'error', 'startedAt', 'finishedAt', 'heartbeatAt'));
       ctx = await this.contexts.build(job);
       if (!job.dryRun) {
         const resumed = ctx.resumable && (await this.store.checkpoints(job.id)).length > 0;
@@ -331,15 +359,14 @@ export class MigrationService implements OnApplicationShutdown {
       }
     } catch (e) {
       await ctx?.close().catch(() => undefined);
-      if (locks) await this.store.unlock(this.targetKey, job.id).catch(() => undefined);
-      if (o.create && !job.createdAt) throw e;
       await this.fail(job, e);
+      if (key !== null) await this.store.unlock(key, job.id, runId).catch(() => undefined);
       if (e instanceof SwitchyardError) Object.assign(e.details, { jobId: job.id });
       throw e;
     }
-    this.logger.log(`job ${job.id}: ${job.dryRun ? 'planning' : 'running'} ${job.kind} from ${job.source} into ${job.target} (onConflict ${job.onConflict}, batch ${job.batchSize})`);
+    this.logger.log(`job ${job.id}: ${job.dryRun ? 'planning' : 'running'} ${job.kind} from ${job.source} into ${job.target} (onConflict ${job.onConflict}, batch ${job.batchSize}, run ${runId} in ${job.owner})`);
     const abort = new AbortController();
-    const done = this.execute(job, ctx, abort.signal, locks).finally(() => this.running.delete(job.id));
+    const done = this.execute(job, ctx, abort, key).finally(() => this.running.delete(job.id));
     this.running.set(job.id, { abort, done });
     return this.store.toJob(job);
   }
@@ -348,34 +375,60 @@ export class MigrationService implements OnApplicationShutdown {
     return Object.fromEntries(keys.map((k) => [k, job[k]])) as Pick<MigrationJobEntity, K>;
   }
 
-  private async execute(job: MigrationJobEntity, ctx: JobContext, signal: AbortSignal, locks: boolean): Promise<void> {
-    const beat = setInterval(() => void this.store.patch(job.id, { heartbeatAt: new Date() }).catch(() => undefined), this.heartbeatMs);
+  private async execute(job: MigrationJobEntity, ctx: JobContext, abort: AbortController, key: string | null): Promise<void> {
+    const runId = job.runId!;
+    const signal = abort.signal;
+    // The heartbeat is fenced too: when another run owns the job, this one is told to stop.
+    const beat = setInterval(() => {
+      this.store.patchAsRun(job.id, runId, { heartbeatAt: new Date() }).catch((e) => {
+        if (e instanceof TakenOver) abort.abort('taken-over');
+      });
+    }, this.heartbeatMs);
     beat.unref();
+    let release = key !== null;
+    const run: Run = {
+      job,
+      ctx,
+      runId,
+      store: this.store,
+      logger: this.logger,
+      rejects: new RejectFile(this.dataDir, job.id),
+      check: async () => {
+        this.throwIfAborted(signal);
+        const now = await this.store.runState(job.id);
+        if (now.runId !== runId) throw new TakenOver('another process resumed this job (this one was thought dead); stopping without writing more');
+        await this.store.assertRun(job.id, runId, key);
+        if (now.status !== 'RUNNING') throw cancelled('cancelled from another process');
+      },
+      update: (fields) => this.update(job, fields, runId),
+      emit: () => this.emit(job),
+    };
     try {
       if (job.dryRun) {
         const plan = await planOf(ctx, true, job.batchSize, () => this.throwIfAborted(signal));
-        await this.update(job, { status: 'PLANNED', plan, finishedAt: new Date() });
+        await run.update({ status: 'PLANNED', plan, finishedAt: new Date() });
         this.logger.log(`job ${job.id}: planned${plan.refusal ? `; a run would be refused: ${plan.refusal.message}` : ''}`);
       } else {
-        await this.copy(job, ctx, signal);
+        await copyJob(run);
       }
     } catch (e) {
       await ctx.abort?.().catch(() => undefined);
-      if (e instanceof TakenOver) {
-        this.logger.warn(`job ${job.id}: ${e.message}`);
-        locks = false; // the lock row is the job's, now held by the run that took it over
+      if (e instanceof TakenOver || signal.reason === 'taken-over') {
+        this.logger.warn(`job ${job.id}: ${errorMessage(e)}`);
+        release = false; // the lock is the other run's now
       } else {
-        await this.fail(job, e);
+        await this.fail(job, e, runId);
       }
     } finally {
       clearInterval(beat);
-      if (locks) await this.store.unlock(this.targetKey, job.id).catch((e) => this.logger.error(`job ${job.id}: could not release the lock: ${errorMessage(e)}`));
+      if (release && key !== null) await this.store.unlock(key, job.id, runId).catch((e) => this.logger.error(`job ${job.id}: could not release the lock: ${errorMessage(e)}`));
       await ctx.close().catch(() => undefined);
     }
   }
 
   private throwIfAborted(signal: AbortSignal): void {
     if (!signal.aborted) return;
+    if (signal.reason === 'taken-over') throw new TakenOver('another process took this job over; stopping without writing more');
     throw cancelled(
       signal.reason === 'shutdown'
         ? 'stopped because the application shut down; resume it to continue from its last checkpoint'
@@ -383,147 +436,22 @@ export class MigrationService implements OnApplicationShutdown {
     );
   }
 
-  /** Backups, then TRUNCATE, then every step from its checkpoint, then verification. */
-  private async copy(job: MigrationJobEntity, ctx: JobContext, signal: AbortSignal): Promise<void> {
-    const policy = job.onConflict as ConflictPolicy;
-    if (!ctx.resumable) await this.store.clearCheckpoints(job.id);
-    const existing: Checkpoint[] = ctx.resumable ? await this.store.checkpoints(job.id) : [];
-    const resumed = existing.length > 0;
-    if (!job.plan) await this.update(job, { plan: await planOf(ctx, false, job.batchSize) });
-    if (!resumed) await this.prepareTarget(job, ctx, policy);
-    await ctx.before?.();
-
-    const totals = await Promise.all(ctx.steps.map((s) => s.source.count()));
-    const cps = new Map(existing.map((c) => [c.step, c]));
-    for (const [i, s] of ctx.steps.entries()) {
-      if (cps.has(s.name)) continue;
-      const cp: Checkpoint = { jobId: job.id, step: s.name, cursor: null, done: 0, total: totals[i], finished: false };
-      cps.set(s.name, cp);
-      await this.store.checkpoint(cp);
-    }
-    const progress = this.progressOf(job, ctx, totals, cps);
-    const started = Date.now();
-    let doneThisRun = 0;
-    const runId = (job.options as JobOptions).runId;
-    const check = async () => {
-      this.throwIfAborted(signal);
-      const now = await this.store.runState(job.id);
-      if (now.runId !== runId) throw new TakenOver('another process resumed this job (this one was thought dead); stopping without writing more');
-      if (now.status !== 'RUNNING') throw cancelled('cancelled from another process');
-    };
-    const mode = WRITE_MODE[policy];
-    const resumeMode: WriteMode = policy === 'SKIP' ? 'skip' : 'overwrite';
-
-    for (const [i, s] of ctx.steps.entries()) {
-      const cp = cps.get(s.name)!;
-      const sp = progress.steps[i];
-      if (cp.finished) continue;
-      const t0 = Date.now();
-      const baseMs = sp.ms;
-      const save = async () => {
-        progress.done = [...cps.values()].reduce((n, c) => n + c.done, 0);
-        const secs = (Date.now() - started) / 1000;
-        progress.ratePerSecond = secs > 0 ? Math.round((doneThisRun / secs) * 10) / 10 : 0;
-        progress.etaSeconds = progress.ratePerSecond > 0 ? Math.round((progress.total - progress.done) / progress.ratePerSecond) : null;
-        sp.ms = baseMs + Date.now() - t0;
-        job.progress = progress;
-        job.heartbeatAt = new Date();
-        await this.store.checkpoint(cp, progress);
-        this.emit(job);
-      };
-      if (s.run) {
-        await check();
-        await s.run();
-      } else {
-        await s.target.prepare?.();
-        try {
-          await copyPages({
-            reader: s.source,
-            writer: s.target,
-            pageSize: job.batchSize,
-            after: cp.cursor ?? undefined,
-            mode: { first: resumed ? resumeMode : mode, rest: mode },
-            check,
-            throttleMs: (job.options as JobOptions | null)?.throttleMs,
-            onBatch: async (b) => {
-              sp.read += b.page.units;
-              sp.written += b.written;
-              sp.skipped += b.skipped;
-              sp.errors += b.rejected.length;
-              sp.rejected.push(...b.rejected.slice(0, Math.max(0, MAX_REJECTED - sp.rejected.length)));
-              cp.cursor = b.page.cursor;
-              cp.done += b.page.units;
-              doneThisRun += b.page.units;
-              await save();
-            },
-          });
-        } catch (e) {
-          await s.target.finish?.().catch(() => undefined);
-          throw e;
-        }
-        await s.target.finish?.();
-      }
-      cp.finished = true;
-      sp.finished = true;
-      await save();
-    }
-    await ctx.after?.();
-    progress.phase = 'verify';
-    await this.update(job, { progress });
-    const verification = await verifyOf(ctx, job.batchSize);
-    await check();
-    progress.phase = 'done';
-    await this.update(job, { status: 'SUCCEEDED', verification, progress, finishedAt: new Date(), error: null });
-    this.logger.log(
-      `job ${job.id}: ${job.kind} succeeded; verification ${verification.ok ? 'ok' : 'FAILED'}; ` +
-        progress.steps.map((s) => `${s.name}: read ${s.read}, written ${s.written}, skipped ${s.skipped}, errors ${s.errors}, ${s.ms} ms`).join('; '),
-    );
-  }
-
-  /** First run only: back up what TRUNCATE / OVERWRITE would replace, then empty the targets for TRUNCATE. */
-  private async prepareTarget(job: MigrationJobEntity, ctx: JobContext, policy: ConflictPolicy): Promise<void> {
-    if (ctx.backups && (policy === 'TRUNCATE' || policy === 'OVERWRITE')) {
-      const backups = [...((job.backups ?? []) as Backup[])];
-      for (const s of ctx.steps) {
-        if (!s.backup || backups.some((b) => b.step === s.name) || (await s.target.count()) === 0) continue;
-        const b = await s.backup(job.id.slice(0, 8));
-        backups.push(b);
-        await this.update(job, { backups });
-        this.logger.log(`job ${job.id}: backed up ${s.target.label} (${b.rows} records) to ${b.kind === 'table' ? 'table' : 'file'} ${b.name}`);
-      }
-    }
-    if (policy === 'TRUNCATE' || (policy === 'OVERWRITE' && ctx.clearOnOverwrite)) {
-      for (const s of ctx.steps) {
-        if (s.run) continue;
-        this.logger.warn(`job ${job.id}: emptying ${s.target.label} (onConflict ${policy})`);
-        await s.target.clear();
-      }
-    }
-  }
-
-  /** Progress of this run, carrying over the counters of earlier runs of the job. */
-  private progressOf(job: MigrationJobEntity, ctx: JobContext, totals: number[], cps: Map<string, Checkpoint>): MigrationProgress {
-    const previous = (job.progress as MigrationProgress | null)?.steps ?? [];
-    const steps = ctx.steps.map((s, i) => {
-      const p = previous.find((x) => x.name === s.name);
-      const cp = cps.get(s.name)!;
-      return { name: s.name, total: totals[i], read: cp.done, written: p?.written ?? 0, skipped: p?.skipped ?? 0, errors: p?.errors ?? 0, ms: p?.ms ?? 0, finished: cp.finished, rejected: p?.rejected ?? [] };
-    });
-    return { total: totals.reduce((a, b) => a + b, 0), done: steps.reduce((n, s) => n + s.read, 0), ratePerSecond: 0, etaSeconds: null, phase: 'copy', steps };
-  }
-
-  private async fail(job: MigrationJobEntity, e: unknown): Promise<void> {
+  private async fail(job: MigrationJobEntity, e: unknown, runId?: string): Promise<void> {
     const code = e instanceof SwitchyardError ? e.code : 'INTERNAL';
     const status = code === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
     // Refusals (conflicts, mismatches, bad input) are the user's to fix; only breakage is an error.
-    if (code === 'INTERNAL' || code === 'PROVIDER_UNAVAILABLE') this.logger.error(`job ${job.id}: ${job.kind} failed: ${errorMessage(e)}`);
+    if (code === 'INTERNAL' || code === 'PROVIDER_UNAVAILABLE' || code === 'VERIFICATION_FAILED') this.logger.error(`job ${job.id}: ${job.kind} failed: ${errorMessage(e)}`);
     else this.logger.warn(`job ${job.id}: ${job.kind} ${status === 'CANCELLED' ? 'stopped' : 'refused'}: ${errorMessage(e)}`);
-    await this.update(job, { status, error: joinError(code, errorMessage(e)), finishedAt: new Date() }).catch((err) => this.logger.error(`job ${job.id}: could not record the failure: ${errorMessage(err)}`));
+    await this.update(job, { status, error: joinError(code, errorMessage(e)), finishedAt: new Date() }, runId ?? job.runId ?? undefined).catch((err) =>
+      this.logger.error(`job ${job.id}: could not record the failure: ${errorMessage(err)}`),
+    );
   }
 
-  private async update(job: MigrationJobEntity, fields: Partial<MigrationJobEntity>): Promise<void> {
+  /** Updates the job; with `runId`, only while that run owns it (TakenOver otherwise). */
+  private async update(job: MigrationJobEntity, fields: Partial<MigrationJobEntity>, runId?: string): Promise<void> {
     Object.assign(job, fields);
-    await this.store.patch(job.id, fields);
+    if (runId) await this.store.patchAsRun(job.id, runId, fields);
+    else await this.store.patch(job.id, fields);
     this.emit(job);
   }
 

@@ -10,8 +10,18 @@ export type DatasetKind = 'RELATIONAL' | 'VECTORS';
 /** Every kind of job recorded in the job table. */
 export type JobKind = MigrationKind | 'EXPORT' | 'IMPORT' | 'RESTORE';
 export type ConflictPolicy = 'FAIL' | 'SKIP' | 'OVERWRITE' | 'TRUNCATE';
-/** PLANNED is the final state of a dry run (its plan is ready); a real run goes RUNNING -> SUCCEEDED | FAILED | CANCELLED. */
-export type JobStatus = 'PLANNED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+/**
+ * PLANNED is the final state of a dry run (its plan is ready). A real run goes RUNNING -> one of:
+ * - SUCCEEDED: verification passed and nothing was set aside;
+ * - SUCCEEDED_WITH_REJECTS: verification passed for everything that was moved, and some records were set
+ *   aside (counted per step, each in the job's reject file with its reason);
+ * - FAILED: an error, a refusal, or a verification that did not pass (errorCode VERIFICATION_FAILED);
+ * - CANCELLED: stopped by request or by shutdown (resumable).
+ */
+export type JobStatus = 'PLANNED' | 'RUNNING' | 'SUCCEEDED' | 'SUCCEEDED_WITH_REJECTS' | 'FAILED' | 'CANCELLED';
+export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['PLANNED', 'SUCCEEDED', 'SUCCEEDED_WITH_REJECTS', 'FAILED', 'CANCELLED']);
+/** Statuses that mean "the data moved and was verified". */
+export const SUCCESS_STATUSES: ReadonlySet<JobStatus> = new Set(['SUCCEEDED', 'SUCCEEDED_WITH_REJECTS']);
 
 export const MIGRATION_KINDS: readonly MigrationKind[] = ['RELATIONAL', 'VECTORS', 'REINDEX'];
 export const DATASET_KINDS: readonly DatasetKind[] = ['RELATIONAL', 'VECTORS'];
@@ -41,7 +51,10 @@ export interface StepProgress {
   /** Time spent on this step, all runs together. */
   ms: number;
   finished: boolean;
+  /** The first few rejected records (all of them are in the job's reject file). */
   rejected: Rejected[];
+  /** Records the target held when this step's first run began writing (after TRUNCATE): 0 means a full comparison. */
+  targetBefore?: number | null;
 }
 
 export interface MigrationProgress {
@@ -81,6 +94,10 @@ export interface Backup {
   /** Snapshot table name, or file path relative to the data dir. */
   name: string;
   rows: number;
+  /** Order-independent checksum (hex) of what was backed up; a restore is verified against it. */
+  checksum?: string | null;
+  /** The target step was empty: nothing to copy, a restore empties it. */
+  empty?: boolean;
   createdAt: string;
 }
 
@@ -113,6 +130,8 @@ export interface PlanStep {
   conflictingIds: number | null;
   /** Records that cannot be moved as they are (NaN, wrong dimension, too long for the target column...). */
   invalid: number | null;
+  /** Of `invalid`: records whose unique key (other than the id) is already used in the source or target. */
+  uniqueConflicts?: number | null;
   invalidExamples: Rejected[];
   /** Re-index: how many chunks the documents make. */
   chunks?: number;
@@ -141,8 +160,8 @@ export interface JobOptions {
   fromJob?: string;
   /** EXPORT: replace an existing file. */
   overwrite?: boolean;
-  /** Internal: the run that owns the job now; a run that finds another id was taken over (resumed elsewhere) and stops. */
-  runId?: string;
+  /** The reject file (relative to the data dir) where every record set aside is written with its reason. */
+  rejectFile?: string;
 }
 
 /** A job as the service returns it. */
@@ -163,8 +182,12 @@ export interface MigrationJob {
   verification: MigrationVerification | null;
   backups: Backup[];
   error: string | null;
-  /** Error code of `error` (CONFLICT, DIMENSION_MISMATCH, CANCELLED...). */
+  /** Error code of `error` (CONFLICT, DIMENSION_MISMATCH, VERIFICATION_FAILED, CANCELLED...). */
   errorCode: string | null;
+  /** Where every record this job set aside is written with its reason (relative to the data dir). */
+  rejectFile: string | null;
+  /** The process that runs (or last ran) the job: "<instance>/<boot id>/<pid>/<nonce>". */
+  owner: string | null;
   startedAt: Date | null;
   finishedAt: Date | null;
   heartbeatAt: Date | null;
@@ -233,4 +256,8 @@ export interface MigrationDeps {
   logger?: MigrationLogger;
   /** A RUNNING job whose heartbeat is older than this is considered dead (default 30 s). */
   staleAfterMs?: number;
+  /** Names this app instance in job owners (default: the host name); must be unique per running instance. */
+  instanceId?: string;
+  /** The API's limit on a document's size (KNOWLEDGE_MAX_DOCUMENT_BYTES): larger documents are rejected. */
+  maxDocumentBytes?: number;
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
 import { DocumentEntity, MigrationJobEntity, RelationalDb, UserEntity } from '@switchyard/relational-db';
@@ -123,7 +123,9 @@ describe('relational migration (SQLite <-> PostgreSQL, real servers)', () => {
     ]);
     expect(skip.backups).toEqual([]);
     expect((await pg.repository(DocumentEntity).findOneByOrFail({ id: 'd-000002' })).title).toBe('changed in the target');
-    expect(skip.verification?.ok).toBe(false); // the target really differs from the source
+    // SKIP into a non-empty target: compared by key (every source id present), the target's versions kept on purpose
+    expect(skip.verification?.ok).toBe(true);
+    expect(skip.verification?.notes.join(' ')).toMatch(/documents: the target held 10000 records before the job, so it was compared by key: every moved source id is in it/);
 
     const over = await succeeded(svc, svc.start({ kind: 'RELATIONAL', onConflict: 'OVERWRITE' }));
     expect(over.verification?.ok).toBe(true);
@@ -243,8 +245,16 @@ describe('relational migration (SQLite <-> PostgreSQL, real servers)', () => {
       expect(plan.warnings.join(' ')).toMatch(/2 record\(s\) of documents cannot be moved/);
       expect(await target.repository(MigrationJobEntity).countBy({ id: planned.id })).toBe(1);
 
-      const ran = await succeeded(s2, s2.run(planned.id));
+      const ran = await s2.waitFor((await s2.run(planned.id)).id);
+      expect(ran.status).toBe('SUCCEEDED_WITH_REJECTS');
+      expect(ran.verification?.ok).toBe(true);
       expect(ran.dryRun).toBe(false);
+      const lines = readFileSync(path.join(dataDir, ran.options.rejectFile!), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines.map((l) => [l.step, l.id, l.reason])).toEqual([
+        ['documents', a.id, expect.stringContaining('title has 1001 characters')],
+        ['documents', b.id, expect.stringContaining('NUL')],
+      ]);
+      expect(lines[1].record.r.content).toBe('nul \u0000 inside');
       expect(ran.progress!.steps.find((s) => s.name === 'documents')).toMatchObject({ read: 3, written: 0, skipped: 1, errors: 2 });
       expect(ran.progress!.steps.find((s) => s.name === 'documents')!.rejected.map((r) => r.id)).toEqual([a.id, b.id]);
     } finally {

@@ -176,4 +176,51 @@ describe('resume after SIGKILL (real child process, real servers)', () => {
     expect(run.output()).toContain('"status":"SUCCEEDED"');
     expect((await svc.get(run.jobId)).status).toBe('SUCCEEDED');
   });
+
+  it('a restarted instance resumes its own dead job at once (same instance and boot, process gone), without waiting for the heartbeat', async () => {
+    // staleAfterMs of a minute: only the owner rule can let this resume happen now
+    const patient = service({ target: { relational: rel, vector: vec }, profiles: profiles(), dataDir, staleAfterMs: 60_000 });
+    const elsewhere = service({ target: { relational: rel, vector: vec }, profiles: profiles(), dataDir, staleAfterMs: 60_000, instanceId: 'another-host' });
+    try {
+      const run = await startChild(childConfig({ kind: 'VECTORS', onConflict: 'OVERWRITE', batchSize: 200, throttleMs: 40 }));
+      const killedAt = await killAfter(rel, run, 800);
+      expect((await patient.get(run.jobId)).stale).toBe(false);
+      // another instance cannot know the process is gone: it must wait for the heartbeat to go stale
+      await expect(elsewhere.resume(run.jobId)).rejects.toMatchObject({ code: 'MIGRATION_STATE', message: expect.stringContaining('running in another process') });
+      await expect(patient.start({ kind: 'VECTORS', onConflict: 'SKIP' })).rejects.toMatchObject({ code: 'MIGRATION_LOCKED', message: expect.stringMatching(/its process .* is gone: resume it/) });
+      const { job } = await resumeKilled(patient, run.jobId, killedAt);
+      expect(job.verification).toMatchObject({ ok: true });
+      expect(await vec.count()).toBe(4000);
+    } finally {
+      await patient.close();
+      await elsewhere.close();
+    }
+  });
+
+  it('a run taken over while it takes its backup (frozen with SIGSTOP) never empties the target afterwards (fencing)', async () => {
+    const before = await rel.repository(DocumentEntity).count();
+    expect(before).toBe(6000);
+    const run = await startChild(childConfig({ kind: 'RELATIONAL', onConflict: 'TRUNCATE', batchSize: 200, throttleMs: 40 }));
+    let phase: string | undefined;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(5)) {
+      phase = (await svc.get(run.jobId)).progress?.phase;
+      if (phase === 'backup' || phase === 'truncate' || phase === 'copy') break;
+    }
+    run.child.kill('SIGSTOP');
+    expect(['backup', 'truncate']).toContain(phase);
+    const frozenAt = await rel.repository(DocumentEntity).count();
+    await sleep(STALE_MS + 300);
+    await svc.resume(run.jobId);
+    const job = await succeeded(svc, svc.waitFor(run.jobId));
+    expect(job.verification?.ok).toBe(true);
+    // the frozen run wakes up in the middle of its backup / truncate: it must notice it lost the job and stop
+    run.child.kill('SIGCONT');
+    const exit = await new Promise<number | null>((r) => (run.child.exitCode !== null ? r(run.child.exitCode) : run.child.once('exit', r)));
+    expect(exit).toBe(0);
+    expect(run.output()).toMatch(/another process|no longer this run's|belongs to another run/);
+    expect(frozenAt).toBeGreaterThan(0);
+    expect(await rel.repository(DocumentEntity).count()).toBe(6000);
+    expect((await svc.verify({ kind: 'RELATIONAL' })).ok).toBe(true);
+    expect((await svc.get(run.jobId)).status).toBe('SUCCEEDED');
+  });
 });

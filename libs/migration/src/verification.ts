@@ -1,8 +1,9 @@
 import { SwitchyardError } from '@switchyard/core';
 import type { VectorRecord } from '@switchyard/vector-db';
 import type { JobContext, Step } from './job-context';
-import type { ConflictPolicy, MigrationPlan, MigrationVerification, PlanStep, TableVerification } from './migration.types';
-import { checksumOf, prefetch } from './pipeline';
+import { Checksum, hash64 } from './checksum';
+import type { ConflictPolicy, MigrationPlan, MigrationProgress, MigrationVerification, PlanStep, TableVerification } from './migration.types';
+import { checksumOf, prefetch, screen } from './pipeline';
 
 const RECALL_SAMPLES = 20;
 const MIN_RECALL = 0.9;
@@ -41,7 +42,7 @@ export async function planOf(ctx: JobContext, full: boolean, pageSize: number, c
     const ps: PlanStep = { name: s.name, kind: s.kind, sourceCount, targetCount, conflictingIds: null, invalid: null, invalidExamples: [] };
     steps.push(ps);
     if (!full || s.run) continue;
-    Object.assign(ps, { conflictingIds: 0, invalid: 0 });
+    Object.assign(ps, { conflictingIds: 0, invalid: 0, uniqueConflicts: 0 });
     let items = 0;
     let perItem = 0;
     let first = true;
@@ -57,7 +58,7 @@ export async function planOf(ctx: JobContext, full: boolean, pageSize: number, c
         estimate += (2 * ms * sourceCount) / Math.max(1, page.units);
       }
       items += page.items.length;
-      if (s.kind !== 'documents') tallyInvalid(s, page.items, ps);
+      if (s.kind !== 'documents') await tallyInvalid(s, page.items, ps);
       if (targetCount > 0) ps.conflictingIds = (ps.conflictingIds ?? 0) + (await s.target.existing(page.items));
     }
     estimate += perItem * items;
@@ -67,7 +68,7 @@ export async function planOf(ctx: JobContext, full: boolean, pageSize: number, c
   const warnings = [...ctx.warnings];
   const policy = ctx.job.onConflict as ConflictPolicy;
   for (const ps of steps) {
-    if (ps.invalid) warnings.push(`${ps.invalid} record(s) of ${ps.name} cannot be moved as they are and would be rejected (see invalidExamples).`);
+    if (ps.invalid) warnings.push(`${ps.invalid} record(s) of ${ps.name} cannot be moved as they are and would be rejected into the job's reject file (see invalidExamples)${ps.uniqueConflicts ? `, ${ps.uniqueConflicts} of them for a unique key already used` : ''}.`);
     if (ps.targetCount > 0 && policy === 'TRUNCATE') warnings.push(`TRUNCATE empties ${ps.name} in the target (${ps.targetCount} records) after a backup.`);
   }
   return {
@@ -81,57 +82,157 @@ export async function planOf(ctx: JobContext, full: boolean, pageSize: number, c
   };
 }
 
-function tallyInvalid(s: Step, items: unknown[], ps: PlanStep): void {
-  for (const item of items) {
-    const why = s.target.validate(item);
-    if (!why) continue;
+/** What a run would reject of these records: per record, and per batch (unique keys, missing parents). */
+async function tallyInvalid(s: Step, items: unknown[], ps: PlanStep): Promise<void> {
+  const { rejected } = await screen(s.scan, s.target, items);
+  for (const r of rejected) {
     ps.invalid = (ps.invalid ?? 0) + 1;
-    if (ps.invalidExamples.length < MAX_EXAMPLES) ps.invalidExamples.push({ id: s.scan.idOf(item), reason: why });
+    if (/unique key/.test(r.reason)) ps.uniqueConflicts = (ps.uniqueConflicts ?? 0) + 1;
+    if (ps.invalidExamples.length < MAX_EXAMPLES) ps.invalidExamples.push({ id: r.id, reason: r.reason });
   }
 }
 
+export interface VerifyOptions {
+  /** Ids set aside per step (the reject file): left out of the source side. */
+  rejected?: Map<string, Set<string>>;
+  /** Seeds the sample (the job id): the same job samples the same records, spread over the whole range. */
+  seed?: string;
+  /** The job's progress: steps whose target was not empty when they began are compared by key, not by checksum. */
+  progress?: MigrationProgress | null;
+}
+
+/** `k` distinct indices from [0, n), drawn with a PRNG seeded by `seed` (sorted). */
+export function sampleIndices(n: number, k: number, seed: string): number[] {
+  if (n <= k) return Array.from({ length: n }, (_, i) => i);
+  let x = Number(hash64(seed) & 0xffffffffn) || 1;
+  const next = () => {
+    // xorshift32
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+  const out = new Set<number>();
+  while (out.size < k) out.add(Math.floor(next() * n));
+  return [...out].sort((a, b) => a - b);
+}
+
 /**
- * Compares both sides of every step: exact counts and order-independent checksums of every record,
- * plus, for vectors, a sampled nearest-neighbour check.
+ * Compares both sides of every step: exact counts and order-independent checksums of every record (the
+ * source without its rejected records), plus, for vectors, a seeded sample across the whole range for a
+ * nearest-neighbour check. A step whose target already held records when it began (SKIP / OVERWRITE into
+ * a non-empty target) is compared by key: every moved source id must be in the target.
  */
-export async function verifyOf(ctx: JobContext, pageSize: number): Promise<MigrationVerification> {
+export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptions = {}): Promise<MigrationVerification> {
   const tables: TableVerification[] = [];
   const notes: string[] = [];
   const samples: VectorRecord[] = [];
+  let ok = true;
   for (const s of ctx.steps) {
     const check = s.check;
     if (!check) {
-      notes.push(`${s.name}: restored from a snapshot in place; not compared.`);
+      notes.push(`${s.name}: not compared.`);
       continue;
     }
+    const rejected = o.rejected?.get(s.name) ?? new Set<string>();
+    const keep = (item: unknown) => !rejected.has(s.scan.idOf(item));
+    const before = o.progress?.steps.find((p) => p.name === s.name)?.targetBefore ?? 0;
     const sampled = ctx.recall?.side === 'source' ? s.scan : ctx.recall?.side === 'target' ? check.target : null;
-    const stride = sampled ? Math.max(1, Math.floor((await sampled.count()) / RECALL_SAMPLES)) : 0;
+    const picks = new Set(sampled ? sampleIndices(await sampled.count(), RECALL_SAMPLES, `${o.seed ?? ''}:${s.name}`) : []);
     const visit = (item: unknown, i: number) => {
-      if (i % stride === 0 && samples.length < RECALL_SAMPLES) samples.push(item as VectorRecord);
+      if (picks.has(i)) samples.push(item as VectorRecord);
     };
+    if (before > 0 && !s.expected) {
+      const byContent = (ctx.job.onConflict as ConflictPolicy) === 'OVERWRITE';
+      const { differing, ...t } = await keyedCompare(s, pageSize, keep, byContent, sampled === s.scan ? visit : undefined);
+      tables.push(t);
+      if (t.sourceCount !== t.targetCount) {
+        ok = false;
+        notes.push(`${s.name}: ${t.sourceCount - t.targetCount} of ${t.sourceCount} source records are missing in the target.`);
+      } else if (t.checksumMatch === false) {
+        ok = false;
+        notes.push(`${s.name}: records differ between source and target (e.g. ${differing.map((d) => JSON.stringify(d)).join(', ')}).`);
+      } else {
+        const how = t.checksumMatch ? 'every moved source record is in it with the same content' : 'every moved source id is in it (content is not compared: SKIP keeps the target\'s version, or the store cannot read by id)';
+        notes.push(`${s.name}: the target held ${before} records before the job, so it was compared by key: ${how}.`);
+      }
+      continue;
+    }
     const [src, tgt] = await Promise.all([
-      checksumOf(s.scan, check.hash, pageSize, sampled === s.scan ? visit : undefined),
+      s.expected ? Promise.resolve(s.expected) : checksumOf(s.scan, check.hash, pageSize, sampled === s.scan ? visit : undefined, keep),
       checksumOf(check.target, check.hash, pageSize, sampled === check.target ? visit : undefined),
     ]);
-    tables.push({
-      name: s.name,
-      sourceCount: src.count,
-      targetCount: tgt.count,
-      sourceChecksum: src.hex,
-      targetChecksum: tgt.hex,
-      checksumMatch: src.count === tgt.count && src.hex === tgt.hex,
-    });
+    const srcHex = 'hex' in src ? src.hex : src.checksum;
+    const match = src.count === tgt.count && (srcHex === null || srcHex === tgt.hex);
+    tables.push({ name: s.name, sourceCount: src.count, targetCount: tgt.count, sourceChecksum: srcHex, targetChecksum: tgt.hex, checksumMatch: srcHex === null ? null : match });
+    if (!match) {
+      ok = false;
+      notes.push(src.count !== tgt.count ? `${s.name}: ${src.count} in the source${rejected.size ? ` (after ${rejected.size} rejected)` : ''}, ${tgt.count} in the target.` : `${s.name}: same count (${src.count}) but the checksums differ: some records changed.`);
+    }
+    if (rejected.size) notes.push(`${s.name}: ${rejected.size} rejected record(s) left out of the comparison (see the reject file).`);
   }
   let recallAt10: number | null = null;
   if (ctx.recall && samples.length) {
     try {
-      recallAt10 = await ctx.recall.measure(samples);
+      const r = await ctx.recall.measure(samples);
+      recallAt10 = r.recall;
+      if (r.problem) {
+        ok = false;
+        notes.push(r.problem);
+      }
     } catch (e) {
+      ok = false;
       notes.push(`recall@10 could not be measured: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  const countsOk = tables.every((t) => t.sourceCount === t.targetCount && t.checksumMatch !== false);
-  if (recallAt10 !== null && recallAt10 < MIN_RECALL) notes.push(`recall@10 ${recallAt10.toFixed(3)} is below ${MIN_RECALL}.`);
-  for (const t of tables) if (t.sourceCount !== t.targetCount) notes.push(`${t.name}: ${t.sourceCount} in the source, ${t.targetCount} in the target.`);
-  return { ok: countsOk && (recallAt10 === null || recallAt10 >= MIN_RECALL), tables, recallAt10, notes, checkedAt: new Date().toISOString() };
+  if (recallAt10 !== null && recallAt10 < MIN_RECALL) {
+    ok = false;
+    notes.push(`recall@10 ${recallAt10.toFixed(3)} is below ${MIN_RECALL}.`);
+  }
+  return { ok, tables, recallAt10, notes, checkedAt: new Date().toISOString() };
+}
+
+/**
+ * Every kept source record's id must be in the target (the target may hold more); with `byContent` (an
+ * OVERWRITE, on a store that reads by id) the target's record must also equal the source's.
+ */
+async function keyedCompare(s: Step, pageSize: number, keep: (item: unknown) => boolean, byContent: boolean, visit?: (item: unknown, i: number) => void): Promise<TableVerification & { differing: string[] }> {
+  let sourceCount = 0;
+  let present = 0;
+  let i = 0;
+  const differing: string[] = [];
+  const src = new Checksum();
+  const tgt = new Checksum();
+  const fetch = byContent && s.check ? s.target.fetch?.bind(s.target) : undefined;
+  for await (const page of prefetch(s.scan.pages(pageSize))) {
+    for (const item of page.items) visit?.(item, i++);
+    const kept = page.items.filter(keep);
+    sourceCount += kept.length;
+    if (!kept.length) continue;
+    if (!fetch) {
+      present += await s.target.existing(kept);
+      continue;
+    }
+    const found = new Map((await fetch(kept.map((x) => s.scan.idOf(x)))).map((r) => [s.scan.idOf(r), r]));
+    present += found.size;
+    for (const item of kept) {
+      const h = s.check!.hash(item);
+      src.add(h);
+      const t = found.get(s.scan.idOf(item));
+      if (t === undefined) continue;
+      const th = s.check!.hash(t);
+      tgt.add(th);
+      if (th !== h && differing.length < MAX_EXAMPLES) differing.push(s.scan.idOf(item));
+    }
+  }
+  const compared = fetch !== undefined;
+  return {
+    name: s.name,
+    sourceCount,
+    targetCount: present,
+    sourceChecksum: compared ? src.hex : null,
+    targetChecksum: compared ? tgt.hex : null,
+    checksumMatch: compared ? src.hex === tgt.hex && sourceCount === present : null,
+    differing,
+  };
 }

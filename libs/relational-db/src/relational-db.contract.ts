@@ -1,13 +1,17 @@
 import { RelationalProvider } from '@switchyard/core';
 import { DocumentEntity, UserEntity } from './entities';
-import { RelationalDb } from './relational-db.port';
+import { RelationalDb, RelationalDbOptions } from './relational-db.port';
 import { DocumentsRepository } from './repositories/documents.repository';
 import { UsersRepository } from './repositories/users.repository';
 
 export interface RelationalHarness {
   db: RelationalDb;
-  /** Builds a second, not yet initialised, handle on the same database (reopen after close). */
-  reopen(): RelationalDb;
+  /** Builds a second, not yet initialised, handle on the same database (reopen after close, read-only). */
+  reopen(options?: RelationalDbOptions): RelationalDb;
+  /** A not yet initialised handle on the same database under another name (SQLite: a symlink; PostgreSQL: another host name). */
+  alias(): RelationalDb;
+  /** Another database of the same provider, not yet initialised. */
+  other(): Promise<{ db: RelationalDb; cleanup(): Promise<void> }>;
   cleanup(): Promise<void>;
 }
 
@@ -142,6 +146,43 @@ export function runRelationalDbContract(provider: RelationalProvider, make: () =
       await h.db.restoreSnapshot('documents', 'documents_backup_test');
       expect(await repo.count()).toBe(10_001);
       expect((await repo.findOneByOrFail({ id: 'doc-000007' })).metadata).toEqual(doc(7).metadata);
+    });
+
+    it('opened read-only: reads, migrates nothing, and every write fails', async () => {
+      const ro = h.reopen({ readOnly: true });
+      await ro.init();
+      const refused = /read-only transaction|readonly database/;
+      try {
+        await expect(ro.repository(DocumentEntity).count()).resolves.toBe(await h.db.repository(DocumentEntity).count());
+        await expect(ro.pendingSchemaChanges()).resolves.toEqual([]);
+        await expect(ro.repository(UserEntity).insert({ id: 'ro-write', roles: null, active: true })).rejects.toThrow(refused);
+        await expect(ro.insertRows(DocumentEntity, [doc(900_000)], 'error')).rejects.toThrow(refused);
+        await expect(ro.truncate(DocumentEntity)).rejects.toThrow(refused);
+        await expect(ro.snapshotTable('documents', 'documents_ro_snapshot')).rejects.toThrow(refused);
+        expect(ro.readOnly).toBe(true);
+      } finally {
+        await ro.close();
+      }
+      await expect(h.db.repository(UserEntity).countBy({ id: 'ro-write' })).resolves.toBe(0);
+      await expect(h.db.repository(DocumentEntity).count()).resolves.toBe(10_001);
+    });
+
+    it('knows which physical database it is: the same under another name, another for another database', async () => {
+      const id = await h.db.identity();
+      expect(id.startsWith(`${provider}:`)).toBe(true);
+      const alias = h.alias();
+      const again = h.reopen({ readOnly: true });
+      const other = await h.other();
+      try {
+        for (const db of [alias, again, other.db]) await db.init();
+        expect(alias.label).not.toBe(h.db.label);
+        await expect(alias.identity()).resolves.toBe(id);
+        await expect(again.identity()).resolves.toBe(id);
+        await expect(other.db.identity()).resolves.not.toBe(id);
+      } finally {
+        for (const db of [alias, again, other.db]) await db.close();
+        await other.cleanup();
+      }
     });
   });
 }

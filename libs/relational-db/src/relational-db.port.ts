@@ -1,9 +1,25 @@
 import { ProviderUnavailableError, RelationalProvider, SwitchyardError, errorMessage } from '@switchyard/core';
-import { DataSource, DataSourceOptions, EntityMetadata, EntityTarget, FindManyOptions, MoreThan, ObjectLiteral, Repository } from 'typeorm';
+import { ColumnType, DataSource, DataSourceOptions, EntityMetadata, EntityTarget, FindManyOptions, MoreThan, ObjectLiteral, Repository } from 'typeorm';
 import { ALL_ENTITIES } from './entities';
 import { SCHEMA_MIGRATIONS } from './migrations';
 
 export type RowConflict = 'error' | 'skip' | 'overwrite';
+
+/** How a RelationalDb is opened. */
+export interface RelationalDbOptions {
+  /**
+   * Open without writing anything: no schema migrations, and the engine refuses writes (SQLite: the
+   * file opened read-only, never created, journal mode left as it is; PostgreSQL: every transaction
+   * read-only). For migration sources. Default false.
+   */
+  readOnly?: boolean;
+}
+
+/** The column type an engine stores every instant (Date column) in, when TypeORM's own mapping is not it. */
+export interface InstantColumn {
+  type: ColumnType;
+  precision?: number;
+}
 
 /**
  * RelationalDb port. The abstract class is the Nest injection token. Drivers supply the DataSource
@@ -15,8 +31,10 @@ export abstract class RelationalDb {
   /** Where this database is, without secrets (for logs, job records and errors). */
   abstract readonly label: string;
   readonly dataSource: DataSource;
+  readonly readOnly: boolean;
 
-  protected constructor(options: DataSourceOptions) {
+  protected constructor(options: DataSourceOptions, opened: RelationalDbOptions & { instants?: InstantColumn } = {}) {
+    this.readOnly = opened.readOnly ?? false;
     this.dataSource = new DataSource({
       ...options,
       entities: ALL_ENTITIES,
@@ -24,9 +42,10 @@ export abstract class RelationalDb {
       migrationsRun: false,
       synchronize: false,
     } as DataSourceOptions);
+    if (opened.instants) mapInstantColumns(this.dataSource, opened.instants);
   }
 
-  /** Connects and applies pending schema migrations. */
+  /** Connects and applies pending schema migrations (read-only: connects only). */
   async init(): Promise<void> {
     if (this.dataSource.isInitialized) return;
     try {
@@ -35,6 +54,7 @@ export abstract class RelationalDb {
     } catch (e) {
       throw new ProviderUnavailableError(`${this.provider} relational database at ${this.label}`, e);
     }
+    if (this.readOnly) return;
     try {
       await this.dataSource.runMigrations({ transaction: 'each' });
     } catch (e) {
@@ -43,6 +63,13 @@ export abstract class RelationalDb {
   }
 
   protected async beforeInit(): Promise<void> {}
+
+  /**
+   * What this database physically is, independent of the name it was reached by (a symlink, another
+   * host name for the same server): equal for two handles on the same store, different otherwise.
+   * For refusing a migration whose source is its target. Needs the connection (after init()).
+   */
+  abstract identity(): Promise<string>;
 
   async close(): Promise<void> {
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
@@ -124,7 +151,33 @@ export abstract class RelationalDb {
     });
   }
 
+  /** Rows in a table by name (a snapshot table, which has no entity). */
+  async countTable(table: string): Promise<number> {
+    const rows = (await this.dataSource.query(`SELECT COUNT(*) AS n FROM ${this.dataSource.driver.escape(table)}`)) as { n: number | string }[];
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async truncate(entity: EntityTarget<ObjectLiteral>): Promise<void> {
     await this.dataSource.createQueryBuilder().delete().from(entity).execute();
   }
+}
+
+/**
+ * Entities declare instants as `Date` (plain date columns, CreateDateColumn, UpdateDateColumn); an
+ * engine whose TypeORM default for them is wrong maps them here, once the metadata is built and before
+ * anything (schema diff, queries) reads it. Entity decorators are global, so the choice cannot live
+ * in the entities themselves when SQLite and PostgreSQL handles share one process.
+ */
+function mapInstantColumns(dataSource: DataSource, instant: InstantColumn): void {
+  const ds = dataSource as unknown as { buildMetadatas(): Promise<void> };
+  const build = ds.buildMetadatas.bind(ds);
+  ds.buildMetadatas = async () => {
+    await build();
+    for (const column of dataSource.entityMetadatas.flatMap((m) => m.columns)) {
+      if (column.type === Date || column.isCreateDate || column.isUpdateDate) {
+        column.type = instant.type;
+        column.precision = instant.precision;
+      }
+    }
+  };
 }

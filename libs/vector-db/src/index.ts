@@ -6,3 +6,4 @@ export * from './vector-db.module-definition';
 export * from './drivers/sqlite-vec.driver';
 export * from './drivers/pgvector.driver';
 export * from './drivers/chromadb.driver';
+export * from './identifiers';

@@ -6,6 +6,10 @@ import { VectorRecord } from './vector-db.types';
 export interface VectorHarness {
   /** A handle on the shared test store with these dimensions and model (same collection each call unless named). */
   open(dimensions: number, model: string | null, collection?: string): VectorDb;
+  /** A handle on the same store reached through another spelling (a symlinked path, localhost vs 127.0.0.1). */
+  openAlias(dimensions: number, model: string | null, collection?: string): VectorDb;
+  /** A handle on another physical store of the same driver (same collection name), if the harness has one. */
+  openElsewhere?(dimensions: number, model: string | null): Promise<VectorDb>;
   cleanup(): Promise<void>;
 }
 
@@ -16,6 +20,22 @@ async function scanAll(db: VectorDb, page = 1000, after?: string): Promise<Vecto
   for await (const p of db.scan(page, after)) out.push(...p);
   return out;
 }
+
+async function firstPage(db: VectorDb, size: number, after?: string): Promise<VectorRecord[]> {
+  for await (const p of db.scan(size, after)) return p;
+  return [];
+}
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return null;
+}
+
+const ids = (rs: { id: string }[]) => rs.map((r) => r.id);
 
 /** The same assertions for every VectorDb driver, against the real store. */
 export function runVectorDbContract(provider: VectorProvider, make: () => Promise<VectorHarness>): void {
@@ -107,7 +127,7 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       const next = rng(5);
       const mk = (userId: string, i: number): VectorRecord => ({ id: `${userId}-shared-${i}`, userId, documentId: 'shared', chunkIndex: i, content: `${userId} secret ${i}`, embedding: unitVector(DIMS, next), metadata: {} });
       await db.upsert([mk('alice', 0), mk('alice', 1), mk('bob', 0)]);
-      const bobView = await db.query((await scanAll(db, 100, 'alice-shared-0')).find((r) => r.id === 'alice-shared-1')!.embedding, { userId: 'bob', k: 10 });
+      const bobView = await db.query((await firstPage(db, 1, 'alice-shared-0')).find((r) => r.id === 'alice-shared-1')!.embedding, { userId: 'bob', k: 10 });
       expect(bobView.every((m) => m.userId === 'bob')).toBe(true);
       // A user owning 1 record of 10k: a filtered index scan must still find it (no false "nothing found").
       expect(bobView).toHaveLength(1);
@@ -122,7 +142,7 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       const r = { ...records[0], content: big, metadata: { changed: true, n: 1.25, nil: null } };
       await db.upsert([r]);
       expect(await db.count()).toBe(10_000);
-      const [back] = await scanAll(db, 1);
+      const [back] = await firstPage(db, 1);
       expect(back.id).toBe(r.id);
       expect(back.content).toBe(big);
       expect(back.metadata).toEqual({ changed: true, n: 1.25, nil: null });
@@ -176,6 +196,175 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       await existing.init({ createIfMissing: false });
       expect(await existing.count()).toBe(9_999);
       await existing.close();
+    });
+
+    /** A small collection of its own: a writer handle holding `recs`, and a source (read-only) handle on it. */
+    async function pair(collection: string, recs: VectorRecord[]): Promise<{ writer: VectorDb; reader: VectorDb; close(): Promise<void> }> {
+      const writer = h.open(DIMS, 'model-a', collection);
+      await writer.init();
+      await writer.upsert(recs);
+      const reader = h.open(DIMS, null, collection);
+      await reader.init({ createIfMissing: false });
+      return { writer, reader, close: async () => (await reader.close(), await writer.close()) };
+    }
+
+    it('a scan never ends early: records deleted by another instance mid-scan are left out, every other one comes once, in id order', async () => {
+      const recs = makeRecords(60, DIMS, { seed: 21, prefix: 's' });
+      const { writer, reader, close } = await pair('scan_delete', recs);
+      // One already yielded, the first of the next page, one inside it, a whole page's worth, and the last.
+      const gone = [3, 10, 15, ...Array.from({ length: 10 }, (_, i) => 25 + i), 59].map((i) => recs[i].id);
+      const seen: string[] = [];
+      for await (const page of reader.scan(10)) {
+        if (!seen.length) await writer.deleteIds(gone);
+        seen.push(...ids(page));
+      }
+      expect(seen).toEqual(ids(recs).filter((id) => id === recs[3].id || !gone.includes(id)));
+      await close();
+    });
+
+    it('a scan keeps records replaced during it and finds records added above its cursor', async () => {
+      const recs = makeRecords(60, DIMS, { seed: 22, prefix: 's' });
+      const { writer, reader, close } = await pair('scan_replace', recs);
+      const replaced = [5, 12, 40].map((i) => ({ ...recs[i], content: `replaced ${i}`, metadata: { v: 2 } }));
+      const added = { ...recs[0], id: 's-zzz-added', content: 'added after the last id' };
+      const seen: VectorRecord[] = [];
+      for await (const page of reader.scan(10)) {
+        if (!seen.length) await writer.upsert([...replaced, added]);
+        seen.push(...page);
+      }
+      expect(ids(seen)).toEqual([...ids(recs), added.id]);
+      const byId = new Map(seen.map((r) => [r.id, r]));
+      expect(byId.get(recs[5].id)!.content).toBe(recs[5].content); // yielded before it was replaced
+      for (const i of [12, 40]) expect(byId.get(recs[i].id)).toMatchObject({ content: `replaced ${i}`, metadata: { v: 2 } });
+      await close();
+    });
+
+    it('records replaced over and over by another instance while a scan runs are never missed', async () => {
+      const recs = makeRecords(100, DIMS, { seed: 23, prefix: 'c' });
+      const { writer, reader, close } = await pair('scan_churn', recs);
+      let done = false;
+      let rounds = 0;
+      const churn = (async () => {
+        while (!done) {
+          rounds++;
+          await writer.upsert(recs.map((r) => ({ ...r, content: `${r.content} v${rounds}` })));
+        }
+      })();
+      const seen: string[] = [];
+      try {
+        for await (const page of reader.scan(7)) seen.push(...ids(page));
+      } finally {
+        done = true;
+        await churn;
+      }
+      expect(rounds).toBeGreaterThan(0);
+      expect(seen).toEqual(ids(recs));
+      await close();
+    });
+
+    it('a source handle (createIfMissing: false) refuses every write and leaves the store as it was', async () => {
+      const recs = makeRecords(5, DIMS, { seed: 24, prefix: 'ro' });
+      const { reader, close } = await pair('read_only', recs);
+      const readOnly = { code: 'INTERNAL', message: expect.stringContaining('read-only') };
+      await expect(reader.upsert(makeRecords(1, DIMS, { prefix: 'w' }))).rejects.toMatchObject(readOnly);
+      await expect(reader.deleteIds([recs[0].id])).rejects.toMatchObject(readOnly);
+      await expect(reader.deleteByDocument(recs[0].userId, recs[0].documentId)).rejects.toMatchObject(readOnly);
+      await expect(reader.recordModel('model-x')).rejects.toMatchObject(readOnly);
+      await expect(reader.reset()).rejects.toMatchObject(readOnly);
+      expect(await reader.count()).toBe(5);
+      expect(ids(await scanAll(reader))).toEqual(ids(recs));
+      expect(await reader.describe()).toMatchObject({ storedModel: 'model-a', count: 5 });
+      await close();
+    });
+
+    it('orders ids by UTF-8 bytes, the same on every driver', async () => {
+      const want = ['u-a', 'u-z', 'u-é', 'u-\uE000', 'u-😀'];
+      const recs = makeRecords(want.length, DIMS, { seed: 25 }).map((r, i) => ({ ...r, id: want[i] }));
+      const { reader, close } = await pair('id_order', [...recs].reverse());
+      expect(ids(await scanAll(reader, 2))).toEqual(want);
+      expect(ids(await scanAll(reader, 2, 'u-é'))).toEqual(['u-\uE000', 'u-😀']);
+      await close();
+    });
+
+    it('validate() refuses wrong dimensions, NaN/Infinity and missing fields, naming the field', () => {
+      const ok = records[1];
+      const nanAt3 = Float32Array.from({ length: DIMS }, (_, i) => (i === 3 ? Number.NaN : 0.1));
+      const cases: [Record<string, unknown>, string, RegExp][] = [
+        [{ embedding: new Float32Array(DIMS - 1) }, 'DIMENSION_MISMATCH', new RegExp(`${DIMS - 1} dimensions; the store has ${DIMS}`)],
+        [{ embedding: new Float32Array(DIMS + 1) }, 'DIMENSION_MISMATCH', /dimensions/],
+        [{ embedding: nanAt3 }, 'BAD_INPUT', /embedding\[3\] is not a finite number/],
+        [{ embedding: new Float32Array(DIMS).fill(Number.POSITIVE_INFINITY) }, 'BAD_INPUT', /embedding\[0\] is not a finite number/],
+        [{ embedding: new Float32Array(DIMS).fill(Number.NEGATIVE_INFINITY) }, 'BAD_INPUT', /embedding\[0\]/],
+        [{ userId: undefined }, 'BAD_INPUT', /userId must be/],
+        [{ userId: '' }, 'BAD_INPUT', /userId must be/],
+        [{ userId: 42 }, 'BAD_INPUT', /userId must be/],
+        [{ documentId: undefined }, 'BAD_INPUT', /documentId must be/],
+        [{ id: '' }, 'BAD_INPUT', /id must be/],
+        [{ chunkIndex: -1 }, 'BAD_INPUT', /chunkIndex/],
+        [{ chunkIndex: 2 ** 31 }, 'BAD_INPUT', /chunkIndex/],
+        [{ content: undefined }, 'BAD_INPUT', /content must be a string/],
+        [{ metadata: { x: Number.NaN } }, 'BAD_INPUT', /metadata\.x must be finite/],
+        [{ metadata: { o: { nested: 1 } } }, 'BAD_INPUT', /metadata\.o/],
+      ];
+      for (const [patch, code, message] of cases) {
+        expect({ patch, error: thrown(() => db.validate([{ ...ok, ...patch } as VectorRecord])) }).toMatchObject({ patch, error: { code, message: expect.stringMatching(message) } });
+      }
+      expect(() => db.validate([ok])).not.toThrow();
+    });
+
+    const storesNul = provider !== 'pgvector';
+    it(storesNul ? 'stores NUL characters in every text field and returns them exactly' : 'refuses NUL characters it cannot store (validate and upsert), naming the field, writing nothing', async () => {
+      const base = makeRecords(1, DIMS, { seed: 26, prefix: 'nul' })[0];
+      const withNul: [string, VectorRecord][] = [
+        ['content', { ...base, content: 'before\u0000after' }],
+        ['id', { ...base, id: 'nul-\u0000-id' }],
+        ['userId', { ...base, userId: 'user\u0000x' }],
+        ['documentId', { ...base, documentId: 'doc\u0000x' }],
+        ['metadata.note', { ...base, metadata: { note: 'a\u0000b' } }],
+        ['metadata key', { ...base, metadata: { 'k\u0000': 1 } }],
+      ];
+      const { writer, reader, close } = await pair('nul_chars', [base]);
+      if (!storesNul) {
+        for (const [field, r] of withNul) {
+          expect(thrown(() => writer.validate([r]))).toMatchObject({ code: 'BAD_INPUT', message: expect.stringContaining('NUL'), details: { field: expect.stringContaining(field) } });
+        }
+        await expect(writer.upsert([{ ...base, id: 'nul-ok' }, withNul[0][1]])).rejects.toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(/content contains a NUL/) });
+        expect(ids(await scanAll(reader))).toEqual([base.id]);
+      } else {
+        const all = { ...base, id: 'nul-\u0000-all', userId: 'user\u0000x', documentId: 'doc\u0000x', content: 'before\u0000after', metadata: { note: 'a\u0000b', 'k\u0000': 1 } };
+        for (const [, r] of withNul) expect(() => writer.validate([r])).not.toThrow();
+        await writer.upsert([all]);
+        const back = (await scanAll(reader)).find((r) => r.id === all.id)!;
+        expect(back).toMatchObject({ id: all.id, userId: all.userId, documentId: all.documentId, content: all.content, metadata: all.metadata });
+        expect(ids(await writer.query(all.embedding, { userId: all.userId, documentId: all.documentId, k: 5 }))).toEqual([all.id]);
+        expect(ids(await writer.query(all.embedding, { userId: 'user', k: 5 }))).toEqual([]);
+      }
+      await close();
+    });
+
+    it('refuses collection names it cannot hold safely, naming the problem', () => {
+      for (const name of ['a"b', "x'; DROP TABLE vector_embeddings; --", 'with space', 'semi;colon']) {
+        expect(thrown(() => h.open(DIMS, null, name))).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining(JSON.stringify(name).slice(1, -1)) });
+      }
+    });
+
+    it('identity() names the physical store: the same store reached another way is equal, another collection or store differs', async () => {
+      const alias = h.openAlias(DIMS, null);
+      await alias.init({ createIfMissing: false });
+      expect(alias.location).not.toBe(db.location);
+      expect(await alias.identity()).toBe(await db.identity());
+      await alias.close();
+      const other = h.open(DIMS, 'model-a', 'identity_other');
+      await other.init();
+      expect(await other.identity()).not.toBe(await db.identity());
+      await other.close();
+      if (h.openElsewhere) {
+        const elsewhere = await h.openElsewhere(DIMS, 'model-a');
+        await elsewhere.init();
+        expect(elsewhere.collection).toBe(db.collection);
+        expect(await elsewhere.identity()).not.toBe(await db.identity());
+        await elsewhere.close();
+      }
     });
 
     it('resets to new dimensions and model (re-index path)', async () => {

@@ -2,6 +2,25 @@ import { ErrorCode, ProviderUnavailableError, SwitchyardError, VectorProvider } 
 import { StoredMeta, VectorMatch, VectorQuery, VectorRecord, VectorStoreInfo } from './vector-db.types';
 
 const ID_MAX = 255;
+const INT32_MAX = 2_147_483_647;
+
+/**
+ * Id order of every driver: UTF-8 byte order (PostgreSQL COLLATE "C", SQLite BINARY), which is code
+ * point order. JavaScript's `<` compares UTF-16 code units, which puts U+10000.. before U+E000..U+FFFF.
+ */
+export function compareIds(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Surrogates (U+D800..DFFF) stand for code points above U+FFFF: move them above U+E000..U+FFFF.
+    x = x < 0xd800 ? x : x <= 0xdfff ? x + 0x2000 : x - 0x800;
+    y = y < 0xd800 ? y : y <= 0xdfff ? y + 0x2000 : y - 0x800;
+    return x - y;
+  }
+  return a.length - b.length;
+}
 
 /**
  * VectorDb port. The abstract class is the Nest injection token. It serves both the app (upsert, k-NN,
@@ -13,6 +32,8 @@ export abstract class VectorDb {
   abstract readonly location: string;
   private stored: StoredMeta | null = null;
   private initialised = false;
+  /** Opened as a migration source (`init({ createIfMissing: false })`): the driver writes nothing. */
+  protected readOnly = false;
 
   /**
    * @param collection table / collection name
@@ -23,7 +44,11 @@ export abstract class VectorDb {
     readonly collection: string,
     readonly dimensions: number,
     protected model: string | null,
-  ) {}
+  ) {
+    if (!Number.isInteger(dimensions) || dimensions < 1) {
+      throw new SwitchyardError('CONFIG_INVALID', `VECTOR_DB_DIMENSIONS must be a positive integer; got ${JSON.stringify(dimensions)}`, { dimensions });
+    }
+  }
 
   // ---- driver primitives -------------------------------------------------------------------
   protected abstract connect(): Promise<void>;
@@ -41,6 +66,19 @@ export abstract class VectorDb {
   /** Records with id > after, ascending by id (byte order), at most `limit`. */
   protected abstract doPage(limit: number, after: string | undefined): Promise<VectorRecord[]>;
   protected abstract doExistingIds(ids: string[]): Promise<string[]>;
+  /**
+   * What this driver cannot store of a record that passed the shared rules (e.g. a NUL character in
+   * PostgreSQL text), or null. validate() turns it into BAD_INPUT naming the field.
+   */
+  protected refuse(_record: VectorRecord): { field: string; why: string } | null {
+    return null;
+  }
+  /**
+   * What physical store this is, not how it was named: two handles on the same collection reached
+   * through different spellings (a symlink, localhost vs 127.0.0.1) give the same string, two different
+   * stores different strings. Call after init().
+   */
+  abstract identity(): Promise<string>;
   /** Called after a bulk load (e.g. build an index deferred during the load). */
   async finishBulkLoad(): Promise<void> {}
   /** Called before a bulk load (e.g. drop an index to rebuild it once after). */
@@ -49,10 +87,16 @@ export abstract class VectorDb {
   abstract ping(): Promise<boolean>;
 
   // ---- shared behaviour ---------------------------------------------------------------------
-  /** Connects and creates the collection if missing (unless `createIfMissing: false`: a read-only source). A collection recorded with other dimensions or
-   * another model is not written into: describe() reports it and writes/queries fail with a clear code. */
+  /**
+   * Connects and creates the collection if missing. `createIfMissing: false` opens a migration source
+   * read-only: the driver writes nothing at all (no file, no table, no extension, no journal-mode or
+   * meta change), a missing store is NOT_FOUND, and this handle refuses every write. A collection
+   * recorded with other dimensions or another model is not written into: describe() reports it and
+   * writes/queries fail with a clear code.
+   */
   async init(options: { createIfMissing?: boolean } = {}): Promise<void> {
     if (this.initialised) return;
+    this.readOnly = options.createIfMissing === false;
     await this.guard(() => this.connect());
     this.stored = await this.guard(() => this.readMeta());
     if (!this.stored && options.createIfMissing === false) {
@@ -62,7 +106,7 @@ export abstract class VectorDb {
       const meta = { dimensions: this.dimensions, model: this.model, metric: 'cosine' };
       await this.guard(() => this.create(meta));
       this.stored = meta;
-    } else if (this.stored.model === null && this.model !== null && this.stored.dimensions === this.dimensions) {
+    } else if (!this.readOnly && this.stored.model === null && this.model !== null && this.stored.dimensions === this.dimensions) {
       // A store created by a source that did not know the model: adopt the configured one only if empty.
       if ((await this.guard(() => this.doCount({}))) === 0) await this.recordModel(this.model);
     }
@@ -90,6 +134,13 @@ export abstract class VectorDb {
     return s && s.dimensions !== this.dimensions ? 'DIMENSION_MISMATCH' : 'MODEL_MISMATCH';
   }
 
+  /** Refuses a write through a handle opened read-only (a migration source). */
+  protected assertWritable(): void {
+    if (this.readOnly) {
+      throw new SwitchyardError('INTERNAL', `${this.provider} collection "${this.collection}" at ${this.location} was opened read-only (as a migration source); it is not written`, { provider: this.provider, collection: this.collection });
+    }
+  }
+
   private assertUsable(): void {
     if (!this.initialised) throw new SwitchyardError('INTERNAL', `${this.provider} vector store used before init()`);
     const why = this.mismatch();
@@ -112,24 +163,42 @@ export abstract class VectorDb {
     };
   }
 
+  /**
+   * Refuses a record any store would reject or change (BAD_INPUT / DIMENSION_MISMATCH naming the field),
+   * so one bad record can be set aside instead of failing its whole batch: the same rules for every
+   * driver, plus what this driver cannot store (refuse()).
+   */
   validate(records: VectorRecord[]): void {
     for (const r of records) {
-      const bad = (why: string) => new SwitchyardError('BAD_INPUT', `vector record ${JSON.stringify(r.id)}: ${why}`, { id: r.id });
-      if (typeof r.id !== 'string' || !r.id || r.id.length > ID_MAX) throw bad(`id must be 1..${ID_MAX} characters`);
-      if (!r.userId || !r.documentId) throw bad('userId and documentId are required');
-      if (!Number.isInteger(r.chunkIndex) || r.chunkIndex < 0) throw bad('chunkIndex must be a non-negative integer');
-      if (!(r.embedding instanceof Float32Array)) throw bad('embedding must be a Float32Array');
-      if (r.embedding.length !== this.dimensions) throw new SwitchyardError('DIMENSION_MISMATCH', `vector record ${JSON.stringify(r.id)} has ${r.embedding.length} dimensions; the store has ${this.dimensions}`, { id: r.id });
-      for (let i = 0; i < r.embedding.length; i++) if (!Number.isFinite(r.embedding[i])) throw bad(`embedding[${i}] is not a finite number`);
+      const bad = (field: string, why: string) => new SwitchyardError('BAD_INPUT', `vector record ${JSON.stringify(r.id)}: ${field} ${why}`, { id: r.id, field });
+      const text = (field: string, v: unknown) => {
+        if (typeof v !== 'string' || !v || v.length > ID_MAX) {
+          throw bad(field, `must be a string of 1..${ID_MAX} characters (got ${typeof v !== 'string' ? (v === undefined || v === null ? 'none' : `a ${typeof v}`) : `${v.length} characters`})`);
+        }
+      };
+      text('id', r.id);
+      text('userId', r.userId);
+      text('documentId', r.documentId);
+      if (!Number.isInteger(r.chunkIndex) || r.chunkIndex < 0 || r.chunkIndex > INT32_MAX) throw bad('chunkIndex', `must be an integer from 0 to ${INT32_MAX}`);
+      if (typeof r.content !== 'string') throw bad('content', 'must be a string');
+      if (!(r.embedding instanceof Float32Array)) throw bad('embedding', 'must be a Float32Array');
+      if (r.embedding.length !== this.dimensions) throw new SwitchyardError('DIMENSION_MISMATCH', `vector record ${JSON.stringify(r.id)} has ${r.embedding.length} dimensions; the store has ${this.dimensions}`, { id: r.id, field: 'embedding' });
+      for (let i = 0; i < r.embedding.length; i++) if (!Number.isFinite(r.embedding[i])) throw bad(`embedding[${i}]`, 'is not a finite number');
+      if (r.metadata !== undefined && r.metadata !== null && (typeof r.metadata !== 'object' || Array.isArray(r.metadata))) throw bad('metadata', 'must be an object');
       for (const [k, v] of Object.entries(r.metadata ?? {})) {
-        if (v !== null && !['string', 'number', 'boolean'].includes(typeof v)) throw bad(`metadata.${k} must be a string, number, boolean or null`);
-        if (typeof v === 'number' && !Number.isFinite(v)) throw bad(`metadata.${k} must be finite`);
+        if (v !== null && !['string', 'number', 'boolean'].includes(typeof v)) throw bad(`metadata.${k}`, 'must be a string, number, boolean or null');
+        if (typeof v === 'number' && !Number.isFinite(v)) throw bad(`metadata.${k}`, 'must be finite');
+      }
+      const refused = this.refuse(r);
+      if (refused) {
+        throw new SwitchyardError('BAD_INPUT', `vector record ${JSON.stringify(r.id)}: ${refused.field} ${refused.why}`, { id: r.id, field: refused.field, provider: this.provider });
       }
     }
   }
 
   /** Inserts or replaces records by id. All-or-nothing per call. */
   async upsert(records: VectorRecord[]): Promise<void> {
+    this.assertWritable();
     this.assertUsable();
     if (!records.length) return;
     this.validate(records);
@@ -154,10 +223,12 @@ export abstract class VectorDb {
   }
 
   async deleteByDocument(userId: string, documentId: string): Promise<number> {
+    this.assertWritable();
     return this.guard(() => this.doDeleteByDocument(userId, documentId));
   }
 
   async deleteIds(ids: string[]): Promise<void> {
+    this.assertWritable();
     if (ids.length) await this.guard(() => this.doDeleteIds(ids));
   }
 
@@ -169,20 +240,30 @@ export abstract class VectorDb {
     return ids.length ? this.guard(() => this.doExistingIds(ids)) : [];
   }
 
-  /** Every record in ascending id order, a page at a time; resumable after an id. */
+  /**
+   * Every record in ascending id order (compareIds), a page at a time; resumable after an id. Pages
+   * may be short (records deleted meanwhile); the scan ends only when the store has no record with an
+   * id above the last one yielded. A record present for the whole scan is yielded exactly once.
+   */
   async *scan(pageSize: number, after?: string): AsyncGenerator<VectorRecord[]> {
+    if (!Number.isInteger(pageSize) || pageSize < 1) throw new SwitchyardError('BAD_INPUT', `scan page size must be a positive integer; got ${pageSize}`);
     let cursor = after;
     for (;;) {
       const page = await this.guard(() => this.doPage(pageSize, cursor));
       if (!page.length) return;
+      for (const r of page) {
+        if (cursor !== undefined && compareIds(r.id, cursor) <= 0) {
+          throw new SwitchyardError('INTERNAL', `${this.provider} scan of "${this.collection}" at ${this.location} returned id ${JSON.stringify(r.id)} after ${JSON.stringify(cursor)}: ids must ascend`);
+        }
+        cursor = r.id;
+      }
       yield page;
-      if (page.length < pageSize) return;
-      cursor = page[page.length - 1].id;
     }
   }
 
   /** Records the embedding model the stored vectors were made with. */
   async recordModel(model: string): Promise<void> {
+    this.assertWritable();
     const meta = { dimensions: this.stored?.dimensions ?? this.dimensions, model, metric: this.stored?.metric ?? 'cosine' };
     await this.guard(() => this.writeMeta(meta));
     this.stored = meta;
@@ -191,6 +272,7 @@ export abstract class VectorDb {
 
   /** Drops every record and recreates the collection for the configured dimensions and model. */
   async reset(): Promise<void> {
+    this.assertWritable();
     await this.guard(() => this.drop());
     const meta = { dimensions: this.dimensions, model: this.model, metric: 'cosine' };
     await this.guard(() => this.create(meta));

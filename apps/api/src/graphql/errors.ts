@@ -15,6 +15,8 @@ const GRAPHQL_CODES: Partial<Record<ErrorCode, string>> = {
   CONFLICT: 'CONFLICT',
   MIGRATION_LOCKED: 'CONFLICT',
   MIGRATION_STATE: 'FAILED_PRECONDITION',
+  SAME_STORE: 'BAD_USER_INPUT',
+  VERIFICATION_FAILED: 'FAILED_PRECONDITION',
 };
 
 /** The only place domain errors become GraphQL errors. */

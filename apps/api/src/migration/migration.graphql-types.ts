@@ -20,13 +20,17 @@ export enum JobStatusEnum {
   PLANNED = 'PLANNED',
   RUNNING = 'RUNNING',
   SUCCEEDED = 'SUCCEEDED',
+  SUCCEEDED_WITH_REJECTS = 'SUCCEEDED_WITH_REJECTS',
   FAILED = 'FAILED',
   CANCELLED = 'CANCELLED',
 }
 registerEnumType(MigrationKindEnum, { name: 'MigrationKind' });
 registerEnumType(DatasetKindEnum, { name: 'DatasetKind' });
 registerEnumType(ConflictPolicyEnum, { name: 'ConflictPolicy' });
-registerEnumType(JobStatusEnum, { name: 'MigrationStatus' });
+registerEnumType(JobStatusEnum, {
+  name: 'MigrationStatus',
+  description: 'SUCCEEDED and SUCCEEDED_WITH_REJECTS only after verification passed; a failed verification is FAILED (errorCode VERIFICATION_FAILED).',
+});
 
 function literal(ast: ValueNode): unknown {
   switch (ast.kind) {
@@ -101,6 +105,8 @@ export class BackupModel {
   @Field() kind: string;
   @Field() name: string;
   @Field(() => Int) rows: number;
+  @Field(() => String, { nullable: true, description: 'Checksum of what was backed up; a restore is verified against it.' }) checksum?: string | null;
+  @Field(() => Boolean, { nullable: true, description: 'The step was empty: restoring empties it.' }) empty?: boolean;
   @Field() createdAt: string;
 }
 
@@ -120,6 +126,7 @@ export class MigrationJobModel {
   @Field(() => [BackupModel]) backups: BackupModel[];
   @Field(() => String, { nullable: true }) error: string | null;
   @Field(() => String, { nullable: true }) errorCode: string | null;
+  @Field(() => String, { nullable: true, description: 'The reject file (inside MIGRATION_DATA_DIR): every record set aside, with its reason.' }) rejectFile?: string | null;
   @Field(() => Date, { nullable: true }) startedAt: Date | null;
   @Field(() => Date, { nullable: true }) finishedAt: Date | null;
   @Field({ description: 'RUNNING but its process stopped: resumeMigration continues it.' }) stale: boolean;

@@ -1,3 +1,4 @@
+import { symlinkSync } from 'node:fs';
 import { PostgresRelationalDb } from './postgres.driver';
 import { SqliteRelationalDb } from './sqlite.driver';
 import { runRelationalDbContract } from '../relational-db.contract';
@@ -7,13 +8,34 @@ import { freshDir, freshPostgres } from '../../../../test/support/services';
 runRelationalDbContract('sqlite', async () => {
   const dir = freshDir();
   const config = { provider: 'sqlite' as const, database: dir.file('nested/dir/app.sqlite'), logging: false };
-  return { db: new SqliteRelationalDb(config), reopen: () => new SqliteRelationalDb(config), cleanup: async () => dir.remove() };
+  return {
+    db: new SqliteRelationalDb(config),
+    reopen: (options) => new SqliteRelationalDb(config, options),
+    alias: () => {
+      const link = dir.file('alias.sqlite');
+      symlinkSync(config.database, link);
+      return new SqliteRelationalDb({ ...config, database: link }, { readOnly: true });
+    },
+    other: async () => ({ db: new SqliteRelationalDb({ ...config, database: dir.file('other.sqlite') }), cleanup: async () => undefined }),
+    cleanup: async () => dir.remove(),
+  };
 });
 
 runRelationalDbContract('postgres', async () => {
   const pg = await freshPostgres('rel');
   const config = { provider: 'postgres' as const, logging: false, ...pg.connection };
-  return { db: new PostgresRelationalDb(config), reopen: () => new PostgresRelationalDb(config), cleanup: pg.drop };
+  // The same server under its other loopback name.
+  const host = { '127.0.0.1': 'localhost', localhost: '127.0.0.1' }[config.host] ?? config.host;
+  return {
+    db: new PostgresRelationalDb(config),
+    reopen: (options) => new PostgresRelationalDb(config, options),
+    alias: () => new PostgresRelationalDb({ ...config, host }),
+    other: async () => {
+      const other = await freshPostgres('rel2');
+      return { db: new PostgresRelationalDb({ ...config, ...other.connection }), cleanup: other.drop };
+    },
+    cleanup: pg.drop,
+  };
 });
 
 describe('RelationalDb errors', () => {

@@ -2,6 +2,10 @@ import { DocumentEntity } from './document.entity';
 import { MigrationCheckpointEntity, MigrationJobEntity, MigrationLockEntity } from './migration-job.entity';
 import { UserEntity } from './user.entity';
 
+/*
+ * Every Date column (plain, CreateDateColumn, UpdateDateColumn) is an instant. Its storage is the
+ * driver's choice, not the entity's: PostgreSQL timestamptz(3), SQLite UTC text (drivers/*.driver.ts).
+ */
 export { DocumentEntity, MigrationCheckpointEntity, MigrationJobEntity, MigrationLockEntity, UserEntity };
 
 /** Application data: what a relational migration copies, in dependency order. */

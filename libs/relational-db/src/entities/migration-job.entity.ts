@@ -56,6 +56,14 @@ export class MigrationJobEntity {
   @Column({ name: 'heartbeat_at', type: Date, nullable: true })
   heartbeatAt: Date | null;
 
+  /** The run that holds the job now (fencing token); a run whose id is no longer here stops writing. */
+  @Column({ name: 'run_id', type: 'varchar', length: 64, nullable: true })
+  runId: string | null;
+
+  /** The process running it: "<instance id>/<boot id>/<pid>". */
+  @Column({ type: 'varchar', length: 255, nullable: true })
+  owner: string | null;
+
   @CreateDateColumn({ name: 'created_at' })
   createdAt: Date;
 
@@ -99,4 +107,11 @@ export class MigrationLockEntity {
 
   @Column({ name: 'acquired_at', type: Date })
   acquiredAt: Date;
+
+  /** The run of the job that holds the lock (fencing token). */
+  @Column({ name: 'run_id', type: 'varchar', length: 64, nullable: true })
+  runId: string | null;
+
+  @Column({ type: 'varchar', length: 255, nullable: true })
+  owner: string | null;
 }

@@ -1,6 +1,7 @@
-import { VectorDbConfig } from '@switchyard/core';
-import { ChromaClient, Collection, Metadata as ChromaMetadata, Where } from 'chromadb';
-import { VectorDb } from '../vector-db.port';
+import { SwitchyardError, VectorDbConfig } from '@switchyard/core';
+import { ChromaClient, ChromaNotFoundError, Collection, Metadata as ChromaMetadata, Where } from 'chromadb';
+import { assertCollectionName } from '../identifiers';
+import { compareIds, VectorDb } from '../vector-db.port';
 import { Metadata, StoredMeta, VectorMatch, VectorQuery, VectorRecord } from '../vector-db.types';
 
 type Config = Extract<VectorDbConfig, { provider: 'chromadb' }>;
@@ -14,6 +15,8 @@ const RESERVED = new Set<string>(Object.values(K));
 const META = { dims: 'switchyard:dimensions', model: 'switchyard:model', metric: 'hnsw:space' } as const;
 /** Chroma caps ids per request; stay well below. */
 const MAX_BATCH = 1000;
+/** How often listing all ids is started again when deletions keep shifting the offsets. */
+const LIST_ATTEMPTS = 5;
 
 function toChroma(r: VectorRecord): ChromaMetadata {
   const m: ChromaMetadata = { [K.user]: r.userId, [K.doc]: r.documentId, [K.chunk]: r.chunkIndex };
@@ -54,21 +57,38 @@ function fromChroma(id: string, content: string | null, m: ChromaMetadata | null
   return { id, userId, documentId, chunkIndex: Number(src[K.chunk] ?? 0), content: content ?? String(src.content ?? ''), metadata: meta };
 }
 
+/** Index of the first id in sorted `ids` that is above `after`. */
+function firstAbove(ids: string[], after: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareIds(ids[mid], after) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /**
  * ChromaDB server over HTTP. One collection, created with cosine space; the dimension and embedding
- * model are recorded in the collection's metadata. Paging snapshots the sorted id list first, then
- * fetches by id in batches, because Chroma has no stable "id > cursor" read.
+ * model are recorded in the collection's metadata. Chroma has no "id > cursor" read, so paging lists
+ * the ids (a snapshot, sorted in byte order), then fetches the next ids above the cursor by id. Ids
+ * deleted since the snapshot are skipped (pages may be short) and the scan goes on; when the snapshot
+ * is used up, the ids are listed again, and the scan ends only when no id above the cursor is left.
  */
 export class ChromaVectorDb extends VectorDb {
   readonly provider = 'chromadb' as const;
   readonly location: string;
   private client?: ChromaClient;
   private coll?: Collection;
-  /** Sorted id snapshot used by scan(), taken at the first page. */
+  /** Sorted id snapshot used by scan(), taken at the first page and again when it is used up. */
   private snapshot?: string[];
+  /** Ids per listing request while taking a snapshot. */
+  protected listPage = 10_000;
 
   constructor(config: Config, model: string | null) {
     super(config.collection, config.dimensions, model);
+    assertCollectionName(this.provider, config.collection);
     this.location = config.url;
     const u = new URL(config.url);
     this.clientArgs = { host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)), ssl: u.protocol === 'https:' };
@@ -85,10 +105,20 @@ export class ChromaVectorDb extends VectorDb {
     return this.coll;
   }
 
+  /** The collection, or null if the server has none of that name (never creates it). */
+  private async find(): Promise<Collection | null> {
+    try {
+      return await this.client!.getCollection({ name: this.collection, embeddingFunction: null as never });
+    } catch (e) {
+      if (e instanceof ChromaNotFoundError) return null;
+      throw e;
+    }
+  }
+
   protected async readMeta(): Promise<StoredMeta | null> {
-    const names = (await this.client!.listCollections()).map((c) => c.name);
-    if (!names.includes(this.collection)) return null;
-    this.coll = await this.client!.getCollection({ name: this.collection, embeddingFunction: null as never });
+    const found = await this.find();
+    if (!found) return null;
+    this.coll = found;
     const md = this.coll.metadata ?? {};
     let dims = typeof md[META.dims] === 'number' ? (md[META.dims] as number) : null;
     if (dims === null) {
@@ -115,24 +145,44 @@ export class ChromaVectorDb extends VectorDb {
   }
 
   protected async drop(): Promise<void> {
-    const names = (await this.client!.listCollections()).map((c) => c.name);
-    if (names.includes(this.collection)) await this.client!.deleteCollection({ name: this.collection });
+    try {
+      await this.client!.deleteCollection({ name: this.collection });
+    } catch (e) {
+      if (!(e instanceof ChromaNotFoundError)) throw e;
+    }
     this.coll = undefined;
     this.snapshot = undefined;
   }
 
+  /** `chromadb:<tenant>:<database>:<collection id>`: the id is the server's UUID of the collection. */
+  async identity(): Promise<string> {
+    return this.guard(async () => {
+      this.client ??= new ChromaClient(this.clientArgs);
+      const coll = this.coll ?? (await this.find());
+      if (!coll) throw new SwitchyardError('NOT_FOUND', `chromadb collection "${this.collection}" does not exist at ${this.location}`, { provider: this.provider, collection: this.collection });
+      return `chromadb:${coll.tenant}:${coll.database}:${coll.id}`;
+    });
+  }
+
+  /**
+   * Chroma's upsert replaces a record in one step (a concurrent reader sees the old or the new one, never
+   * neither) but merges metadata keys. A record whose new metadata lacks a key the stored one has is
+   * deleted and added instead, so no stale key stays (a reader may miss that record for a moment).
+   */
   protected async doUpsert(records: VectorRecord[]): Promise<void> {
     const coll = await this.handle();
     for (let i = 0; i < records.length; i += MAX_BATCH) {
       const part = records.slice(i, i + MAX_BATCH);
-      // Chroma's upsert merges metadata keys; a replaced record must not keep the old ones.
-      const existing = await this.doExistingIds(part.map((r) => r.id));
-      if (existing.length) await coll.delete({ ids: existing });
-      await coll.add({
+      const metadatas = part.map(toChroma);
+      const next = new Map(part.map((r, j) => [r.id, metadatas[j]]));
+      const old = await coll.get({ ids: part.map((r) => r.id), include: ['metadatas'] as never });
+      const stale = old.ids.filter((id, j) => Object.keys(old.metadatas?.[j] ?? {}).some((k) => !(k in next.get(id)!)));
+      if (stale.length) await coll.delete({ ids: stale });
+      await coll.upsert({
         ids: part.map((r) => r.id),
         embeddings: part.map((r) => Array.from(r.embedding)),
         documents: part.map((r) => r.content),
-        metadatas: part.map(toChroma),
+        metadatas,
       });
     }
     this.snapshot = undefined;
@@ -181,33 +231,58 @@ export class ChromaVectorDb extends VectorDb {
     return found.ids.length;
   }
 
+  /** One listing request: ids in Chroma's own order, from `offset`. */
+  protected async listIds(offset: number, limit: number): Promise<string[]> {
+    return (await (await this.handle()).get({ limit, offset, include: [] })).ids;
+  }
+
+  /** Every id, sorted by compareIds. */
   private async allIds(): Promise<string[]> {
-    const coll = await this.handle();
-    const ids: string[] = [];
-    const total = await coll.count();
-    for (let offset = 0; offset < total; offset += 10_000) {
-      const page = await coll.get({ limit: 10_000, offset, include: [] });
-      ids.push(...page.ids);
-      if (page.ids.length < 10_000) break;
+    for (let attempt = 1; ; attempt++) {
+      const ids = await this.listOnce();
+      if (ids) return ids.sort(compareIds);
+      if (attempt === LIST_ATTEMPTS) {
+        throw new SwitchyardError('CONFLICT', `chromadb collection "${this.collection}" at ${this.location} kept changing while its ids were listed (${LIST_ATTEMPTS} attempts); retry when fewer records are being deleted from it`);
+      }
     }
-    return ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /**
+   * All ids by offset pages that overlap the previous one. Records deleted meanwhile shift later ones
+   * to lower offsets; as long as a page still holds one of the previous page's last ids, nothing was
+   * skipped. If none is there, ids may have been skipped: null, list again.
+   */
+  private async listOnce(): Promise<string[] | null> {
+    const size = this.listPage;
+    const overlap = Math.max(1, Math.floor(size / 10));
+    const seen = new Set<string>();
+    let tail: Set<string> | null = null;
+    let start = 0;
+    for (;;) {
+      const page = await this.listIds(start, size);
+      if (tail && !page.some((id) => tail!.has(id))) return null;
+      for (const id of page) seen.add(id);
+      if (page.length < size) return [...seen];
+      tail = new Set(page.slice(-overlap));
+      start += size - overlap;
+    }
   }
 
   protected async doPage(limit: number, after: string | undefined): Promise<VectorRecord[]> {
-    if (after === undefined || !this.snapshot) this.snapshot = await this.allIds();
-    const ids = this.snapshot;
-    let lo = 0;
-    if (after !== undefined) {
-      let hi = ids.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (ids[mid] <= after) lo = mid + 1;
-        else hi = mid;
+    let fresh = false;
+    if (after === undefined || !this.snapshot) (this.snapshot = await this.allIds()), (fresh = true);
+    for (;;) {
+      const ids = this.snapshot;
+      for (let pos = after === undefined ? 0 : firstAbove(ids, after); pos < ids.length; pos += limit) {
+        const got = await this.getByIds(ids.slice(pos, pos + limit));
+        // All of these ids were deleted since the snapshot: look at the next ones.
+        if (got.length) return got;
       }
+      // Used up: ids may have been added above the cursor since. Done only if a new listing has none.
+      if (fresh) return [];
+      this.snapshot = await this.allIds();
+      fresh = true;
     }
-    const want = ids.slice(lo, lo + limit);
-    if (!want.length) return [];
-    return this.getByIds(want);
   }
 
   /** Records for these ids, in the order given (ids that no longer exist are skipped). */

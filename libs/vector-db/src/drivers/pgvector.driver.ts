@@ -3,6 +3,7 @@ import { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { assertCollectionName, fitIdentifier, hasNul, META_TABLE, quoteIdent } from '../identifiers';
 import { VectorDb } from '../vector-db.port';
 import { Metadata, StoredMeta, VectorMatch, VectorQuery, VectorRecord } from '../vector-db.types';
 
@@ -51,27 +52,46 @@ function decodeVector(b: Buffer): Float32Array {
 }
 const toVectorText = (v: Float32Array) => `[${Array.from(v).join(',')}]`;
 
+/** The first text field of a record that holds a NUL character (PostgreSQL text and jsonb cannot). */
+function nulField(r: VectorRecord): string | null {
+  for (const f of ['id', 'userId', 'documentId', 'content'] as const) if (hasNul(r[f])) return f;
+  for (const [k, v] of Object.entries(r.metadata ?? {})) {
+    if (hasNul(k)) return `metadata key ${JSON.stringify(k)}`;
+    if (typeof v === 'string' && hasNul(v)) return `metadata.${k}`;
+  }
+  return null;
+}
+
 /**
  * pgvector in the same PostgreSQL as the relational data (RELATIONAL_DB_*). Table `<collection>`
  * (the seed guide's vector_embeddings shape plus chunk_index and metadata) with an HNSW cosine index.
- * Bulk writes: binary COPY into a session temp table, then one merge statement.
+ * Bulk writes: binary COPY into a session temp table, then one merge statement. Every name derived
+ * from the collection fits PostgreSQL's 63 bytes (hash-suffixed when longer) and is quoted. Opened as
+ * a source (read-only), it runs no DDL and its sessions are read-only.
  */
 export class PgvectorVectorDb extends VectorDb {
   readonly provider = 'pgvector' as const;
   readonly location: string;
   private pool?: Pool;
+  private poolReadOnly = false;
 
   constructor(config: Config, model: string | null) {
     super(config.collection, config.dimensions, model);
+    assertCollectionName(this.provider, config.collection);
     const c: PostgresConnection = config.connection;
     this.location = `postgres://${c.username ? `${c.username}@` : ''}${c.host}:${c.port}/${c.database}`;
     this.connection = c;
   }
   private readonly connection: PostgresConnection;
 
+  /** The records table's name as PostgreSQL keeps it. */
+  private get table(): string {
+    return fitIdentifier(this.collection);
+  }
+
   private get t() {
-    const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
-    return { rec: q(this.collection), stage: q(`_sy_stage_${this.collection}`), hnsw: q(`${this.collection}_embedding_hnsw`), userDoc: q(`${this.collection}_user_doc`), meta: 'switchyard_vector_meta' };
+    const q = (s: string) => quoteIdent(fitIdentifier(s));
+    return { rec: q(this.collection), stage: q(`_sy_stage_${this.collection}`), hnsw: q(`${this.collection}_embedding_hnsw`), userDoc: q(`${this.collection}_user_doc`), meta: quoteIdent(META_TABLE) };
   }
 
   private async sql<R extends object = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<R[]> {
@@ -93,28 +113,89 @@ export class PgvectorVectorDb extends VectorDb {
     }
   }
 
-  protected async connect(): Promise<void> {
-    if (this.pool) return;
+  /** The pool, without touching the database (read-only handles get read-only sessions). */
+  private open(): Pool {
+    if (this.pool && this.poolReadOnly === this.readOnly) return this.pool;
+    // A pool opened before init() (identity()) with the other mode is replaced.
+    void this.pool?.end().catch(() => undefined);
+    this.poolReadOnly = this.readOnly;
     const c = this.connection;
-    this.pool = new Pool({ host: c.host, port: c.port, database: c.database, user: c.username, password: c.password, ssl: c.ssl ? { rejectUnauthorized: false } : false, max: 5, connectionTimeoutMillis: 10000 });
+    this.pool = new Pool({
+      host: c.host,
+      port: c.port,
+      database: c.database,
+      user: c.username,
+      password: c.password,
+      ssl: c.ssl ? { rejectUnauthorized: false } : false,
+      max: 5,
+      connectionTimeoutMillis: 10000,
+      ...(this.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+    });
     this.pool.on('error', () => undefined);
     // Filtered HNSW scans keep searching until k rows pass the user filter (pgvector >= 0.8); set once
     // per connection, so a query is one round trip.
     this.pool.on('connect', (client) => void client.query('SET hnsw.iterative_scan = strict_order').catch(() => undefined));
+    return this.pool;
+  }
+
+  protected async connect(): Promise<void> {
+    this.open();
+    if (this.readOnly) {
+      await this.sql('SELECT 1');
+      return;
+    }
     await this.sql('CREATE EXTENSION IF NOT EXISTS vector');
     await this.sql(`CREATE TABLE IF NOT EXISTS ${this.t.meta} (collection varchar(255) PRIMARY KEY, dimensions integer NOT NULL, metric varchar(32) NOT NULL, model varchar(255), updated_at timestamptz NOT NULL DEFAULT now())`);
   }
 
   protected async readMeta(): Promise<StoredMeta | null> {
-    const [meta] = await this.sql<StoredMeta>(`SELECT dimensions, metric, model FROM ${this.t.meta} WHERE collection = $1`, [this.collection]);
-    if (meta) return meta;
+    // A source database may have no meta table (nothing created there by Switchyard, or read-only).
+    const [{ present }] = await this.sql<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [this.t.meta]);
+    if (present) {
+      const [meta] = await this.sql<StoredMeta>(`SELECT dimensions, metric, model FROM ${this.t.meta} WHERE collection = $1`, [this.collection]);
+      if (meta) return meta;
+    }
     // A table made by hand (the seed guide's script): read its dimension from the column type.
     const [col] = await this.sql<{ typmod: number }>(
-      `SELECT a.atttypmod AS typmod FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-       WHERE c.relname = $1 AND a.attname = 'embedding' AND c.relkind = 'r' AND pg_table_is_visible(c.oid)`,
-      [this.collection],
+      `SELECT a.atttypmod AS typmod FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = 'embedding'`,
+      [this.t.rec],
     );
     return col ? { dimensions: col.typmod, model: null, metric: 'cosine' } : null;
+  }
+
+  protected override refuse(r: VectorRecord): { field: string; why: string } | null {
+    const field = nulField(r);
+    return field ? { field, why: 'contains a NUL character (\\u0000), which PostgreSQL cannot store; remove it from the record at the source' } : null;
+  }
+
+  /**
+   * `pgvector:<system_identifier>:<database oid>:<schema>.<table>`: the cluster's system identifier
+   * (pg_control_system(), executable by every role by default) is the same however the server is
+   * reached. If an administrator revoked it, fall back to what every role may read and what is the
+   * same through every address of one server: its start time, port and cluster_name (not
+   * inet_server_addr(), which differs between 127.0.0.1 and ::1, nor data_directory, which needs
+   * pg_read_all_settings). A fallback identity never equals a system_identifier one.
+   */
+  async identity(): Promise<string> {
+    return this.guard(async () => {
+      this.open();
+      let server: string;
+      try {
+        server = (await this.sql<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()'))[0].id;
+      } catch (e) {
+        if ((e as { code?: string }).code !== '42501') throw e;
+        const [r] = await this.sql<{ t: string; p: number | null; c: string }>(
+          `SELECT extract(epoch FROM pg_postmaster_start_time())::text AS t, inet_server_port() AS p, current_setting('cluster_name') AS c`,
+        );
+        server = `started-${r.t}-port-${r.p ?? 'socket'}-cluster-${r.c}`;
+      }
+      const [d] = await this.sql<{ oid: string; schema: string }>(
+        `SELECT (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS oid,
+                COALESCE((SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)), current_schema()) AS schema`,
+        [this.t.rec],
+      );
+      return `pgvector:${server}:${d.oid}:${d.schema}.${this.table}`;
+    });
   }
 
   protected async writeMeta(meta: StoredMeta): Promise<void> {
@@ -145,16 +226,33 @@ export class PgvectorVectorDb extends VectorDb {
     await this.sql(`DELETE FROM ${this.t.meta} WHERE collection = $1`, [this.collection]);
   }
 
-  override async prepareBulkLoad(): Promise<void> {
-    await this.guard(() => this.sql(`DROP INDEX IF EXISTS ${this.t.hnsw}`));
+  /** The HNSW indexes on this collection's table, whatever they are named (older versions let PostgreSQL cut long names). */
+  private async hnswIndexes(): Promise<string[]> {
+    const rows = await this.sql<{ name: string }>(
+      `SELECT quote_ident(n.nspname) || '.' || quote_ident(i.relname) AS name
+       FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am a ON a.oid = i.relam JOIN pg_namespace n ON n.oid = i.relnamespace
+       WHERE x.indrelid = to_regclass($1) AND a.amname = 'hnsw'`,
+      [this.t.rec],
+    );
+    return rows.map((r) => r.name);
   }
+
+  override async prepareBulkLoad(): Promise<void> {
+    this.assertWritable();
+    await this.guard(async () => {
+      for (const name of await this.hnswIndexes()) await this.sql(`DROP INDEX IF EXISTS ${name}`);
+    });
+  }
+
 
   /**
    * Builds the HNSW index once, after a load, with memory for the graph (pgvector builds far faster when
    * the graph fits in maintenance_work_mem): about rows x (4 x dims + 300) bytes, 64 MB to 2 GB.
    */
   override async finishBulkLoad(): Promise<void> {
+    this.assertWritable();
     await this.guard(async () => {
+      if ((await this.hnswIndexes()).length) return;
       const [{ n }] = await this.sql<{ n: string }>(`SELECT COUNT(*) AS n FROM ${this.t.rec}`);
       const mb = Math.min(2048, Math.max(64, Math.ceil((Number(n) * (4 * this.dimensions + 300)) / 2 ** 20)));
       await this.tx(async (c) => {

@@ -1,8 +1,10 @@
-import { VectorDbConfig } from '@switchyard/core';
+import { SwitchyardError, VectorDbConfig } from '@switchyard/core';
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import * as sqliteVec from 'sqlite-vec';
+import { assertCollectionName, META_TABLE, quoteIdent } from '../identifiers';
 import { VectorDb } from '../vector-db.port';
 import { Metadata, StoredMeta, VectorMatch, VectorQuery, VectorRecord } from '../vector-db.types';
 
@@ -23,36 +25,77 @@ interface Row {
 const toBlob = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 const fromBlob = (b: Buffer) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 
+const isMemory = (p: string) => p === ':memory:' || p === '';
+
 /**
  * Embedded default: sqlite-vec in a SQLite file (by default the app's own SQLite file). Records live in
  * `<collection>` (rowid, id, fields); vectors in the vec0 table `<collection>_vec` with user_id as a
  * partition key and document_id as a metadata column, so user-scoped k-NN filters inside the index.
+ * Opened as a source (read-only), the file is opened with SQLITE_OPEN_READONLY and must exist: no
+ * directory, file, table or journal-mode change is made.
  */
 export class SqliteVecVectorDb extends VectorDb {
   readonly provider = 'sqlite-vec' as const;
   readonly location: string;
   private db!: Database.Database;
 
+  /** Stands for an in-memory database, which no other handle can reach. */
+  private readonly memoryId = randomUUID();
+
   constructor(private readonly config: Config, model: string | null) {
     super(config.collection, config.dimensions, model);
+    assertCollectionName(this.provider, config.collection);
     this.location = `sqlite:${path.resolve(config.path)}`;
   }
 
   private get t() {
-    return { rec: `"${this.collection}"`, vec: `"${this.collection}_vec"`, meta: '"switchyard_vector_meta"' };
+    const c = this.collection;
+    return { rec: quoteIdent(c), vec: quoteIdent(`${c}_vec`), userDoc: quoteIdent(`${c}_user_doc`), meta: quoteIdent(META_TABLE) };
+  }
+
+  private notFound(): SwitchyardError {
+    const file = path.resolve(this.config.path);
+    return new SwitchyardError('NOT_FOUND', `sqlite-vec file ${file} does not exist; check the source profile's VECTOR_DB_SQLITE_PATH (a source is opened read-only and never created)`, { provider: this.provider, path: file });
   }
 
   protected async connect(): Promise<void> {
     if (this.db) return;
-    if (this.config.path !== ':memory:') mkdirSync(path.dirname(path.resolve(this.config.path)), { recursive: true });
-    this.db = new Database(this.config.path);
-    this.db.pragma('journal_mode = WAL');
+    const file = this.config.path;
+    if (this.readOnly) {
+      // An in-memory database opened here would be new and empty: nothing to read.
+      if (isMemory(file) || !existsSync(file)) throw this.notFound();
+      try {
+        this.db = new Database(file, { readonly: true, fileMustExist: true });
+      } catch (e) {
+        if (!existsSync(file)) throw this.notFound();
+        throw e;
+      }
+    } else {
+      if (!isMemory(file)) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      this.db = new Database(file);
+      this.db.pragma('journal_mode = WAL');
+    }
     this.db.pragma('busy_timeout = 10000');
     sqliteVec.load(this.db);
-    this.db.exec(`CREATE TABLE IF NOT EXISTS ${this.t.meta} (collection TEXT PRIMARY KEY, dimensions INTEGER NOT NULL, metric TEXT NOT NULL, model TEXT)`);
+    if (!this.readOnly) this.db.exec(`CREATE TABLE IF NOT EXISTS ${this.t.meta} (collection TEXT PRIMARY KEY, dimensions INTEGER NOT NULL, metric TEXT NOT NULL, model TEXT)`);
+  }
+
+  /** `sqlite-vec:<device>:<inode>:<collection>` of the real file (symlinks resolved). */
+  async identity(): Promise<string> {
+    if (isMemory(this.config.path)) return `sqlite-vec:memory:${this.memoryId}:${this.collection}`;
+    let st;
+    try {
+      st = statSync(realpathSync(this.config.path), { bigint: true });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT') throw this.notFound();
+      throw e;
+    }
+    return `sqlite-vec:${st.dev}:${st.ino}:${this.collection}`;
   }
 
   protected async readMeta(): Promise<StoredMeta | null> {
+    // A file Switchyard never wrote (or a source opened read-only) may have no meta table.
+    if (!this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(META_TABLE)) return null;
     const row = this.db.prepare(`SELECT dimensions, metric, model FROM ${this.t.meta} WHERE collection = ?`).get(this.collection) as StoredMeta | undefined;
     return row ?? null;
   }
@@ -74,7 +117,7 @@ export class SqliteVecVectorDb extends VectorDb {
         content TEXT NOT NULL,
         metadata TEXT NOT NULL DEFAULT '{}'
       );
-      CREATE INDEX IF NOT EXISTS "${this.collection}_user_doc" ON ${this.t.rec} (user_id, document_id);
+      CREATE INDEX IF NOT EXISTS ${this.t.userDoc} ON ${this.t.rec} (user_id, document_id);
       CREATE VIRTUAL TABLE IF NOT EXISTS ${this.t.vec} USING vec0(
         user_id TEXT PARTITION KEY,
         document_id TEXT,
@@ -84,7 +127,10 @@ export class SqliteVecVectorDb extends VectorDb {
   }
 
   protected async drop(): Promise<void> {
-    this.db.exec(`DROP TABLE IF EXISTS ${this.t.vec}; DROP TABLE IF EXISTS ${this.t.rec}; DELETE FROM ${this.t.meta} WHERE collection = '${this.collection}';`);
+    this.db.transaction(() => {
+      this.db.exec(`DROP TABLE IF EXISTS ${this.t.vec}; DROP TABLE IF EXISTS ${this.t.rec};`);
+      this.db.prepare(`DELETE FROM ${this.t.meta} WHERE collection = ?`).run(this.collection);
+    })();
   }
 
   protected async doUpsert(records: VectorRecord[]): Promise<void> {

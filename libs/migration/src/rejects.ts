@@ -1,0 +1,56 @@
+import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import * as path from 'node:path';
+import { readLines, resolveDataPath } from './ndjson';
+
+/** One record a job set aside: which step, its id, why, and the record itself (as JSON). */
+export interface RejectLine {
+  step: string;
+  id: string;
+  reason: string;
+  record: unknown;
+}
+
+/**
+ * The reject file of a job (pgloader's reject file): `rejects/<jobId>.ndjson` in the data dir, one line
+ * per record that was not written, with its reason. Lines are appended and fsynced before the batch they
+ * belong to is checkpointed, so a checkpoint never counts a reject that is not on disk. A resumed run
+ * may write a record's line again (it replays the batch after the last checkpoint); readers de-duplicate
+ * by (step, id).
+ */
+export class RejectFile {
+  readonly full: string;
+  readonly relative: string;
+
+  constructor(dataDir: string, jobId: string) {
+    const p = resolveDataPath(dataDir, path.join('rejects', `${jobId}.ndjson`));
+    this.full = p.full;
+    this.relative = p.relative;
+  }
+
+  /** Appends and fsyncs; a no-op for no lines. */
+  append(lines: RejectLine[]): void {
+    if (!lines.length) return;
+    mkdirSync(path.dirname(this.full), { recursive: true });
+    // Never follows a planted symlink (O_NOFOLLOW): an append must not write through a link out of the data dir.
+    const fd = openSync(this.full, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    try {
+      writeSync(fd, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The rejected ids of each step (de-duplicated). */
+  async ids(): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>();
+    if (!existsSync(this.full)) return out;
+    for await (const { value } of readLines(this.full)) {
+      const l = value as RejectLine;
+      if (typeof l?.step !== 'string' || typeof l.id !== 'string') continue;
+      if (!out.has(l.step)) out.set(l.step, new Set());
+      out.get(l.step)!.add(l.id);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,186 @@
+import { SwitchyardError } from '@switchyard/core';
+import type { MigrationJobEntity } from '@switchyard/relational-db';
+import type { WriteMode } from './datasets';
+import type { JobContext } from './job-context';
+import type { JobStore } from './job-store';
+import type { Backup, ConflictPolicy, MigrationLogger, MigrationProgress, MigrationVerification } from './migration.types';
+import { copyPages } from './pipeline';
+import { Checkpoint, initialProgress, rateAndEta, summary } from './progress';
+import type { RejectFile } from './rejects';
+import { planOf, verifyOf } from './verification';
+
+const WRITE_MODE: Record<ConflictPolicy, WriteMode> = { FAIL: 'error', SKIP: 'skip', OVERWRITE: 'overwrite', TRUNCATE: 'overwrite' };
+const MAX_REJECTED = 10;
+
+/** One run of a job: what the copier needs, with every write of the run fenced by its run id. */
+export interface Run {
+  job: MigrationJobEntity;
+  ctx: JobContext;
+  runId: string;
+  store: JobStore;
+  logger: MigrationLogger;
+  rejects: RejectFile;
+  /** Throws when the run must stop: cancelled, shut down, or taken over by another run (fencing). */
+  check(): Promise<void>;
+  /** Updates the job (only while this run owns it) and tells subscribers. */
+  update(fields: Partial<MigrationJobEntity>): Promise<void>;
+  emit(): void;
+}
+
+/**
+ * Runs a job's copy: backups (counted against the store), then TRUNCATE, then every step from its
+ * checkpoint, then verification. Ends SUCCEEDED only when verification passed; with rejects,
+ * SUCCEEDED_WITH_REJECTS; a verification that fails ends the job FAILED (VERIFICATION_FAILED).
+ */
+export async function copyJob(run: Run): Promise<void> {
+  const { job, ctx, store } = run;
+  const policy = job.onConflict as ConflictPolicy;
+  if (!ctx.resumable) {
+    await run.check();
+    await store.clearCheckpoints(job.id);
+  }
+  const existing: Checkpoint[] = ctx.resumable ? await store.checkpoints(job.id) : [];
+  const resumed = existing.length > 0;
+  if (!job.plan) await run.update({ plan: await planOf(ctx, false, job.batchSize) });
+  const before = resumed ? null : await prepareTarget(run, policy);
+  await ctx.before?.();
+
+  const totals = await Promise.all(ctx.steps.map((s) => s.source.count()));
+  const cps = new Map(existing.map((c) => [c.step, c as Checkpoint]));
+  for (const [i, s] of ctx.steps.entries()) {
+    if (cps.has(s.name)) continue;
+    const cp: Checkpoint = { jobId: job.id, step: s.name, cursor: null, done: 0, total: totals[i], finished: false };
+    cps.set(s.name, cp);
+    await store.checkpoint(cp, run.runId);
+  }
+  const progress = initialProgress(
+    ctx.steps.map((s) => s.name),
+    totals,
+    cps,
+    (job.progress as MigrationProgress | null)?.steps ?? [],
+  );
+  if (before) progress.steps.forEach((sp, i) => (sp.targetBefore = before[i]));
+  const started = Date.now();
+  let doneThisRun = 0;
+  const mode = WRITE_MODE[policy];
+  const resumeMode: WriteMode = policy === 'SKIP' ? 'skip' : 'overwrite';
+
+  for (const [i, s] of ctx.steps.entries()) {
+    const cp = cps.get(s.name)!;
+    const sp = progress.steps[i];
+    if (cp.finished) continue;
+    const t0 = Date.now();
+    const baseMs = sp.ms;
+    const save = async () => {
+      progress.done = [...cps.values()].reduce((n, c) => n + c.done, 0);
+      Object.assign(progress, rateAndEta(progress.total, progress.done, doneThisRun, Date.now() - started));
+      sp.ms = baseMs + Date.now() - t0;
+      job.progress = progress;
+      job.heartbeatAt = new Date();
+      await store.checkpoint(cp, run.runId, progress);
+      run.emit();
+    };
+    if (s.run) {
+      await run.check();
+      await s.run();
+    } else {
+      await run.check();
+      await s.target.prepare?.();
+      try {
+        await copyPages({
+          reader: s.source,
+          writer: s.target,
+          pageSize: job.batchSize,
+          after: cp.cursor ?? undefined,
+          mode: { first: resumed ? resumeMode : mode, rest: mode },
+          check: () => run.check(),
+          throttleMs: (job.options as { throttleMs?: number } | null)?.throttleMs,
+          onRejects: (rejected) => run.rejects.append(rejected.map((r) => ({ step: s.name, id: r.id, reason: r.reason, record: s.source.encode?.(r.item) ?? r.item }))),
+          onBatch: async (b) => {
+            sp.read += b.page.units;
+            sp.written += b.written;
+            sp.skipped += b.skipped;
+            sp.errors += b.rejected.length;
+            sp.rejected.push(...b.rejected.slice(0, Math.max(0, MAX_REJECTED - sp.rejected.length)).map((r) => ({ id: r.id, reason: r.reason })));
+            cp.cursor = b.page.cursor;
+            cp.done += b.page.units;
+            doneThisRun += b.page.units;
+            await save();
+          },
+        });
+      } catch (e) {
+        await s.target.finish?.().catch(() => undefined);
+        throw e;
+      }
+      await run.check();
+      await s.target.finish?.();
+    }
+    cp.finished = true;
+    sp.finished = true;
+    await save();
+  }
+  await run.check();
+  await ctx.after?.();
+  progress.phase = 'verify';
+  await run.update({ progress });
+  const verification = await verifyOf(ctx, job.batchSize, { rejected: await run.rejects.ids(), seed: job.id, progress });
+  await run.check();
+  await finish(run, progress, verification);
+}
+
+/** Records the outcome: a job is SUCCEEDED only when its verification passed. */
+async function finish(run: Run, progress: MigrationProgress, verification: MigrationVerification): Promise<void> {
+  const { job } = run;
+  const rejected = progress.steps.reduce((n, s) => n + s.errors, 0);
+  progress.phase = 'done';
+  if (!verification.ok) {
+    await run.update({ verification, progress });
+    const why = verification.notes.length ? verification.notes.join(' ') : 'source and target differ';
+    throw new SwitchyardError('VERIFICATION_FAILED', `verification failed: ${why} The job is not marked succeeded; inspect the verification, fix the cause, then resume it.`, { jobId: job.id });
+  }
+  const status = rejected > 0 ? 'SUCCEEDED_WITH_REJECTS' : 'SUCCEEDED';
+  await run.update({ status, verification, progress, finishedAt: new Date(), error: null });
+  const rejects = rejected > 0 ? `; ${rejected} record(s) set aside in ${run.rejects.relative}` : '';
+  run.logger.log(`job ${job.id}: ${job.kind} ${status.toLowerCase()} (verified)${rejects}; ${summary(progress)}`);
+}
+
+/**
+ * First run only: back up what TRUNCATE / OVERWRITE would replace, check each backup's count against the
+ * store, then empty the targets for TRUNCATE. Returns each step's record count once prepared.
+ */
+async function prepareTarget(run: Run, policy: ConflictPolicy): Promise<number[]> {
+  const { job, ctx } = run;
+  const phase = (name: string) => run.update({ progress: { ...((job.progress as MigrationProgress | null) ?? { total: 0, done: 0, ratePerSecond: 0, etaSeconds: null, steps: [] }), phase: name } });
+  if (ctx.backups && (policy === 'TRUNCATE' || policy === 'OVERWRITE')) {
+    const backups = [...((job.backups ?? []) as Backup[])];
+    for (const s of ctx.steps) {
+      if (!s.backup || backups.some((b) => b.step === s.name)) continue;
+      await run.check();
+      await phase('backup');
+      const n = await s.target.count();
+      const b: Backup = n === 0 ? { step: s.name, kind: s.backupKind ?? 'table', name: '', rows: 0, checksum: null, empty: true, createdAt: new Date().toISOString() } : await s.backup(job.id.slice(0, 8));
+      const now = await s.target.count();
+      if (b.rows !== now) {
+        throw new SwitchyardError(
+          'MIGRATION_STATE',
+          `The backup of ${s.target.label} holds ${b.rows} records but the store holds ${now}; nothing was emptied or overwritten. ` +
+            'The store changed during the backup (stop writers) or could not be read completely; resume the job to try again.',
+          { step: s.name, backup: b.rows, store: now },
+        );
+      }
+      backups.push(b);
+      await run.update({ backups });
+      run.logger.log(`job ${job.id}: backed up ${s.target.label} (${b.rows} records${b.empty ? ', empty' : ''})${b.name ? ` to ${b.kind === 'table' ? 'table' : 'file'} ${b.name}` : ''}`);
+    }
+  }
+  if (policy === 'TRUNCATE' || (policy === 'OVERWRITE' && ctx.clearOnOverwrite)) {
+    for (const s of ctx.steps) {
+      if (s.run) continue;
+      await run.check();
+      await phase('truncate');
+      run.logger.warn(`job ${job.id}: emptying ${s.target.label} (onConflict ${policy})`);
+      await s.target.clear();
+    }
+  }
+  return Promise.all(ctx.steps.map((s) => (s.run ? 0 : s.target.count())));
+}

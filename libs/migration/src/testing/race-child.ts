@@ -1,0 +1,55 @@
+/**
+ * Fires `n` concurrent start() calls of one job kind against a target when told "go" on stdin (after it
+ * printed `{"ready":true}`), from its own process, and prints `{"results": [...]}`: a job id for every start that ran, an error code for
+ * every start that was refused. Then cancels what it started and prints `{"done": true}`.
+ *
+ *   node -r ts-node/register/transpile-only -r tsconfig-paths/register race-child.ts '<json RaceConfig>'
+ */
+import type { ProviderProfile, RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
+import { createRelationalDb } from '@switchyard/relational-db';
+import { createVectorDb } from '@switchyard/vector-db';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MigrationService } from '../migration.service';
+import type { StartMigrationInput } from '../migration.types';
+
+export interface RaceConfig {
+  target: { relational: RelationalDbConfig; vector: VectorDbConfig; model: string | null };
+  profiles: Record<string, ProviderProfile>;
+  dataDir: string;
+  n: number;
+  start: StartMigrationInput;
+}
+
+async function main(): Promise<void> {
+  const cfg = JSON.parse(process.argv[2]) as RaceConfig;
+  const relational = createRelationalDb(cfg.target.relational);
+  await relational.init();
+  const vector = createVectorDb(cfg.target.vector, cfg.target.model);
+  await vector.init();
+  const quiet = { log: () => undefined, warn: () => undefined, error: (m: string) => void process.stderr.write(`${m}\n`) };
+  const svc = new MigrationService({ target: { relational, vector }, profiles: cfg.profiles, dataDir: cfg.dataDir, defaultBatchSize: 100, logger: quiet });
+  process.stdout.write('{"ready":true}\n');
+  await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+  process.stdin.pause();
+  const results = await Promise.all(
+    Array.from({ length: cfg.n }, () =>
+      svc.start(cfg.start).then(
+        (j) => ({ jobId: j.id }),
+        (e: { code?: string; message?: string }) => ({ code: e.code ?? 'UNKNOWN', message: e.message }),
+      ),
+    ),
+  );
+  process.stdout.write(`${JSON.stringify({ results })}\n`);
+  // Let the winner run a little (the loser must see it RUNNING), then stop it.
+  await sleep(1500);
+  for (const r of results) if ('jobId' in r) await svc.cancel(r.jobId);
+  await svc.close();
+  await vector.close();
+  await relational.close();
+  process.stdout.write('{"done":true}\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,68 @@
+import type { Embeddings } from '@switchyard/embeddings';
+import type { VectorDb, VectorRecord } from '@switchyard/vector-db';
+import type { ExportHeader } from './ndjson';
+
+/** What a sampled check of vectors found: recall@10, and what is wrong if anything. */
+export interface RecallResult {
+  recall: number | null;
+  problem: string | null;
+}
+
+/** The header of an export of a vector store: dimension, metric and model it was built with. */
+export async function vectorHeader(db: VectorDb, source: string): Promise<ExportHeader> {
+  const i = await db.describe();
+  return {
+    format: 'switchyard-ndjson',
+    version: 1,
+    kind: 'VECTORS',
+    createdAt: new Date().toISOString(),
+    source,
+    collection: i.collection,
+    dimensions: i.storedDimensions ?? i.dimensions,
+    metric: i.storedMetric ?? i.metric,
+    model: i.storedModel,
+  };
+}
+
+/** Share of the source's user-scoped top-10 that the target also returns, over the sampled vectors. */
+export async function compareNeighbours(source: VectorDb, target: VectorDb, samples: VectorRecord[]): Promise<RecallResult> {
+  let hit = 0;
+  let total = 0;
+  for (const r of samples) {
+    const [want, got] = await Promise.all([source.query(r.embedding, { userId: r.userId, k: 10 }), target.query(r.embedding, { userId: r.userId, k: 10 })]);
+    const ids = new Set(got.map((m) => m.id));
+    total += want.length;
+    hit += want.filter((m) => ids.has(m.id)).length;
+  }
+  return { recall: total ? hit / total : null, problem: null };
+}
+
+const SAME_EMBEDDING = 0.999;
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) (dot += a[i] * b[i]), (na += a[i] * a[i]), (nb += b[i] * b[i]);
+  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
+}
+
+/**
+ * After a re-index, for sampled chunks of the target: their stored embedding must be what the model makes
+ * of their text now (cosine >= 0.999), and the chunk must be found in the top 10 for its own text.
+ */
+export async function selfRetrieval(embeddings: Embeddings, target: VectorDb, samples: VectorRecord[]): Promise<RecallResult> {
+  if (!samples.length) return { recall: null, problem: null };
+  const vectors = await embeddings.embed(samples.map((s) => s.content));
+  let hit = 0;
+  const wrong: string[] = [];
+  for (const [i, s] of samples.entries()) {
+    if (s.embedding.length !== vectors[i].length || cosine(s.embedding, vectors[i]) < SAME_EMBEDDING) wrong.push(s.id);
+    const found = await target.query(vectors[i], { userId: s.userId, k: 10 });
+    if (found.some((m) => m.id === s.id)) hit++;
+  }
+  const problem = wrong.length
+    ? `${wrong.length} of ${samples.length} sampled chunks have a stored embedding that is not what "${embeddings.model}" makes of their text (e.g. ${JSON.stringify(wrong[0])}).`
+    : null;
+  return { recall: hit / samples.length, problem };
+}
