@@ -45,6 +45,8 @@ export interface DataWriter<T> {
   validate(item: T): string | null;
   /** The stored records with these ids (for a comparison by key), where the store can read by id. */
   fetch?(ids: string[]): Promise<T[]>;
+  /** Dry run: ids (per step name) the run would have written by now, for the parent checks of `screen`. */
+  assumeWritten?(planned: Map<string, Set<string>>): void;
   /** Checks that need the store or the whole batch (unique keys, parent rows): reasons by index into `items`. */
   screen?(items: T[]): Promise<Map<number, string>>;
   write(items: T[], mode: WriteMode): Promise<{ written: number; skipped: number }>;
@@ -67,14 +69,14 @@ export class RelationalTable implements DataReader<ObjectLiteral>, DataWriter<Ob
   readonly name: string;
   readonly label: string;
   private readonly key: string;
+  /** A dry run: ids each step would have written by now (parents are not copied yet). */
+  private planned?: Map<string, Set<string>>;
 
   constructor(
     readonly db: RelationalDb,
     readonly entity: EntityTarget<ObjectLiteral>,
     /** Rules the rows written here must meet (a source table needs none). */
     private readonly rules: TableRules = { parents: [] },
-    /** Where else a parent row may be (a dry run: the source, whose parents are not copied yet). */
-    readonly parentsAlsoIn?: RelationalDb,
   ) {
     this.meta = db.metadata(entity);
     this.name = this.meta.tableName;
@@ -126,13 +128,19 @@ export class RelationalTable implements DataReader<ObjectLiteral>, DataWriter<Ob
     return this.rules.check?.(row) ?? null;
   }
 
+  /** For a dry run: treat these ids (per table) as written, as the run would have by then. */
+  assumeWritten(planned: Map<string, Set<string>>): void {
+    this.planned = planned;
+  }
+
   /** Parent rows that must exist (in the target, or for a dry run in the source too) and unique keys. */
   async screen(rows: ObjectLiteral[]): Promise<Map<number, string>> {
     const out = await uniqueConflicts(this.db, this.meta, rows);
     for (const p of this.rules.parents) {
       const ids = [...new Set(rows.map((r) => String(r[p.column])))];
       const found = await existingKeys(this.db, p.entity, ids);
-      if (this.parentsAlsoIn && found.size < ids.length) for (const id of await existingKeys(this.parentsAlsoIn, p.entity, ids.filter((x) => !found.has(x)))) found.add(id);
+      const planned = this.planned?.get(this.db.metadata(p.entity).tableName);
+      if (planned) for (const id of ids) if (planned.has(id)) found.add(id);
       rows.forEach((r, i) => {
         if (!out.has(i) && !found.has(String(r[p.column]))) out.set(i, `${p.noun} ${JSON.stringify(String(r[p.column]))} (${p.column}) does not exist`);
       });

@@ -200,9 +200,9 @@ export class ContextBuilder {
   }
 
   /** One step per data table, into the target's table, from what `sourceOf` reads for it. */
-  private tableSteps(sourceOf: (target: RelationalTable) => DataReader<ObjectLiteral>, parentsAlsoIn?: RelationalDb): Step[] {
+  private tableSteps(sourceOf: (target: RelationalTable) => DataReader<ObjectLiteral>): Step[] {
     return DATA_ENTITIES.map((e) => {
-      const target = new RelationalTable(this.target.relational, e, rulesFor(e, { maxDocumentBytes: this.deps.maxDocumentBytes }), parentsAlsoIn);
+      const target = new RelationalTable(this.target.relational, e, rulesFor(e, { maxDocumentBytes: this.deps.maxDocumentBytes }));
       const source = sourceOf(target);
       return {
         name: target.name,
@@ -226,8 +226,7 @@ export class ContextBuilder {
 
   private async relational(job: MigrationJobEntity): Promise<JobContext> {
     const src = await this.openRelational(job.source);
-    // A dry run checks parents in the source too (they are not copied yet); a run only trusts the target.
-    const ctx = this.base(job, this.tableSteps((t) => new RelationalTable(src.db, t.entity), job.dryRun ? src.db : undefined), { profile: job.source, relational: src.db.label }, this.activeSide('relational'), src.close);
+    const ctx = this.base(job, this.tableSteps((t) => new RelationalTable(src.db, t.entity)), { profile: job.source, relational: src.db.label }, this.activeSide('relational'), src.close);
     ctx.refusal = await sameStore(job.source, { label: src.db.label, identity: () => src.db.identity() }, { label: this.target.relational.label, identity: () => this.target.relational.identity() });
     return ctx;
   }

@@ -19,6 +19,7 @@ export function createMigrationService(config: SwitchyardConfig, relational: Rel
     dataDir: config.migration.dataDir,
     defaultBatchSize: config.migration.batchSize,
     maxDocumentBytes: config.knowledge.maxDocumentBytes,
+    instanceId: config.migration.instanceId,
     chunk: createChunker({ chunkSize: config.embeddings.chunkSize, chunkOverlap: config.embeddings.chunkOverlap }),
     logger: { log: (m) => logger.log(m), warn: (m) => logger.warn(m), error: (m) => logger.error(m) },
   });

@@ -115,4 +115,23 @@ describe('re-index after an embedding model change (32 -> 48 dimensions; real se
     expect(existsSync(file)).toBe(true);
     expect(JSON.parse(readFileSync(file, 'utf8').split('\n')[0])).toMatchObject({ kind: 'VECTORS', dimensions: 32, metric: 'cosine', model: small.model });
   });
+
+  it('verification checks the stored embeddings themselves: vectors that are not what the model makes of their text fail it', async () => {
+    const v48 = await target(48, wide.model);
+    const svc = reindexer(v48, wide);
+    const job = await succeeded(svc, svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE' }));
+    expect(job.verification?.ok).toBe(true);
+    // nudge every stored vector a little (cosine ~0.98): ids, texts and metadata unchanged, and each chunk
+    // would still be found for its own text, so only a check of the embeddings can tell
+    const next = rng(99);
+    const nudged = [];
+    for await (const page of v48.scan(500)) {
+      for (const r of page) nudged.push({ ...r, embedding: Float32Array.from(r.embedding, (x) => x + (next() - 0.5) * 0.04) });
+    }
+    await v48.upsert(nudged);
+    const after = await svc.verify(job.id);
+    expect(after.ok).toBe(false);
+    expect(after.tables[0].targetCount).toBe(after.tables[0].sourceCount); // every chunk is there
+    expect(after.notes.join(' ')).toMatch(/sampled chunks have a stored embedding that is not what .* makes of their text/);
+  });
 });

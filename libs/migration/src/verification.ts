@@ -36,7 +36,10 @@ export async function planOf(ctx: JobContext, full: boolean, pageSize: number, c
   const counts: number[] = [];
   let estimate = 0;
   let sample: MigrationPlan['sample'] = null;
+  // Ids each step would write: a later step's parent checks count them as present (a dry run copies nothing).
+  const planned = new Map<string, Set<string>>();
   for (const s of ctx.steps) {
+    if (full) s.target.assumeWritten?.(planned);
     const [sourceCount, targetCount] = await Promise.all([s.source.count(), s.run ? 0 : s.target.count()]);
     counts.push(targetCount);
     const ps: PlanStep = { name: s.name, kind: s.kind, sourceCount, targetCount, conflictingIds: null, invalid: null, invalidExamples: [] };
@@ -58,7 +61,10 @@ export async function planOf(ctx: JobContext, full: boolean, pageSize: number, c
         estimate += (2 * ms * sourceCount) / Math.max(1, page.units);
       }
       items += page.items.length;
-      if (s.kind !== 'documents') await tallyInvalid(s, page.items, ps);
+      if (s.kind === 'table') {
+        if (!planned.has(s.name)) planned.set(s.name, new Set());
+        await tallyInvalid(s, page.items, ps, planned.get(s.name)!);
+      } else if (s.kind !== 'documents') await tallyInvalid(s, page.items, ps);
       if (targetCount > 0) ps.conflictingIds = (ps.conflictingIds ?? 0) + (await s.target.existing(page.items));
     }
     estimate += perItem * items;
@@ -83,8 +89,9 @@ export async function planOf(ctx: JobContext, full: boolean, pageSize: number, c
 }
 
 /** What a run would reject of these records: per record, and per batch (unique keys, missing parents). */
-async function tallyInvalid(s: Step, items: unknown[], ps: PlanStep): Promise<void> {
-  const { rejected } = await screen(s.scan, s.target, items);
+async function tallyInvalid(s: Step, items: unknown[], ps: PlanStep, written?: Set<string>): Promise<void> {
+  const { valid, rejected } = await screen(s.scan, s.target, items);
+  for (const v of valid) written?.add(s.scan.idOf(v));
   for (const r of rejected) {
     ps.invalid = (ps.invalid ?? 0) + 1;
     if (/unique key/.test(r.reason)) ps.uniqueConflicts = (ps.uniqueConflicts ?? 0) + 1;
@@ -145,6 +152,7 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
     if (before > 0 && !s.expected) {
       const byContent = (ctx.job.onConflict as ConflictPolicy) === 'OVERWRITE';
       const { differing, ...t } = await keyedCompare(s, pageSize, keep, byContent, sampled === s.scan ? visit : undefined);
+      if (sampled === check.target) await checksumOf(check.target, check.hash, pageSize, visit); // the sample is of the target side
       tables.push(t);
       if (t.sourceCount !== t.targetCount) {
         ok = false;

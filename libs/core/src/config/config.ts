@@ -63,7 +63,8 @@ export interface SwitchyardConfig {
   llm: LlmConfig;
   auth: { jwtSecret: string; insecureDefault: boolean };
   knowledge: { maxDocumentBytes: number; maxSearchLimit: number; minScore: number; answerContextChunks: number };
-  migration: { dataDir: string; batchSize: number; profiles: Record<string, ProviderProfile> };
+  /** instanceId: names this app instance in migration job owners (MIGRATION_INSTANCE_ID; default: the host name). */
+  migration: { dataDir: string; batchSize: number; profiles: Record<string, ProviderProfile>; instanceId?: string };
 }
 
 const DEV_SECRET = 'switchyard-dev-secret-do-not-use-in-production';
@@ -257,6 +258,7 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
       dataDir: path.resolve(issues.parse(env, 'MIGRATION_DATA_DIR', str('./data/migrations')) as string),
       batchSize: issues.parse(env, 'MIGRATION_BATCH_SIZE', int(1000, { max: 100000 })),
       profiles: parseMigrationProfiles(env, issues),
+      instanceId: issues.parse(env, 'MIGRATION_INSTANCE_ID', str()) as string | undefined,
     },
   };
   if (issues.list.length) throw new ConfigError(issues.list);

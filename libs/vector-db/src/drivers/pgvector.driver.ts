@@ -144,8 +144,13 @@ export class PgvectorVectorDb extends VectorDb {
       await this.sql('SELECT 1');
       return;
     }
-    await this.sql('CREATE EXTENSION IF NOT EXISTS vector');
-    await this.sql(`CREATE TABLE IF NOT EXISTS ${this.t.meta} (collection varchar(255) PRIMARY KEY, dimensions integer NOT NULL, metric varchar(32) NOT NULL, model varchar(255), updated_at timestamptz NOT NULL DEFAULT now())`);
+    // Serialised between processes (a transaction-level advisory lock): replicas starting together on a
+    // fresh database would otherwise race in CREATE ... IF NOT EXISTS (duplicate pg_class entries).
+    await this.tx(async (c) => {
+      await c.query(`SELECT pg_advisory_xact_lock(hashtext('switchyard-vector-schema'))`);
+      await c.query('CREATE EXTENSION IF NOT EXISTS vector');
+      await c.query(`CREATE TABLE IF NOT EXISTS ${this.t.meta} (collection varchar(255) PRIMARY KEY, dimensions integer NOT NULL, metric varchar(32) NOT NULL, model varchar(255), updated_at timestamptz NOT NULL DEFAULT now())`);
+    });
   }
 
   protected async readMeta(): Promise<StoredMeta | null> {
@@ -207,7 +212,16 @@ export class PgvectorVectorDb extends VectorDb {
   }
 
   protected async create(meta: StoredMeta): Promise<void> {
-    await this.sql(`CREATE TABLE IF NOT EXISTS ${this.t.rec} (
+    await this.tx(async (c) => {
+      await c.query(`SELECT pg_advisory_xact_lock(hashtext('switchyard-vector-schema'))`);
+      await this.createTable(c, meta);
+    });
+    await this.finishBulkLoad();
+    await this.writeMeta(meta);
+  }
+
+  private async createTable(c: PoolClient, meta: StoredMeta): Promise<void> {
+    await c.query(`CREATE TABLE IF NOT EXISTS ${this.t.rec} (
       id varchar(255) COLLATE "C" PRIMARY KEY,
       user_id varchar(255) NOT NULL,
       document_id varchar(255) NOT NULL,
@@ -216,14 +230,16 @@ export class PgvectorVectorDb extends VectorDb {
       content text NOT NULL,
       metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
       created_at timestamp DEFAULT now())`);
-    await this.sql(`CREATE INDEX IF NOT EXISTS ${this.t.userDoc} ON ${this.t.rec} (user_id, document_id)`);
-    await this.finishBulkLoad();
-    await this.writeMeta(meta);
+    await c.query(`CREATE INDEX IF NOT EXISTS ${this.t.userDoc} ON ${this.t.rec} (user_id, document_id)`);
   }
 
   protected async drop(): Promise<void> {
-    await this.sql(`DROP TABLE IF EXISTS ${this.t.rec}`);
-    await this.sql(`DELETE FROM ${this.t.meta} WHERE collection = $1`, [this.collection]);
+    // One transaction: a crash between the two must not leave a meta row naming a table that is gone
+    // (init() would then never recreate it; found by the fault suite's SIGKILL during TRUNCATE).
+    await this.tx(async (c) => {
+      await c.query(`DELETE FROM ${this.t.meta} WHERE collection = $1`, [this.collection]);
+      await c.query(`DROP TABLE IF EXISTS ${this.t.rec}`);
+    });
   }
 
   /** The HNSW indexes on this collection's table, whatever they are named (older versions let PostgreSQL cut long names). */
