@@ -1,6 +1,6 @@
 import { SwitchyardError } from '@switchyard/core';
 import { MigrationCheckpointEntity, MigrationJobEntity, MigrationLockEntity, RelationalDb } from '@switchyard/relational-db';
-import { EntityManager, IsNull } from 'typeorm';
+import { EntityManager, In, IsNull } from 'typeorm';
 import type { MigrationJob } from './migration.types';
 
 /**
@@ -186,7 +186,9 @@ export class JobStore {
           if (!r.affected) throw new SwitchyardError('MIGRATION_LOCKED', `Another process took the lock on ${target} at the same moment; it runs the job now.`, { target });
         }
       }
-      const r = await em.getRepository(MigrationJobEntity).update({ id: job.id, runId: previousRun ?? IsNull() }, { runId: next.runId, owner: next.owner, heartbeatAt: new Date() });
+      // The job is RUNNING from the same commit that gives it the lock: no moment in which a competitor
+      // sees the lock held by a "finished" job and takes it.
+      const r = await em.getRepository(MigrationJobEntity).update({ id: job.id, runId: previousRun ?? IsNull() }, { runId: next.runId, owner: next.owner, heartbeatAt: new Date(), status: 'RUNNING', finishedAt: null });
       if (!r.affected) throw new SwitchyardError('MIGRATION_LOCKED', `job ${job.id} was resumed by another process at the same moment; it runs there now.`, { id: job.id });
     }
   }
@@ -215,6 +217,15 @@ export class JobStore {
   async patchAsRun(id: string, runId: string, fields: Partial<MigrationJobEntity>): Promise<void> {
     const r = await this.jobs.update({ id, runId }, fields as never);
     if (!r.affected) throw new TakenOver(`job ${id} belongs to another run now; this run's update was not applied`);
+  }
+
+  /**
+   * Marks a job CANCELLED only if it is still held by `runId` and still RUNNING / PLANNED (compare-and-swap):
+   * a job that just finished, or that another process just resumed, is left alone. Returns whether it was.
+   */
+  async cancelRun(id: string, runId: string | null, fields: Partial<MigrationJobEntity>): Promise<boolean> {
+    const r = await this.jobs.update({ id, runId: runId ?? IsNull(), status: In(['RUNNING', 'PLANNED']) }, { ...fields, status: 'CANCELLED' } as never);
+    return (r.affected ?? 0) > 0;
   }
 
   async unlock(target: string, jobId: string, runId?: string | null): Promise<void> {

@@ -11,6 +11,7 @@ import { ContextBuilder, JobContext } from './job-context';
 import { joinError, JobStore, TakenOver } from './job-store';
 import {
   ACTIVE_PROFILE,
+  Backup,
   CONFLICT_POLICIES,
   DATASET_KINDS,
   FINAL_STATUSES,
@@ -184,9 +185,13 @@ export class MigrationService implements OnApplicationShutdown {
       throw new SwitchyardError('MIGRATION_STATE', `job ${id} is running in another process (${job.owner ?? 'unknown owner'}, last heartbeat ${job.heartbeatAt?.toISOString()}); cancel it first or wait for it`, { id });
     }
     await this.claim(job, dead);
-    if (succeeded) {
+    if (succeeded || (options.overwrite && job.status === 'FAILED')) {
+      // Run again from the start: new checkpoints, new backups of what the target holds now (the old ones
+      // stay listed in options.previousBackups), a new reject file.
       await this.store.clearCheckpoints(id);
-      Object.assign(job, { onConflict: 'OVERWRITE', progress: null, verification: null, startedAt: new Date() });
+      const previousBackups = [...((job.options as JobOptions).previousBackups ?? []), ...((job.backups as Backup[]) ?? [])];
+      new RejectFile(this.dataDir, id).remove();
+      Object.assign(job, { onConflict: 'OVERWRITE', progress: null, verification: null, backups: [], options: { ...(job.options as JobOptions), previousBackups }, startedAt: new Date() });
     }
     Object.assign(job, { status: 'RUNNING', finishedAt: null, error: null });
     return this.launch(job, false);
@@ -203,9 +208,16 @@ export class MigrationService implements OnApplicationShutdown {
     }
     if (job.status !== 'RUNNING' && job.status !== 'PLANNED') throw new SwitchyardError('MIGRATION_STATE', `job ${id} is already ${job.status}`, { id, status: job.status });
     const dead = this.store.isStale(job) || ownerIsDead(job.owner, this.owner);
-    await this.update(job, { status: 'CANCELLED', error: joinError('CANCELLED', 'cancelled by request; resume it to continue from its last checkpoint'), finishedAt: new Date() });
-    // A live process sees the status at its next batch and releases the lock itself.
-    if (dead) await this.store.unlock(await this.lockKey(), id);
+    const fields = { error: joinError('CANCELLED', 'cancelled by request; resume it to continue from its last checkpoint'), finishedAt: new Date() };
+    if (!(await this.store.cancelRun(id, job.runId, fields))) {
+      const now = await this.store.getEntity(id);
+      throw new SwitchyardError('MIGRATION_STATE', `job ${id} changed while it was being cancelled: it is ${now.status} now${now.runId !== job.runId ? ', resumed by another process' : ''}; look at it again`, { id, status: now.status });
+    }
+    Object.assign(job, fields, { status: 'CANCELLED' });
+    this.emit(job);
+    // A live process sees the status at its next batch and releases the lock itself; a dead one's lock
+    // is released here, only if it is still that run's.
+    if (dead) await this.store.unlock(await this.lockKey(), id, job.runId);
     return this.store.toJob(job);
   }
 
@@ -350,7 +362,7 @@ export class MigrationService implements OnApplicationShutdown {
     let ctx: JobContext | undefined;
     try {
       job.heartbeatAt = new Date();
-      if (!created) await this.store.patchAsRun(job.id, runId, this.pick(job, 'status', 'dryRun', 'onConflict', 'options', 'progress', 'verification', 'error', 'startedAt', 'finishedAt', 'heartbeatAt'));
+      if (!created) await this.store.patchAsRun(job.id, runId, this.pick(job, 'status', 'dryRun', 'onConflict', 'options', 'progress', 'verification', 'backups', 'error', 'startedAt', 'finishedAt', 'heartbeatAt'));
       ctx = await this.contexts.build(job);
       if (!job.dryRun) {
         const resumed = ctx.resumable && (await this.store.checkpoints(job.id)).length > 0;
@@ -412,8 +424,9 @@ export class MigrationService implements OnApplicationShutdown {
         await copyJob(run);
       }
     } catch (e) {
-      await ctx.abort?.().catch(() => undefined);
-      if (e instanceof TakenOver || signal.reason === 'taken-over') {
+      const takenOver = e instanceof TakenOver || signal.reason === 'taken-over';
+      if (!takenOver) await ctx.abort?.().catch(() => undefined); // else the new run owns the files now
+      if (takenOver) {
         this.logger.warn(`job ${job.id}: ${errorMessage(e)}`);
         release = false; // the lock is the other run's now
       } else {

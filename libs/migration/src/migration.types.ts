@@ -162,6 +162,8 @@ export interface JobOptions {
   overwrite?: boolean;
   /** The reject file (relative to the data dir) where every record set aside is written with its reason. */
   rejectFile?: string;
+  /** Backups of earlier runs of this job (a re-run from the start takes new ones). */
+  previousBackups?: Backup[];
 }
 
 /** A job as the service returns it. */
@@ -186,7 +188,7 @@ export interface MigrationJob {
   errorCode: string | null;
   /** Where every record this job set aside is written with its reason (relative to the data dir). */
   rejectFile: string | null;
-  /** The process that runs (or last ran) the job: "<instance>/<boot id>/<pid>/<nonce>". */
+  /** The process that runs (or last ran) the job: "<instance>/<boot id>/<pid namespace>/<pid>/<nonce>". */
   owner: string | null;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -228,7 +230,7 @@ export interface ImportInput {
 }
 
 export interface ResumeOptions {
-  /** Re-run a SUCCEEDED job from the start with conflict policy OVERWRITE (otherwise a finished job is left alone). */
+  /** Re-run a SUCCEEDED (or FAILED) job from the start with conflict policy OVERWRITE, after new backups (otherwise a finished job is left alone and a failed one continues from its checkpoints). */
   overwrite?: boolean;
 }
 

@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { readLines, resolveDataPath } from './ndjson';
 
@@ -39,6 +39,11 @@ export class RejectFile {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** Starts over (a job run again from the start). */
+  remove(): void {
+    rmSync(this.full, { force: true });
   }
 
   /** The rejected ids of each step (de-duplicated). */

@@ -130,8 +130,8 @@ describe('relational migration (SQLite <-> PostgreSQL, real servers)', () => {
     const over = await succeeded(svc, svc.start({ kind: 'RELATIONAL', onConflict: 'OVERWRITE' }));
     expect(over.verification?.ok).toBe(true);
     expect(over.backups.map((b) => [b.step, b.kind, b.name, b.rows])).toEqual([
-      ['users', 'table', `users_backup_${over.id.slice(0, 8)}`, USERS],
-      ['documents', 'table', `documents_backup_${over.id.slice(0, 8)}`, DOCS],
+      ['users', 'table', expect.stringMatching(new RegExp(`^users_backup_${over.id.slice(0, 8)}_[0-9a-f]{8}$`)), USERS],
+      ['documents', 'table', expect.stringMatching(new RegExp(`^documents_backup_${over.id.slice(0, 8)}_[0-9a-f]{8}$`)), DOCS],
     ]);
     expect((await pg.repository(DocumentEntity).findOneByOrFail({ id: 'd-000002' })).title).toBe(documents(3, USERS)[2].title);
   });

@@ -1,9 +1,10 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
 import { DocumentEntity, MigrationCheckpointEntity, MigrationLockEntity, RelationalDb } from '@switchyard/relational-db';
 import { VectorDb } from '@switchyard/vector-db';
+import { spawnTs } from '../../../test/support/child';
 import { freshDir, freshPostgres } from '../../../test/support/services';
 import { makeRecords } from '../../vector-db/src/testing/records';
 import { MigrationService } from './migration.service';
@@ -11,28 +12,20 @@ import { MigrationJob, StartMigrationInput } from './migration.types';
 import type { ChildConfig } from './testing/migrate-child';
 import { openRelational, openVector, profile, seedRelational, service, succeeded } from './testing/fixtures';
 
-const ROOT = path.resolve(__dirname, '../../..');
 const CHILD = path.join(__dirname, 'testing', 'migrate-child.ts');
 const STALE_MS = 1500;
 
 /** Starts a job in a real child process; resolves with the job id once the child has started it. */
 function startChild(config: ChildConfig): Promise<{ child: ChildProcess; jobId: string; output: () => string }> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', CHILD, JSON.stringify(config)], {
-    cwd: ROOT,
-    env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
+  const { child, output } = spawnTs(CHILD, [JSON.stringify(config)]);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child did not start a job in time:\n${out}`)), 60_000);
-    child.once('exit', (code) => reject(new Error(`child exited (${code}) before starting a job:\n${out}`)));
+    const timer = setTimeout(() => reject(new Error(`child did not start a job in time:\n${output()}`)), 60_000);
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before starting a job:\n${output()}`)));
     child.stdout!.on('data', () => {
-      const m = /\{"jobId":"([^"]+)"\}/.exec(out);
+      const m = /\{"jobId":"([^"]+)"\}/.exec(output());
       if (!m) return;
       clearTimeout(timer);
-      resolve({ child, jobId: m[1], output: () => out });
+      resolve({ child, jobId: m[1], output });
     });
   });
 }
@@ -221,6 +214,9 @@ describe('resume after SIGKILL (real child process, real servers)', () => {
     expect(frozenAt).toBeGreaterThan(0);
     expect(await rel.repository(DocumentEntity).count()).toBe(6000);
     expect((await svc.verify({ kind: 'RELATIONAL' })).ok).toBe(true);
-    expect((await svc.get(run.jobId)).status).toBe('SUCCEEDED');
+    const done = await svc.get(run.jobId);
+    expect(done.status).toBe('SUCCEEDED');
+    // and the backup the job recorded still holds what the target held before (the woken run did not replace it)
+    for (const b of done.backups) expect(await rel.countTable(b.name)).toBe(b.step === 'documents' ? 6000 : 50);
   });
 });

@@ -2,7 +2,7 @@ import { SwitchyardError } from '@switchyard/core';
 import type { MigrationJobEntity } from '@switchyard/relational-db';
 import type { WriteMode } from './datasets';
 import type { JobContext } from './job-context';
-import type { JobStore } from './job-store';
+import { JobStore, TakenOver } from './job-store';
 import type { Backup, ConflictPolicy, MigrationLogger, MigrationProgress, MigrationVerification } from './migration.types';
 import { copyPages } from './pipeline';
 import { Checkpoint, initialProgress, rateAndEta, summary } from './progress';
@@ -43,15 +43,17 @@ export async function copyJob(run: Run): Promise<void> {
   const resumed = existing.length > 0;
   if (!job.plan) await run.update({ plan: await planOf(ctx, false, job.batchSize) });
   const before = resumed ? null : await prepareTarget(run, policy);
+  await run.check();
   await ctx.before?.();
 
   const totals = await Promise.all(ctx.steps.map((s) => s.source.count()));
   const cps = new Map(existing.map((c) => [c.step, c as Checkpoint]));
+  const fresh: Checkpoint[] = [];
   for (const [i, s] of ctx.steps.entries()) {
     if (cps.has(s.name)) continue;
     const cp: Checkpoint = { jobId: job.id, step: s.name, cursor: null, done: 0, total: totals[i], finished: false };
     cps.set(s.name, cp);
-    await store.checkpoint(cp, run.runId);
+    fresh.push(cp);
   }
   const progress = initialProgress(
     ctx.steps.map((s) => s.name),
@@ -60,6 +62,9 @@ export async function copyJob(run: Run): Promise<void> {
     (job.progress as MigrationProgress | null)?.steps ?? [],
   );
   if (before) progress.steps.forEach((sp, i) => (sp.targetBefore = before[i]));
+  // The first checkpoints carry the progress (with what each target held before): a crash right after
+  // them must not lose `targetBefore`, or the resumed run would compare a SKIP/OVERWRITE the wrong way.
+  for (const cp of fresh) await store.checkpoint(cp, run.runId, progress);
   const started = Date.now();
   let doneThisRun = 0;
   const mode = WRITE_MODE[policy];
@@ -109,7 +114,8 @@ export async function copyJob(run: Run): Promise<void> {
           },
         });
       } catch (e) {
-        await s.target.finish?.().catch(() => undefined);
+        // A run that lost the job touches nothing more (the index rebuild is the new run's to do).
+        if (!(e instanceof TakenOver)) await s.target.finish?.().catch(() => undefined);
         throw e;
       }
       await run.check();
@@ -136,7 +142,7 @@ async function finish(run: Run, progress: MigrationProgress, verification: Migra
   if (!verification.ok) {
     await run.update({ verification, progress });
     const why = verification.notes.length ? verification.notes.join(' ') : 'source and target differ';
-    throw new SwitchyardError('VERIFICATION_FAILED', `verification failed: ${why} The job is not marked succeeded; inspect the verification, fix the cause, then resume it.`, { jobId: job.id });
+    throw new SwitchyardError('VERIFICATION_FAILED', `verification failed: ${why} The job is not marked succeeded; inspect the verification and fix the cause, then run it again from the start (resumeMigration with overwrite) or verify it again (verify).`, { jobId: job.id });
   }
   const status = rejected > 0 ? 'SUCCEEDED_WITH_REJECTS' : 'SUCCEEDED';
   await run.update({ status, verification, progress, finishedAt: new Date(), error: null });
@@ -158,7 +164,10 @@ async function prepareTarget(run: Run, policy: ConflictPolicy): Promise<number[]
       await run.check();
       await phase('backup');
       const n = await s.target.count();
-      const b: Backup = n === 0 ? { step: s.name, kind: s.backupKind ?? 'table', name: '', rows: 0, checksum: null, empty: true, createdAt: new Date().toISOString() } : await s.backup(job.id.slice(0, 8));
+      // Named per run: a run that was taken over and wakes up can never overwrite the backup another run recorded.
+      const tag = `${job.id.slice(0, 8)}_${run.runId.slice(0, 8)}`;
+      const b: Backup = n === 0 ? { step: s.name, kind: s.backupKind ?? 'table', name: '', rows: 0, checksum: null, empty: true, createdAt: new Date().toISOString() } : await s.backup(tag);
+      await run.check();
       const now = await s.target.count();
       if (b.rows !== now) {
         throw new SwitchyardError(

@@ -193,9 +193,10 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
       notes.push(`recall@10 could not be measured: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  // Recall measures the target's nearest-neighbour index against the source's, not the data (which the
+  // checksums above compare exactly): a low value is reported, and does not fail the job on its own.
   if (recallAt10 !== null && recallAt10 < MIN_RECALL) {
-    ok = false;
-    notes.push(`recall@10 ${recallAt10.toFixed(3)} is below ${MIN_RECALL}.`);
+    notes.push(`recall@10 ${recallAt10.toFixed(3)} is below ${MIN_RECALL}: the target's approximate index (e.g. pgvector HNSW with a user filter) returns other neighbours than the source for some queries, although the records are identical; raise the index's search breadth (hnsw.ef_search) if search quality matters more than speed.`);
   }
   return { ok, tables, recallAt10, notes, checkedAt: new Date().toISOString() };
 }

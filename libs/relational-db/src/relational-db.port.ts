@@ -1,5 +1,17 @@
 import { ProviderUnavailableError, RelationalProvider, SwitchyardError, errorMessage } from '@switchyard/core';
-import { ColumnType, DataSource, DataSourceOptions, EntityMetadata, EntityTarget, FindManyOptions, MoreThan, ObjectLiteral, Repository } from 'typeorm';
+import {
+  ColumnType,
+  DataSource,
+  DataSourceOptions,
+  EntityMetadata,
+  EntityTarget,
+  FindManyOptions,
+  MigrationExecutor,
+  MoreThan,
+  ObjectLiteral,
+  QueryRunner,
+  Repository,
+} from 'typeorm';
 import { ALL_ENTITIES } from './entities';
 import { SCHEMA_MIGRATIONS } from './migrations';
 
@@ -13,7 +25,22 @@ export interface RelationalDbOptions {
    * read-only). For migration sources. Default false.
    */
   readOnly?: boolean;
+  /**
+   * How long init() waits for the schema lock while another process (a replica booting at the same
+   * moment) migrates the same database, before it fails with MIGRATION_LOCKED. Default 60 000 ms.
+   */
+  schemaLockWaitMs?: number;
 }
+
+/** Default of RelationalDbOptions.schemaLockWaitMs. */
+export const SCHEMA_LOCK_WAIT_MS = 60_000;
+
+/**
+ * How the driver's schema lock hands the locked connection to the migrations: `each` lets TypeORM run
+ * every migration in its own transaction; `none` means the driver holds one transaction around the
+ * whole run itself (its lock is that transaction).
+ */
+export type SchemaMigrationTransaction = 'each' | 'none';
 
 /** The column type an engine stores every instant (Date column) in, when TypeORM's own mapping is not it. */
 export interface InstantColumn {
@@ -32,9 +59,11 @@ export abstract class RelationalDb {
   abstract readonly label: string;
   readonly dataSource: DataSource;
   readonly readOnly: boolean;
+  protected readonly schemaLockWaitMs: number;
 
   protected constructor(options: DataSourceOptions, opened: RelationalDbOptions & { instants?: InstantColumn } = {}) {
     this.readOnly = opened.readOnly ?? false;
+    this.schemaLockWaitMs = opened.schemaLockWaitMs ?? SCHEMA_LOCK_WAIT_MS;
     this.dataSource = new DataSource({
       ...options,
       entities: ALL_ENTITIES,
@@ -45,7 +74,12 @@ export abstract class RelationalDb {
     if (opened.instants) mapInstantColumns(this.dataSource, opened.instants);
   }
 
-  /** Connects and applies pending schema migrations (read-only: connects only). */
+  /**
+   * Connects and applies pending schema migrations (read-only: connects only). Several processes may
+   * call it at once on one fresh database (replicas starting together): the migrations run under the
+   * driver's schema lock (withSchemaLock), one process after another, and the later ones find nothing
+   * pending. A process that waits longer than schemaLockWaitMs fails with MIGRATION_LOCKED.
+   */
   async init(): Promise<void> {
     if (this.dataSource.isInitialized) return;
     try {
@@ -56,10 +90,35 @@ export abstract class RelationalDb {
     }
     if (this.readOnly) return;
     try {
-      await this.dataSource.runMigrations({ transaction: 'each' });
+      await this.withSchemaLock(async (runner, transaction) => {
+        // TypeORM's runMigrations() takes a connection of its own per call; the executor given the
+        // runner keeps every statement (the migrations table check included) on the locked connection.
+        const executor = new MigrationExecutor(this.dataSource, runner);
+        executor.transaction = transaction;
+        await executor.executePendingMigrations();
+      });
     } catch (e) {
+      if (e instanceof SwitchyardError) throw e;
       throw new SwitchyardError('INTERNAL', `schema migration failed on ${this.label}: ${errorMessage(e)}`, {}, { cause: e });
     }
+  }
+
+  /**
+   * Runs `migrate` on one connection while this process holds the database's schema-migration lock,
+   * waiting at most schemaLockWaitMs for it (then: schemaLockTimeout()). Releases the lock afterwards,
+   * whether `migrate` succeeded or not.
+   */
+  protected abstract withSchemaLock(migrate: (runner: QueryRunner, transaction: SchemaMigrationTransaction) => Promise<void>): Promise<void>;
+
+  /** The error of a process that waited schemaLockWaitMs for another one's schema migration. */
+  protected schemaLockTimeout(holder: string, cause?: unknown): SwitchyardError {
+    return new SwitchyardError(
+      'MIGRATION_LOCKED',
+      `schema migration of ${this.label}: waited ${this.schemaLockWaitMs} ms for another process that holds the schema lock (${holder}). ` +
+        'If another instance is still migrating this database, let it finish and start this one again; otherwise end the session or process that holds the lock.',
+      { database: this.label, lock: 'schema', waitedMs: this.schemaLockWaitMs },
+      { cause },
+    );
   }
 
   protected async beforeInit(): Promise<void> {}
@@ -137,7 +196,7 @@ export abstract class RelationalDb {
   /** Copies a table into a snapshot table (before TRUNCATE/OVERWRITE), returning the snapshot's name. */
   async snapshotTable(table: string, snapshot: string): Promise<string> {
     const q = (n: string) => this.dataSource.driver.escape(n);
-    await this.dataSource.query(`DROP TABLE IF EXISTS ${q(snapshot)}`);
+    // Never replaces a table of that name (it may be a recorded backup): CREATE fails if it exists.
     await this.dataSource.query(`CREATE TABLE ${q(snapshot)} AS SELECT * FROM ${q(table)}`);
     return snapshot;
   }

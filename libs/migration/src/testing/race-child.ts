@@ -1,14 +1,13 @@
 /**
  * Fires `n` concurrent start() calls of one job kind against a target when told "go" on stdin (after it
  * printed `{"ready":true}`), from its own process, and prints `{"results": [...]}`: a job id for every start that ran, an error code for
- * every start that was refused. Then cancels what it started and prints `{"done": true}`.
+ * every start that was refused. On a second line ("stop") it cancels what it started and prints `{"done": true}`.
  *
  *   node -r ts-node/register/transpile-only -r tsconfig-paths/register race-child.ts '<json RaceConfig>'
  */
 import type { ProviderProfile, RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
 import { createRelationalDb } from '@switchyard/relational-db';
 import { createVectorDb } from '@switchyard/vector-db';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MigrationService } from '../migration.service';
 import type { StartMigrationInput } from '../migration.types';
 
@@ -40,8 +39,11 @@ async function main(): Promise<void> {
     ),
   );
   process.stdout.write(`${JSON.stringify({ results })}\n`);
-  // Let the winner run a little (the loser must see it RUNNING), then stop it.
-  await sleep(1500);
+  // The winner keeps running until the parent has the results of every racer ("stop" on stdin): a start
+  // that came after the winner finished would be a legitimate second run, not a lost race.
+  process.stdin.resume();
+  await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+  process.stdin.destroy(); // an open stdin would keep this process alive
   for (const r of results) if ('jobId' in r) await svc.cancel(r.jobId);
   await svc.close();
   await vector.close();

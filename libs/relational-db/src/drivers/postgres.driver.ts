@@ -1,10 +1,11 @@
 import { RelationalDbConfig } from '@switchyard/core';
+import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EntityTarget, ObjectLiteral } from 'typeorm';
-import { RelationalDb, RelationalDbOptions, RowConflict } from '../relational-db.port';
+import { EntityTarget, ObjectLiteral, QueryRunner } from 'typeorm';
+import { RelationalDb, RelationalDbOptions, RowConflict, SchemaMigrationTransaction } from '../relational-db.port';
 
 type PostgresConfig = Extract<RelationalDbConfig, { provider: 'postgres' }>;
 
@@ -12,6 +13,15 @@ type PostgresConfig = Extract<RelationalDbConfig, { provider: 'postgres' }>;
 // exactly what a parameterised INSERT through the same pool would.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { prepareValue } = require('pg/lib/utils') as { prepareValue(v: unknown): string | null };
+
+/**
+ * The advisory lock of schema migrations: the first 8 bytes of sha256('switchyard-schema') as a signed
+ * 64-bit key (decimal text, so it never passes through a JS number). Advisory locks are per database,
+ * so databases on one server do not wait for each other. In pg_locks: locktype 'advisory', objsubid 1,
+ * classid the high and objid the low 32 bits.
+ */
+export const SCHEMA_LOCK_KEY = createHash('sha256').update('switchyard-schema').digest().readBigInt64BE(0).toString();
+const LOCK_TIMEOUT = '55P03'; // lock_not_available: lock_timeout expired
 
 /** CSV field for COPY: NULL is an unquoted empty field, everything else is quoted. */
 function csvField(v: unknown): string {
@@ -44,6 +54,7 @@ export class PostgresRelationalDb extends RelationalDb {
         extra: { max: 10, connectionTimeoutMillis: 10000, ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}) },
       },
       {
+        ...options,
         readOnly,
         // Instants are `timestamptz`: PostgreSQL keeps the instant whatever the TimeZone of the session
         // or of the Node process (pg sends a Date as local time with its offset; `timestamp` without
@@ -84,6 +95,51 @@ export class PostgresRelationalDb extends RelationalDb {
       "SELECT (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint::text AS started, current_setting('port') AS port, coalesce(current_setting('cluster_name', true), '') AS cluster",
     );
     return `started-${r.started}-port-${r.port}${r.cluster ? `-${r.cluster}` : ''}`;
+  }
+
+  /**
+   * A session-level advisory lock (pg_advisory_lock) on one connection held by a QueryRunner for the
+   * whole run: TypeORM's pool would otherwise hand each statement to any connection, and the lock
+   * belongs to the session that took it. Session-level, so the per-migration transactions (`each`)
+   * commit or roll back without releasing it. The wait is bounded by lock_timeout (set for that one
+   * statement, then reset: it must not cut short a migration's own DDL waiting for a table lock).
+   * Unlocked explicitly, also on failure; if the unlock cannot be confirmed the connection is
+   * destroyed instead of returned to the pool, and closing the session drops the lock. A process that
+   * dies holding it loses it with its connection.
+   */
+  protected override async withSchemaLock(migrate: (runner: QueryRunner, transaction: SchemaMigrationTransaction) => Promise<void>): Promise<void> {
+    const runner = this.dataSource.createQueryRunner();
+    let reusable = false; // back to the pool only when the lock is known released and lock_timeout reset
+    try {
+      // at least 1 ms: lock_timeout 0 means "wait forever"
+      await runner.query("SELECT set_config('lock_timeout', $1, false)", [`${Math.max(1, Math.ceil(this.schemaLockWaitMs))}ms`]);
+      try {
+        await runner.query('SELECT pg_advisory_lock($1::bigint)', [SCHEMA_LOCK_KEY]);
+      } catch (e) {
+        if ((e as { code?: string }).code === LOCK_TIMEOUT) throw this.schemaLockTimeout(this.lockHolderHint(), e);
+        throw e;
+      }
+      await runner.query('RESET lock_timeout');
+      try {
+        await migrate(runner, 'each');
+      } finally {
+        // after a failed migration too (TypeORM rolled its transaction back); a failed unlock does not
+        // replace the migration's error: the connection is destroyed below, which ends the lock
+        reusable = await runner.query('SELECT pg_advisory_unlock($1::bigint)', [SCHEMA_LOCK_KEY]).then(
+          () => true,
+          () => false,
+        );
+      }
+    } finally {
+      if (reusable) await runner.release();
+      else await destroyConnection(runner);
+    }
+  }
+
+  private lockHolderHint(): string {
+    const key = BigInt.asUintN(64, BigInt(SCHEMA_LOCK_KEY));
+    const [classid, objid] = [key >> 32n, key & 0xffffffffn];
+    return `find it with: SELECT a.pid, a.application_name, a.client_addr, a.state, a.query_start FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.classid = ${classid} AND l.objid = ${objid} AND l.objsubid = 1 AND l.granted`;
   }
 
   /** Runs fn with a raw pg client from TypeORM's pool (for COPY). */
@@ -130,4 +186,15 @@ export class PostgresRelationalDb extends RelationalDb {
       }
     });
   }
+}
+
+/**
+ * Returns a QueryRunner's connection to the pool as broken, so pg-pool closes it (and the server ends
+ * the session with whatever it holds) instead of handing it to the next caller. TypeORM's own path
+ * for a connection that failed (releasePostgresConnection(err), private in its typings).
+ */
+async function destroyConnection(runner: QueryRunner): Promise<void> {
+  const release = (runner as unknown as { releasePostgresConnection?: (err: Error) => Promise<void> }).releasePostgresConnection;
+  if (release) await release.call(runner, new Error('schema lock not confirmed released'));
+  else await runner.release();
 }

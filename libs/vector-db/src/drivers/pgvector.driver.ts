@@ -129,12 +129,13 @@ export class PgvectorVectorDb extends VectorDb {
       ssl: c.ssl ? { rejectUnauthorized: false } : false,
       max: 5,
       connectionTimeoutMillis: 10000,
+      // Filtered HNSW scans keep searching until k rows pass the user filter (pgvector >= 0.8); set once
+      // per connection, so a query is one round trip. onConnect is awaited before the client is handed out
+      // (a 'connect' listener is not: its query would queue under the caller's).
+      onConnect: (client: { query(q: string): Promise<unknown> }) => client.query('SET hnsw.iterative_scan = strict_order').then(() => undefined, () => undefined),
       ...(this.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
-    });
+    } as unknown as ConstructorParameters<typeof Pool>[0]);
     this.pool.on('error', () => undefined);
-    // Filtered HNSW scans keep searching until k rows pass the user filter (pgvector >= 0.8); set once
-    // per connection, so a query is one round trip.
-    this.pool.on('connect', (client) => void client.query('SET hnsw.iterative_scan = strict_order').catch(() => undefined));
     return this.pool;
   }
 

@@ -130,7 +130,7 @@ export class SqliteVecVectorDb extends VectorDb {
     this.db.transaction(() => {
       this.db.exec(`DROP TABLE IF EXISTS ${this.t.vec}; DROP TABLE IF EXISTS ${this.t.rec};`);
       this.db.prepare(`DELETE FROM ${this.t.meta} WHERE collection = ?`).run(this.collection);
-    })();
+    }).immediate();
   }
 
   protected async doUpsert(records: VectorRecord[]): Promise<void> {
@@ -149,7 +149,9 @@ export class SqliteVecVectorDb extends VectorDb {
         const info = insRec.run(r.id, r.userId, r.documentId, r.chunkIndex, r.content, JSON.stringify(r.metadata ?? {}));
         insVec.run(BigInt(info.lastInsertRowid), r.userId, r.documentId, toBlob(r.embedding));
       }
-    })();
+      // IMMEDIATE: the write lock is taken first (waiting up to busy_timeout). A deferred transaction that
+      // reads first gets SQLITE_BUSY at once when another connection wrote meanwhile (WAL snapshot).
+    }).immediate();
   }
 
   protected async doQuery(embedding: Float32Array, q: VectorQuery): Promise<VectorMatch[]> {
@@ -197,7 +199,7 @@ export class SqliteVecVectorDb extends VectorDb {
         delRec.run(rid);
       }
       return rids.length;
-    })();
+    }).immediate();
   }
 
   protected async doCount(filter: { userId?: string; documentId?: string }): Promise<number> {
