@@ -57,12 +57,6 @@ export class JobStore {
     await this.jobs.update({ id }, fields as never);
   }
 
-  /** The job's status and which run (process) owns it now. */
-  async runState(id: string): Promise<{ status: string | null; runId: string | null }> {
-    const j = await this.jobs.findOne({ select: { id: true, status: true, runId: true }, where: { id } });
-    return { status: j?.status ?? null, runId: j?.runId ?? null };
-  }
-
   isStale(job: Pick<MigrationJobEntity, 'status' | 'heartbeatAt' | 'updatedAt'>): boolean {
     if (job.status !== 'RUNNING') return false;
     const last = job.heartbeatAt ?? job.updatedAt;
@@ -204,13 +198,14 @@ export class JobStore {
   }
 
   /** Throws TakenOver unless `runId` still owns the job (and its lock, if it holds one). */
-  async assertRun(jobId: string, runId: string, target: string | null): Promise<void> {
+  async assertRun(jobId: string, runId: string, target: string | null): Promise<string> {
     const j = await this.jobs.findOne({ select: { id: true, runId: true, status: true }, where: { id: jobId } });
-    if (!j || j.runId !== runId) throw new TakenOver(`another process took this job over (run ${j?.runId ?? 'none'} instead of ${runId}); this run stops without writing more`);
+    if (!j || j.runId !== runId) throw new TakenOver(`another process resumed this job (this one was thought dead; run ${j?.runId ?? 'none'} instead of ${runId}); stopping without writing more`);
     if (target !== null) {
       const held = await this.locks.findOne({ where: { target } });
       if (!held || held.jobId !== jobId || held.runId !== runId) throw new TakenOver(`the lock on ${target} is no longer this run's; this run stops without writing more`);
     }
+    return j.status;
   }
 
   /** Updates the job only while `runId` owns it; throws TakenOver otherwise. */

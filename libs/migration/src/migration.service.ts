@@ -407,10 +407,8 @@ export class MigrationService implements OnApplicationShutdown {
       rejects: new RejectFile(this.dataDir, job.id),
       check: async () => {
         this.throwIfAborted(signal);
-        const now = await this.store.runState(job.id);
-        if (now.runId !== runId) throw new TakenOver('another process resumed this job (this one was thought dead); stopping without writing more');
-        await this.store.assertRun(job.id, runId, key);
-        if (now.status !== 'RUNNING') throw cancelled('cancelled from another process');
+        const status = await this.store.assertRun(job.id, runId, key);
+        if (status !== 'RUNNING') throw cancelled('cancelled from another process');
       },
       update: (fields) => this.update(job, fields, runId),
       emit: () => this.emit(job),
