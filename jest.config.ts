@@ -22,6 +22,8 @@ const config: Config = {
   moduleNameMapper: Object.fromEntries(
     libs.map((l) => [`^@switchyard/${l}$`, `<rootDir>/libs/${l}/src`]),
   ),
+  // Built packages and the example host app (with its own node_modules) are not sources of these tests.
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/examples/', '<rootDir>/libs/[^/]+/package.json'],
   globalSetup: '<rootDir>/test/global-setup.js',
   globalTeardown: '<rootDir>/test/global-teardown.js',
   testTimeout: 120000,

@@ -66,7 +66,7 @@ export async function switchyardRelational(a: RelationalArgs): Promise<void> {
     const into = this.manager.connection.driver.options.type === 'postgres' ? reads.postgres : reads.sqlite;
     return find.apply(this, args).finally(() => into.push([t, performance.now()])) as ReturnType<typeof find>;
   } as typeof find;
-  timeCalls(PostgresRelationalDb.prototype, 'insertRows', writes);
+  timeCalls(PostgresRelationalDb.prototype, 'insertColumnRows', writes);
   timeCalls(checksum, 'rowHash', hashes);
 
   const r = await migrate({ pgUrl: a.pgUrl, vector: { dims: 384, model: null }, source: { relational: { provider: 'sqlite', database: a.sqlite, logging: false } }, dataDir: a.dataDir, input: { kind: 'RELATIONAL', source: 'source', onConflict: 'FAIL', batchSize: a.batchSize } });

@@ -26,10 +26,9 @@ function add(d: Digest, id: string, h: bigint): void {
 }
 
 export async function tableDigest(db: RelationalDb, entity: EntityTarget<ObjectLiteral>): Promise<Digest> {
-  const meta = db.metadata(entity);
-  const d: Digest = { name: meta.tableName, hashes: new Map(), duplicates: [], storeCount: await db.repository(entity).count() };
-  const key = meta.primaryColumns[0].propertyName;
-  for await (const page of db.pages(entity, PAGE)) for (const row of page) add(d, String(row[key]), rowHash(meta, row));
+  const io = db.table(entity);
+  const d: Digest = { name: db.datasetName(entity), hashes: new Map(), duplicates: [], storeCount: await db.repository(entity).count() };
+  for await (const page of io.pages(PAGE)) for (const row of page) add(d, io.idOf(row), rowHash(io, row));
   return d;
 }
 

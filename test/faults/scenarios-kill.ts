@@ -1,5 +1,5 @@
 import type { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
-import { RelationalDb } from '@switchyard/relational-db';
+import { DocumentEntity, RelationalDb, UserEntity } from '@switchyard/relational-db';
 import { backupProblems, judge, readable, relationalProblems, vectorProblems } from './checks';
 import { Digest, rawTableDigest, vectorDigest } from './compare';
 import { deployment, DIMS, MODEL, oldDeployment, seedRelational, seedVectors } from './data';
@@ -33,8 +33,8 @@ export const relationalTruncate: Scenario = {
     const db = await ctx.relational(pg.relational);
     await seedRelational(db, oldDeployment(ctx.rng, { docs: Math.ceil(records / 2), users, vectors: 0 }));
     const before = new Map<string, Digest>([
-      ['users', await rawTableDigest(db, 'users')],
-      ['documents', await rawTableDigest(db, 'documents')],
+      ['users', await rawTableDigest(db, db.metadata(UserEntity).tableName, 'users')],
+      ['documents', await rawTableDigest(db, db.metadata(DocumentEntity).tableName, 'documents')],
     ]);
     const config = ctx.runnerConfig({ relational: pg.relational, vector: pg.vector(), model: MODEL }, { source: { name: 'source', relational: sourceRel, vector: sqliteVec(dir.file('source.sqlite')) } }, dir.dataDir);
     const plan = planKills(ctx.rng, kills, ['backup', 'truncate', 'copy', 'checkpoint', 'verify'], Math.ceil((records + users) / batchSize));

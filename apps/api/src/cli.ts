@@ -7,7 +7,7 @@ import { createVectorDb } from '@switchyard/vector-db';
 
 const USAGE = `usage: switchyard <command> [options]
 
-  migrate <relational|vectors|reindex> [--dry-run] [--on-conflict FAIL|SKIP|OVERWRITE|TRUNCATE] [--source NAME] [--batch-size N]
+  migrate <relational|vectors|reindex> [--dry-run] [--on-conflict FAIL|SKIP|OVERWRITE|TRUNCATE] [--source NAME] [--batch-size N] [--tables a,b] [--exclude-tables c]
   resume <jobId> [--overwrite]
   export <relational|vectors> --path FILE [--source NAME] [--overwrite]
   import <relational|vectors> --path FILE [--on-conflict POLICY] [--dry-run]
@@ -108,7 +108,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'migrate': {
         const kind = kindOf(arg, ['RELATIONAL', 'VECTORS', 'REINDEX']) as MigrationKind;
         if (kind === 'REINDEX') await embeddings.init();
-        job = await service.start({ kind, source: flags.source as string | undefined, dryRun: !!flags['dry-run'], onConflict: policy, batchSize: flags['batch-size'] ? Number(flags['batch-size']) : undefined });
+        job = await service.start({ kind, source: flags.source as string | undefined, dryRun: !!flags['dry-run'], onConflict: policy, batchSize: flags['batch-size'] ? Number(flags['batch-size']) : undefined, tables: tableFlags(flags) });
         break;
       }
       case 'resume':
@@ -162,3 +162,11 @@ export function run(): void {
 }
 
 if (require.main === module) run();
+
+/** --tables a,b / --exclude-tables c: the tables of a RELATIONAL job. */
+function tableFlags(flags: Record<string, unknown>): { include?: string[]; exclude?: string[] } | undefined {
+  const list = (v: unknown) => (typeof v === 'string' && v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+  const include = list(flags.tables);
+  const exclude = list(flags['exclude-tables']);
+  return include || exclude ? { include, exclude } : undefined;
+}

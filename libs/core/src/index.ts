@@ -1,4 +1,5 @@
 export * from './errors';
+export * from './identifiers';
 export * from './config/config';
 export * from './config/config.module';
 export * from './module-definition';

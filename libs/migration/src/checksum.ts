@@ -1,7 +1,8 @@
 import { createHash, Hash } from 'node:crypto';
+import { ColumnRow, datasetNameOf, TableIo } from '@switchyard/relational-db';
 import type { VectorRecord } from '@switchyard/vector-db';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
-import type { EntityMetadata, ObjectLiteral } from 'typeorm';
+import { kindOf } from './row-rules';
 
 const MASK = (1n << 64n) - 1n;
 
@@ -45,7 +46,7 @@ export class Checksum {
   }
 }
 
-const sortedColumns = new WeakMap<EntityMetadata, ColumnMetadata[]>();
+const sortedColumns = new WeakMap<TableIo, ColumnMetadata[]>();
 
 /** Feeds one canonical value to the hash, tagged by type; strings unescaped and length-prefixed. */
 function updateValue(h: Hash, v: unknown): void {
@@ -59,17 +60,46 @@ function updateValue(h: Hash, v: unknown): void {
   }
 }
 
-/** Hash of an entity row over every mapped column (by property name, sorted), in canonical form. */
-export function rowHash(meta: EntityMetadata, row: ObjectLiteral): bigint {
-  let columns = sortedColumns.get(meta);
-  if (!columns) {
-    columns = [...meta.columns].sort((a, b) => (a.propertyName < b.propertyName ? -1 : 1));
-    sortedColumns.set(meta, columns);
+/** `12.50` and 12.5 alike: a decimal as its shortest exact text (SQLite keeps decimals as numbers, PostgreSQL as text). */
+function decimalText(v: string): string {
+  let s = v.trim();
+  if (s.includes('.')) s = s.replace(/0+$/, '').replace(/\.$/, '');
+  if (/^-?0*$/.test(s)) return '0';
+  return s.replace(/^(-?)0+(?=\d)/, '$1');
+}
+
+/**
+ * A column value in the form both engines agree on: integers and decimals as text (PostgreSQL returns
+ * bigint and numeric as strings, SQLite as numbers), uuids in lower case (PostgreSQL normalises them).
+ */
+export function columnCanonical(c: ColumnMetadata, v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  switch (kindOf(c)) {
+    case 'integer':
+      return typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' ? String(v) : v;
+    case 'decimal':
+      return typeof v === 'number' ? decimalText(String(v)) : typeof v === 'string' ? decimalText(v) : v;
+    case 'string':
+      return typeof v === 'string' && String(c.type).toLowerCase() === 'uuid' ? v.toLowerCase() : v;
+    default:
+      return v;
   }
-  const h = createHash('sha256').update(meta.tableName).update('\0');
+}
+
+/**
+ * Hash of a table row over every stored column (by column name, sorted), in canonical form, salted with
+ * the dataset's name (a table's logical name: the same whatever the table prefix of either side).
+ */
+export function rowHash(io: TableIo, row: ColumnRow): bigint {
+  let columns = sortedColumns.get(io);
+  if (!columns) {
+    columns = [...io.columns].sort((a, b) => (a.databaseName < b.databaseName ? -1 : 1));
+    sortedColumns.set(io, columns);
+  }
+  const h = createHash('sha256').update(datasetNameOf(io.meta)).update('\0');
   for (const c of columns) {
-    h.update(c.propertyName).update('\0');
-    updateValue(h, c.getEntityValue(row));
+    h.update(c.databaseName).update('\0');
+    updateValue(h, columnCanonical(c, row[c.databaseName]));
   }
   return h.digest().readBigUInt64BE(0);
 }

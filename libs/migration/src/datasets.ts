@@ -1,13 +1,13 @@
 import { errorMessage, SwitchyardError } from '@switchyard/core';
 import type { Embeddings } from '@switchyard/embeddings';
 import { chunkId } from '@switchyard/knowledge';
-import { DocumentEntity, RelationalDb, RowConflict } from '@switchyard/relational-db';
+import { ColumnRow, datasetNameOf, DocumentEntity, RelationalDb, RowConflict, TableIo } from '@switchyard/relational-db';
 import type { Metadata, VectorDb, VectorRecord } from '@switchyard/vector-db';
 import { EntityMetadata, EntityTarget, In, ObjectLiteral } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { ChunkFn } from './migration.types';
 import { NdjsonWriter, readLines } from './ndjson';
-import { columnProblem, existingKeys, TableRules, uniqueConflicts } from './row-rules';
+import { columnProblem, existingTuples, kindOf, TableRules, tupleKey, uniqueConflicts } from './row-rules';
 
 /** One page read from a source: the records, where to resume after it, and how much progress it is. */
 export interface Page<T> {
@@ -56,65 +56,65 @@ export interface DataWriter<T> {
   finish?(): Promise<void>;
 }
 
-const IN_CHUNK = 1000;
 const NO_EMBEDDING = new Float32Array(0);
 
-function isDateColumn(c: ColumnMetadata): boolean {
-  return c.isCreateDate || c.isUpdateDate || /date|time/i.test(String(c.type));
-}
-
-/** An entity table, read with keyset pages and written with the driver's bulk path (PostgreSQL: COPY). */
-export class RelationalTable implements DataReader<ObjectLiteral>, DataWriter<ObjectLiteral> {
+/**
+ * A table (Switchyard's own, a host entity's, a junction table) as column rows: read with keyset pages
+ * in primary-key order, written with the driver's bulk path (PostgreSQL: COPY). As a target it screens
+ * rows against the column types, the API's rules, unique keys and parent rows (foreign keys), and sets
+ * self-references once the whole table is in (a row may name a parent that comes later in key order).
+ */
+export class RelationalTable implements DataReader<ColumnRow>, DataWriter<ColumnRow> {
+  readonly io: TableIo;
   readonly meta: EntityMetadata;
+  /** The dataset's name (step, checkpoint, backup record): Switchyard's own tables by logical name, whatever the prefix. */
   readonly name: string;
+  /** The table's name in this database. */
+  readonly table: string;
   readonly label: string;
-  private readonly key: string;
   /** A dry run: ids each step would have written by now (parents are not copied yet). */
   private planned?: Map<string, Set<string>>;
+  /** Where the rows written here come from, to set their self-references after the copy (finish). */
+  private selfRefSource?: DataReader<ColumnRow>;
 
   constructor(
     readonly db: RelationalDb,
-    readonly entity: EntityTarget<ObjectLiteral>,
+    entity: EntityTarget<ObjectLiteral>,
     /** Rules the rows written here must meet (a source table needs none). */
-    private readonly rules: TableRules = { parents: [] },
+    private readonly rules: TableRules = { parents: [], selfRefs: [] },
   ) {
-    this.meta = db.metadata(entity);
-    this.name = this.meta.tableName;
-    this.label = `table "${this.name}" at ${db.label}`;
-    this.key = this.meta.primaryColumns[0].propertyName;
+    this.io = db.table(entity);
+    this.meta = this.io.meta;
+    this.name = db.datasetName(entity);
+    this.table = this.io.table;
+    this.label = `table "${this.table}" at ${db.label}`;
   }
 
   count(): Promise<number> {
-    return this.db.repository(this.entity).count();
+    return this.io.count();
   }
 
-  async *pages(size: number, after?: string): AsyncGenerator<Page<ObjectLiteral>> {
-    for await (const items of this.db.pages(this.entity, size, after)) yield { items, cursor: this.idOf(items[items.length - 1]), units: items.length };
+  async *pages(size: number, after?: string): AsyncGenerator<Page<ColumnRow>> {
+    for await (const items of this.io.pages(size, after)) yield { items, cursor: this.idOf(items[items.length - 1]), units: items.length };
   }
 
-  idOf(row: ObjectLiteral): string {
-    return String(row[this.key]);
+  idOf(row: ColumnRow): string {
+    return this.io.idOf(row);
   }
 
-  async existing(items: ObjectLiteral[]): Promise<number> {
-    let n = 0;
-    for (let i = 0; i < items.length; i += IN_CHUNK) {
-      n += await this.db.repository(this.entity).count({ where: { [this.key]: In(items.slice(i, i + IN_CHUNK).map((r) => this.idOf(r))) } });
-    }
-    return n;
+  async existing(items: ColumnRow[]): Promise<number> {
+    return (await this.io.lookup(this.io.key, items.map((r) => this.io.key.map((k) => r[k.databaseName])), this.io.key)).length;
   }
 
-  async fetch(ids: string[]): Promise<ObjectLiteral[]> {
-    const out: ObjectLiteral[] = [];
-    for (let i = 0; i < ids.length; i += IN_CHUNK) out.push(...(await this.db.repository(this.entity).find({ where: { [this.key]: In(ids.slice(i, i + IN_CHUNK)) } })));
-    return out;
+  fetch(ids: string[]): Promise<ColumnRow[]> {
+    return this.io.fetch(ids);
   }
 
-  validate(row: ObjectLiteral): string | null {
-    for (const c of this.meta.columns) {
-      const v = c.getEntityValue(row);
+  validate(row: ColumnRow): string | null {
+    for (const c of this.io.columns) {
+      const v = row[c.databaseName];
       if (v === null || v === undefined) {
-        if (!c.isNullable && c.default === undefined && !c.isCreateDate && !c.isUpdateDate) return `${c.databaseName} is null but the column is NOT NULL`;
+        if (!c.isNullable && c.default === undefined && !c.isCreateDate && !c.isUpdateDate && !c.isGenerated) return `${c.databaseName} is null but the column is NOT NULL`;
         continue;
       }
       const typeProblem = columnProblem(c, v);
@@ -134,58 +134,97 @@ export class RelationalTable implements DataReader<ObjectLiteral>, DataWriter<Ob
   }
 
   /** Parent rows that must exist (in the target, or for a dry run in the source too) and unique keys. */
-  async screen(rows: ObjectLiteral[]): Promise<Map<number, string>> {
-    const out = await uniqueConflicts(this.db, this.meta, rows);
+  async screen(rows: ColumnRow[]): Promise<Map<number, string>> {
+    const out = await uniqueConflicts(this.io, rows);
     for (const p of this.rules.parents) {
-      const ids = [...new Set(rows.map((r) => String(r[p.column])))];
-      const found = await existingKeys(this.db, p.entity, ids);
-      const planned = this.planned?.get(this.db.metadata(p.entity).tableName);
-      if (planned) for (const id of ids) if (planned.has(id)) found.add(id);
+      const tupleOf = (r: ColumnRow) => p.columns.map((c) => r[c.databaseName]);
+      const wanted = rows.map(tupleOf).filter((t) => t.every((v) => v !== null && v !== undefined));
+      const unique = [...new Map(wanted.map((t) => [tupleKey(t), t])).values()];
+      const found = await existingTuples(this.db, p.parent, p.parentColumns, unique);
+      const planned = this.planned?.get(datasetNameOf(p.parent));
+      // A dry run: a parent the run would have written by then counts as there (planned ids are parent primary keys).
+      if (planned) for (const t of unique) if (planned.has(t.length === 1 ? String(t[0]) : JSON.stringify(t))) found.add(tupleKey(t));
       rows.forEach((r, i) => {
-        if (!out.has(i) && !found.has(String(r[p.column]))) out.set(i, `${p.noun} ${JSON.stringify(String(r[p.column]))} (${p.column}) does not exist`);
+        const t = tupleOf(r);
+        if (out.has(i) || t.some((v) => v === null || v === undefined) || found.has(tupleKey(t))) return;
+        out.set(i, `${p.noun} ${t.length === 1 ? JSON.stringify(String(t[0])) : tupleKey(t)} (${p.columns.map((c) => c.databaseName).join(', ')}) does not exist`);
       });
     }
     return out;
   }
 
-  async write(items: ObjectLiteral[], mode: WriteMode): Promise<{ written: number; skipped: number }> {
+  /** Self-reference columns a row is first written without (NULL), while its parent may not be in yet. */
+  private get deferred(): ColumnMetadata[] {
+    return this.rules.selfRefs.flat().filter((c) => c.isNullable);
+  }
+
+  /** The rows to write for a copy of `source`: self-references set after the whole table is in (finish). */
+  setSelfRefSource(source: DataReader<ColumnRow>): void {
+    this.selfRefSource = source;
+  }
+
+  async write(items: ColumnRow[], mode: WriteMode): Promise<{ written: number; skipped: number }> {
     const skipped = mode === 'skip' ? await this.existing(items) : 0;
-    await this.db.insertRows(this.entity, items, mode);
+    const deferred = this.selfRefSource ? this.deferred : [];
+    const rows = deferred.length ? items.map((r) => ({ ...r, ...Object.fromEntries(deferred.map((c) => [c.databaseName, null])) })) : items;
+    await this.io.write(rows, mode);
     return { written: items.length - skipped, skipped };
   }
 
+  /**
+   * After the copy: sets the self-references written as NULL (reading the source again, so a resumed run
+   * does it too; idempotent), then moves auto-increment sequences past the copied ids.
+   */
+  async finish(): Promise<void> {
+    const deferred = this.deferred;
+    if (this.selfRefSource && deferred.length) {
+      for await (const page of this.selfRefSource.pages(1000)) {
+        const refs = page.items.filter((r) => deferred.some((c) => r[c.databaseName] !== null && r[c.databaseName] !== undefined));
+        const present = new Set((await this.io.lookup(this.io.key, refs.map((r) => this.io.key.map((k) => r[k.databaseName])), this.io.key)).map((r) => this.idOf(r)));
+        await this.io.update(refs.filter((r) => present.has(this.idOf(r))), deferred);
+      }
+    }
+    if (!this.db.readOnly) await this.io.resetSequences();
+  }
+
   clear(): Promise<void> {
-    return this.db.truncate(this.entity);
+    return this.db.truncate(this.meta.target);
   }
 
   /** Copies the table into `<table>_backup_<tag>` in the same database. */
   async snapshot(tag: string): Promise<string> {
-    return this.db.snapshotTable(this.name, `${this.name}_backup_${tag}`);
+    return this.db.snapshotTable(this.table, `${this.table}_backup_${tag}`);
   }
 
   restore(snapshot: string): Promise<void> {
-    return this.db.restoreSnapshot(this.name, snapshot);
+    return this.db.restoreSnapshot(this.table, snapshot);
   }
 
   snapshotCount(snapshot: string): Promise<number> {
     return this.db.countTable(snapshot);
   }
 
-  /** The row as a JSON value (dates become ISO strings through JSON). */
-  encode(row: ObjectLiteral): unknown {
+  /** The row as a JSON value, by column name (dates as ISO strings through JSON, bytes as {$bytes: base64}). */
+  encode(row: ColumnRow): unknown {
     const r: Record<string, unknown> = {};
-    for (const c of this.meta.columns) r[c.propertyName] = c.getEntityValue(row) ?? null;
+    for (const c of this.io.columns) {
+      const v = row[c.databaseName] ?? null;
+      r[c.databaseName] = Buffer.isBuffer(v) ? { $bytes: v.toString('base64') } : v;
+    }
     return { t: this.name, r };
   }
 
-  /** A row of this table from an export line, or null if the line belongs to another table. */
-  decode(value: unknown): ObjectLiteral | null {
+  /** A row of this table from an export line (by column name; 0.1 files by property name), or null if the line is another table's. */
+  decode(value: unknown): ColumnRow | null {
     const line = value as { t?: string; r?: Record<string, unknown> };
     if (line?.t !== this.name || !line.r) return null;
-    const row = this.meta.create() as ObjectLiteral;
-    for (const c of this.meta.columns) {
-      const v = line.r[c.propertyName];
-      c.setEntityValue(row, isDateColumn(c) && typeof v === 'string' ? new Date(v) : (v ?? null));
+    const row: ColumnRow = {};
+    for (const c of this.io.columns) {
+      const v = c.databaseName in line.r ? line.r[c.databaseName] : line.r[c.propertyName];
+      const kind = kindOf(c);
+      if (kind === 'instant' && typeof v === 'string') row[c.databaseName] = new Date(v);
+      else if (kind === 'bytes' && v && typeof v === 'object' && typeof (v as { $bytes?: unknown }).$bytes === 'string') row[c.databaseName] = Buffer.from((v as { $bytes: string }).$bytes, 'base64');
+      else row[c.databaseName] = v ?? null;
     }
     return row;
   }

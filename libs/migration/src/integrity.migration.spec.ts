@@ -156,9 +156,9 @@ describe('integrity: aliases, rejects, backups, verification (real servers)', ()
         expect(await rel.repository(DocumentEntity).find()).toMatchObject([{ id: ok.id }]);
         const why = new Map(rejectLines(dataDir, job).map((r) => [r.id, r.reason]));
         expect(why.get(lots.id)).toMatch(/content_bytes must be an integer, got "lots"/);
-        expect(why.get(orphan.id)).toMatch(/user "nobody" \(userId\) does not exist/);
+        expect(why.get(orphan.id)).toMatch(/user "nobody" \(user_id\) does not exist/);
         expect(why.get(big.id)).toMatch(/content is 2000 bytes; the limit is 1000 \(KNOWLEDGE_MAX_DOCUMENT_BYTES\)/);
-        expect(why.get(dup.id)).toMatch(/\(user_id, external_id\) .* is also used by .* \(unique key uq_documents_user_external\)/);
+        expect(why.get(dup.id)).toMatch(/\(user_id, external_id\) .* is also used by .* \(unique key switchyard_uq_documents_user_external\)/);
         // SKIP of the same file now: the duplicate of a stored key is refused the same way on both engines
         const again = await svc.waitFor((await svc.importData({ kind: 'RELATIONAL', path: file, onConflict: 'SKIP' })).id);
         expect(again.status).toBe('SUCCEEDED_WITH_REJECTS');

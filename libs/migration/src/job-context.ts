@@ -2,14 +2,15 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { BadInputError, ErrorCode, ProviderProfile, ProviderUnavailableError, SwitchyardError } from '@switchyard/core';
 import type { Embeddings } from '@switchyard/embeddings';
-import { createRelationalDb, DATA_ENTITIES, MigrationJobEntity, RelationalDb } from '@switchyard/relational-db';
+import { ColumnRow, createRelationalDb, datasetNameOf, MigrationJobEntity, RelationalDb } from '@switchyard/relational-db';
 import { createVectorDb, VectorDb, VectorRecord, VectorStoreInfo } from '@switchyard/vector-db';
-import type { ObjectLiteral } from 'typeorm';
+import type { EntityMetadata } from 'typeorm';
 import { Checksum, recordFieldsHash, rowHash, vectorHash } from './checksum';
 import { DataReader, DataWriter, NdjsonSection, NdjsonSink, Page, ReindexSource, RelationalTable, VectorCollection } from './datasets';
 import { ACTIVE_PROFILE, Backup, ChunkFn, ConflictPolicy, DatasetKind, JobKind, JobOptions, PlanSide, PlanStep, VectorSide } from './migration.types';
 import { ExportHeader, NdjsonWriter, readHeader, resolveDataPath } from './ndjson';
 import { rulesFor } from './row-rules';
+import { relationalTables } from './table-order';
 import { checksumOf, copyPages } from './pipeline';
 import { compareNeighbours, RecallResult, selfRetrieval, vectorHeader } from './vector-checks';
 
@@ -102,6 +103,14 @@ async function sameStore(profile: string, source: StoreRef, target: StoreRef): P
   );
 }
 
+/** The source's table for a target table: the same dataset (the same entity, or the join table of the same name). */
+function sourceTable(db: RelationalDb, target: EntityMetadata): EntityMetadata['target'] {
+  const name = datasetNameOf(target);
+  const meta = db.dataSource.entityMetadatas.find((m) => datasetNameOf(m) === name);
+  if (!meta) throw new SwitchyardError('INTERNAL', `the source has no table ${name}`);
+  return meta.target;
+}
+
 /** What vectors coming from somewhere carry, to check against the target before any write. */
 interface IncomingVectors {
   label: string;
@@ -161,13 +170,14 @@ export class ContextBuilder {
       throw new ProviderUnavailableError(`source "${name}" SQLite database`, new Error(`${path.resolve(c.database)} does not exist`));
     }
     // Read-only: SQLite opened readonly (no WAL switch, no file created), PostgreSQL sessions read-only.
-    const db = createRelationalDb(c, { readOnly: true });
+    // With the host's entities, so its tables are read too; a 0.1 layout (unprefixed) is read as it is.
+    const db = createRelationalDb(c, { readOnly: true, entities: [...this.target.relational.hostEntities] });
     try {
-      await db.dataSource.initialize();
+      await db.init();
     } catch (e) {
-      throw new ProviderUnavailableError(`source "${name}" ${c.provider} relational database at ${db.label}`, e);
+      throw new ProviderUnavailableError(`source "${name}" ${c.provider} relational database at ${db.label}`, e instanceof ProviderUnavailableError ? e.cause : e);
     }
-    const tables = DATA_ENTITIES.map((e) => db.metadata(e).tableName);
+    const tables = relationalTables(db).map((m) => m.tableName);
     const pending = (await db.pendingSchemaChanges()).filter((q) => tables.some((t) => q.includes(`"${t}"`)));
     if (pending.length) {
       await db.close();
@@ -199,25 +209,27 @@ export class ContextBuilder {
     return { job, steps, source, target, refusal: null, warnings: [], resumable: true, backups: true, clearOnOverwrite: false, close };
   }
 
-  /** One step per data table, into the target's table, from what `sourceOf` reads for it. */
-  private tableSteps(sourceOf: (target: RelationalTable) => DataReader<ObjectLiteral>): Step[] {
-    return DATA_ENTITIES.map((e) => {
-      const target = new RelationalTable(this.target.relational, e, rulesFor(e, { maxDocumentBytes: this.deps.maxDocumentBytes }));
+  /** One step per table of the job (parents first), into the target's table, from what `sourceOf` reads for it. */
+  private tableSteps(job: MigrationJobEntity, sourceOf: (target: RelationalTable) => DataReader<ColumnRow>): Step[] {
+    const db = this.target.relational;
+    return relationalTables(db, (job.options as JobOptions | null)?.tables).map((meta) => {
+      const target = new RelationalTable(db, meta.target, rulesFor(db, meta, { maxDocumentBytes: this.deps.maxDocumentBytes }));
       const source = sourceOf(target);
+      target.setSelfRefSource(source);
       return {
         name: target.name,
         kind: 'table',
         source,
         target,
         scan: source,
-        check: { target, hash: (r) => rowHash(target.meta, r) },
+        check: { target, hash: (r) => rowHash(target.io, r) },
         backupKind: 'table',
         backup: async (tag) => {
           // The snapshot's own count is what the copier checks against the store before emptying it; the
           // checksum (of the store right after the snapshot) is what a restore is verified against.
           const name = await target.snapshot(tag);
           const rows = await target.snapshotCount(name);
-          const sum = await checksumOf(target, (r) => rowHash(target.meta, r), 1000);
+          const sum = await checksumOf(target, (r) => rowHash(target.io, r), 1000);
           return { step: target.name, kind: 'table', name, rows, checksum: sum.count === rows ? sum.hex : null, createdAt: new Date().toISOString() };
         },
       } satisfies Step;
@@ -226,9 +238,21 @@ export class ContextBuilder {
 
   private async relational(job: MigrationJobEntity): Promise<JobContext> {
     const src = await this.openRelational(job.source);
-    const ctx = this.base(job, this.tableSteps((t) => new RelationalTable(src.db, t.entity)), { profile: job.source, relational: src.db.label }, this.activeSide('relational'), src.close);
+    const ctx = this.base(job, this.tableSteps(job, (t) => new RelationalTable(src.db, sourceTable(src.db, t.meta))), { profile: job.source, relational: src.db.label }, this.activeSide('relational'), src.close);
     ctx.refusal = await sameStore(job.source, { label: src.db.label, identity: () => src.db.identity() }, { label: this.target.relational.label, identity: () => this.target.relational.identity() });
+    ctx.refusal ??= await this.missingTargetTables(ctx.steps);
     return ctx;
+  }
+
+  /** A target without some of the job's tables (a host's schema not migrated there yet) is refused before any write. */
+  private async missingTargetTables(steps: Step[]): Promise<SwitchyardError | null> {
+    const missing = await this.target.relational.missingTables(steps.map((s) => (s.target as RelationalTable).table));
+    if (!missing.length) return null;
+    return new SwitchyardError(
+      'MIGRATION_STATE',
+      `The target ${this.target.relational.label} has no table ${missing.map((t) => JSON.stringify(t)).join(', ')}: create the host app's schema there first (its TypeORM migrations, or synchronize in development), then migrate. Nothing was written.`,
+      { missing },
+    );
   }
 
   private activeSide(which: 'relational' | 'vector', vector?: VectorStoreInfo): PlanSide {
@@ -374,10 +398,10 @@ export class ContextBuilder {
     let header: ExportHeader;
     if (dataset === 'RELATIONAL') {
       const src = await this.openRelational(job.source);
-      const steps = DATA_ENTITIES.map((e) => {
-        const source = new RelationalTable(src.db, e);
+      const steps = relationalTables(src.db, options.tables).map((meta) => {
+        const source = new RelationalTable(src.db, meta.target);
         const section = new NdjsonSection(file, source);
-        return { name: source.name, kind: 'table', source, target: new NdjsonSink(out, source), scan: source, check: { target: section, hash: (r) => rowHash(source.meta, r) } } satisfies Step;
+        return { name: source.name, kind: 'table', source, target: new NdjsonSink(out, source), scan: source, check: { target: section, hash: (r) => rowHash(source.io, r) } } satisfies Step;
       });
       ctx = this.base(job, steps, { profile: job.source, relational: src.db.label }, { profile: job.target, file: options.path }, src.close);
       header = { format: 'switchyard-ndjson', version: 1, kind: 'RELATIONAL', createdAt: new Date().toISOString(), source: src.db.label, tables: steps.map((s) => s.name) };
@@ -404,7 +428,7 @@ export class ContextBuilder {
     const header = await readHeader(file);
     if (header.kind !== dataset) throw new BadInputError('kind', `${options.path} holds a ${header.kind} export, not ${dataset}`);
     const source: PlanSide = { profile: job.source, file: options.path };
-    if (dataset === 'RELATIONAL') return this.base(job, this.tableSteps((t) => new NdjsonSection(file, t)), source, this.activeSide('relational'), async () => undefined);
+    if (dataset === 'RELATIONAL') return this.base(job, this.tableSteps(job, (t) => new NdjsonSection(file, t)), source, this.activeSide('relational'), async () => undefined);
     return this.vectorFileContext(job, file, header, source, job.onConflict as ConflictPolicy);
   }
 
@@ -433,11 +457,11 @@ export class ContextBuilder {
     const expected = (b: Backup) => ({ count: b.rows, checksum: b.empty ? new Checksum().hex : (b.checksum ?? null) });
     for (const b of backups) {
       if (b.kind === 'table') {
-        const entity = DATA_ENTITIES.find((e) => this.target.relational.metadata(e).tableName === b.step);
-        if (!entity) throw new SwitchyardError('MIGRATION_STATE', `backup ${b.name} is of an unknown table ${b.step}`);
-        const table = new RelationalTable(this.target.relational, entity);
+        const meta = this.target.relational.dataSource.entityMetadatas.find((m) => datasetNameOf(m) === b.step);
+        if (!meta) throw new SwitchyardError('MIGRATION_STATE', `backup ${b.name} is of a table ${b.step} that no entity describes`);
+        const table = new RelationalTable(this.target.relational, meta.target);
         const run = () => (b.empty ? table.clear() : table.restore(b.name));
-        steps.push({ name: b.step, kind: 'table', source: table, target: table, scan: table, run, check: { target: table, hash: (r) => rowHash(table.meta, r) }, expected: expected(b) });
+        steps.push({ name: b.step, kind: 'table', source: table, target: table, scan: table, run, check: { target: table, hash: (r) => rowHash(table.io, r) }, expected: expected(b) });
       } else if (b.empty) {
         const coll = new VectorCollection(this.target.vector);
         steps.push({ name: b.step, kind: 'collection', source: coll, target: coll, scan: coll, run: () => coll.clear(), check: { target: coll, hash: vectorHash }, expected: expected(b) });

@@ -30,6 +30,7 @@ import {
 } from './migration.types';
 import { resolveDataPath } from './ndjson';
 import { RejectFile } from './rejects';
+import type { TableSelection } from './table-order';
 import { currentOwner, formatOwner, ownerIsDead, RunOwner } from './run-owner';
 import { copyJob, Run } from './step-copier';
 import { conflictRefusal, planOf, targetCounts, verifyOf } from './verification';
@@ -112,7 +113,7 @@ export class MigrationService implements OnApplicationShutdown {
       dryRun: input.dryRun === true,
       onConflict: oneOf('onConflict', input.onConflict, CONFLICT_POLICIES, 'FAIL'),
       batchSize: this.batchSize(input.batchSize),
-      options: { throttleMs: intIn('throttleMs', input.throttleMs, 0, 60_000, 0) },
+      options: { throttleMs: intIn('throttleMs', input.throttleMs, 0, 60_000, 0), ...(input.tables ? { tables: tableSelection(input.tables) } : {}) },
     });
   }
 
@@ -470,4 +471,15 @@ export class MigrationService implements OnApplicationShutdown {
     // A snapshot: the run keeps mutating its progress object.
     if (this.events.listenerCount(job.id)) this.events.emit(job.id, structuredClone(this.store.toJob(job)));
   }
+}
+
+/** A table selection from input: lists of names, nothing else. */
+function tableSelection(t: TableSelection): TableSelection {
+  const list = (field: 'include' | 'exclude') => {
+    const v = t[field];
+    if (v === undefined || v === null) return undefined;
+    if (!Array.isArray(v) || v.some((n) => typeof n !== 'string' || !n)) throw new BadInputError(`tables.${field}`, 'must be a list of table names');
+    return [...v];
+  };
+  return { include: list('include'), exclude: list('exclude') };
 }

@@ -1,3 +1,4 @@
+import type { TableSelection } from './table-order';
 import type { ProviderProfile } from '@switchyard/core';
 import type { Embeddings } from '@switchyard/embeddings';
 import type { RelationalDb } from '@switchyard/relational-db';
@@ -164,6 +165,8 @@ export interface JobOptions {
   rejectFile?: string;
   /** Backups of earlier runs of this job (a re-run from the start takes new ones). */
   previousBackups?: Backup[];
+  /** RELATIONAL / EXPORT / IMPORT of tables: which tables (by name; default every table of the entities). */
+  tables?: TableSelection;
 }
 
 /** A job as the service returns it. */
@@ -207,6 +210,8 @@ export interface StartMigrationInput {
   onConflict?: ConflictPolicy;
   batchSize?: number;
   throttleMs?: number;
+  /** RELATIONAL: which tables to move, by name (`users`, `documents`, a host table); default all of them. */
+  tables?: TableSelection;
 }
 
 export interface ExportInput {

@@ -107,7 +107,7 @@ describe('relational migration (SQLite <-> PostgreSQL, real servers)', () => {
     await pg.repository(DocumentEntity).update({ id: 'd-000002' }, { title: 'changed in the target' });
     await expect(svc.start({ kind: 'RELATIONAL' })).rejects.toMatchObject({
       code: 'CONFLICT',
-      message: expect.stringMatching(/table "users" at postgres:\S+ already holds 200 records; table "documents" at postgres:\S+ already holds 10000 records/),
+      message: expect.stringMatching(/table "switchyard_users" at postgres:\S+ already holds 200 records; table "switchyard_documents" at postgres:\S+ already holds 10000 records/),
     });
     const refused = (await svc.list())[0];
     expect(refused).toMatchObject({ status: 'FAILED', errorCode: 'CONFLICT' });
@@ -130,8 +130,8 @@ describe('relational migration (SQLite <-> PostgreSQL, real servers)', () => {
     const over = await succeeded(svc, svc.start({ kind: 'RELATIONAL', onConflict: 'OVERWRITE' }));
     expect(over.verification?.ok).toBe(true);
     expect(over.backups.map((b) => [b.step, b.kind, b.name, b.rows])).toEqual([
-      ['users', 'table', expect.stringMatching(new RegExp(`^users_backup_${over.id.slice(0, 8)}_[0-9a-f]{8}$`)), USERS],
-      ['documents', 'table', expect.stringMatching(new RegExp(`^documents_backup_${over.id.slice(0, 8)}_[0-9a-f]{8}$`)), DOCS],
+      ['users', 'table', expect.stringMatching(new RegExp(`^switchyard_users_backup_${over.id.slice(0, 8)}_[0-9a-f]{8}$`)), USERS],
+      ['documents', 'table', expect.stringMatching(new RegExp(`^switchyard_documents_backup_${over.id.slice(0, 8)}_[0-9a-f]{8}$`)), DOCS],
     ]);
     expect((await pg.repository(DocumentEntity).findOneByOrFail({ id: 'd-000002' })).title).toBe(documents(3, USERS)[2].title);
   });

@@ -1,20 +1,24 @@
 import { documentProblem } from '@switchyard/knowledge';
-import { DocumentEntity, RelationalDb, UserEntity } from '@switchyard/relational-db';
-import { EntityMetadata, EntityTarget, In, ObjectLiteral } from 'typeorm';
+import { ColumnRow, DocumentEntity, RelationalDb, TableIo, UserEntity } from '@switchyard/relational-db';
+import type { EntityMetadata } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 
-/** A column whose value must name an existing row of another table (a parent). */
+/** Columns whose value must name an existing row of another table (a parent): a foreign key, or Switchyard's document -> user. */
 export interface ParentRule {
-  column: string;
-  entity: EntityTarget<ObjectLiteral>;
-  /** For messages: "user". */
+  /** The child's columns, in the order of the parent's. */
+  columns: ColumnMetadata[];
+  parent: EntityMetadata;
+  parentColumns: ColumnMetadata[];
+  /** For messages: "user", or the parent table's name. */
   noun: string;
 }
 
 /** What a table's rows must meet beyond their column types: the API's own rules, and their parents. */
 export interface TableRules {
-  check?(row: ObjectLiteral): string | null;
+  check?(row: ColumnRow): string | null;
   parents: ParentRule[];
+  /** Self-references (a tree in one table): written as NULL first, set once every row of the table is in. */
+  selfRefs: ColumnMetadata[][];
 }
 
 export interface RuleOptions {
@@ -22,98 +26,125 @@ export interface RuleOptions {
   maxDocumentBytes: number;
 }
 
-/** The rules of Switchyard's own tables (a host's tables only get the column checks). */
-export function rulesFor(entity: EntityTarget<ObjectLiteral>, o: RuleOptions): TableRules {
-  if (entity === DocumentEntity) {
+const col = (meta: EntityMetadata, name: string): ColumnMetadata => meta.columns.find((c) => c.databaseName === name)!;
+
+/**
+ * The rules of a table: Switchyard's own tables get the API's rules (a document's size and fields, its
+ * user); every table gets its foreign keys as parent rules (a row whose parent is not there is set aside
+ * with the reason, instead of failing the batch on the constraint) and its self-references.
+ */
+export function rulesFor(db: RelationalDb, meta: EntityMetadata, o: RuleOptions): TableRules {
+  const parents: ParentRule[] = [];
+  const selfRefs: ColumnMetadata[][] = [];
+  for (const fk of meta.foreignKeys) {
+    if (!fk.referencedEntityMetadata) continue;
+    if (fk.referencedEntityMetadata === meta) selfRefs.push(fk.columns);
+    else parents.push({ columns: fk.columns, parent: fk.referencedEntityMetadata, parentColumns: fk.referencedColumns, noun: fk.referencedEntityMetadata.tableName });
+  }
+  if (meta.target === DocumentEntity) {
+    const users = db.metadata(UserEntity);
     return {
-      parents: [{ column: 'userId', entity: UserEntity, noun: 'user' }],
+      selfRefs,
+      parents: [...parents, { columns: [col(meta, 'user_id')], parent: users, parentColumns: [col(users, 'id')], noun: 'user' }],
       check: (d) => {
-        const p = documentProblem({ documentId: d.externalId, content: d.content, title: d.title }, o.maxDocumentBytes);
-        if (p) return `${p.field === 'documentId' ? 'externalId' : p.field} ${p.message}`;
-        if (typeof d.content === 'string' && d.contentBytes !== Buffer.byteLength(d.content, 'utf8')) return `contentBytes is ${JSON.stringify(d.contentBytes)} but the content has ${Buffer.byteLength(d.content, 'utf8')} bytes`;
+        const p = documentProblem({ documentId: d.external_id as string, content: d.content as string, title: d.title as string | null }, o.maxDocumentBytes);
+        if (p) return `${p.field === 'documentId' ? 'external_id' : p.field} ${p.message}`;
+        if (typeof d.content === 'string' && d.content_bytes !== Buffer.byteLength(d.content, 'utf8')) return `content_bytes is ${JSON.stringify(d.content_bytes)} but the content has ${Buffer.byteLength(d.content, 'utf8')} bytes`;
         return null;
       },
     };
   }
-  if (entity === UserEntity) {
-    return { parents: [], check: (u) => (typeof u.id === 'string' && u.id.trim() ? null : 'id must not be empty') };
-  }
-  return { parents: [] };
+  if (meta.target === UserEntity) return { selfRefs, parents, check: (u) => (typeof u.id === 'string' && u.id.trim() ? null : 'id must not be empty') };
+  return { selfRefs, parents };
 }
 
-function kindOf(c: ColumnMetadata): 'string' | 'integer' | 'number' | 'boolean' | 'date' | 'json' | 'other' {
-  const t = typeof c.type === 'function' ? (c.type as { name?: string }).name?.toLowerCase() : String(c.type).toLowerCase();
-  if (c.isCreateDate || c.isUpdateDate || t === 'date' || /timestamp|datetime/.test(t ?? '')) return 'date';
-  if (/char|text|uuid|string/.test(t ?? '')) return 'string';
-  if (/^(int|integer|smallint|bigint|int2|int4|int8)$/.test(t ?? '')) return 'integer';
-  if (/real|double|float|numeric|decimal|number/.test(t ?? '')) return 'number';
-  if (/bool/.test(t ?? '')) return 'boolean';
-  if (/json/.test(t ?? '')) return 'json';
+type Kind = 'string' | 'integer' | 'decimal' | 'float' | 'boolean' | 'instant' | 'calendar' | 'json' | 'bytes' | 'enum' | 'other';
+
+/** What kind of JS value a column hydrates to. */
+export function kindOf(c: ColumnMetadata): Kind {
+  if (c.enum) return 'enum';
+  if (c.type === Date || c.isCreateDate || c.isUpdateDate || c.isDeleteDate) return 'instant';
+  if (c.type === Boolean) return 'boolean';
+  if (c.type === Number) return 'integer'; // TypeORM maps a plain number column to integer
+  if (c.type === String) return 'string';
+  const t = (typeof c.type === 'function' ? (c.type as { name?: string }).name ?? '' : String(c.type)).toLowerCase();
+  if (/^(date|time|time without time zone)$/.test(t)) return 'calendar';
+  if (/timestamp|datetime/.test(t)) return 'instant';
+  if (/char|text|uuid|string|clob/.test(t)) return 'string';
+  if (/^(int|integer|smallint|bigint|int2|int4|int8|tinyint|mediumint)$/.test(t)) return 'integer';
+  if (/numeric|decimal|money/.test(t)) return 'decimal';
+  if (/real|double|float|number/.test(t)) return 'float';
+  if (/bool/.test(t)) return 'boolean';
+  if (/json/.test(t)) return 'json';
+  if (/blob|bytea|binary/.test(t)) return 'bytes';
+  if (t === 'enum' || t === 'simple-enum') return 'enum';
   return 'other';
 }
 
 /** Why a value cannot go into a column of this type, or null. */
 export function columnProblem(c: ColumnMetadata, v: unknown): string | null {
   const name = c.databaseName;
+  const got = () => (Buffer.isBuffer(v) ? `${v.length} bytes` : JSON.stringify(v));
   switch (kindOf(c)) {
     case 'string':
-      return typeof v === 'string' ? null : `${name} must be a string, got ${JSON.stringify(v)}`;
+      return typeof v === 'string' ? null : `${name} must be a string, got ${got()}`;
     case 'integer':
-      return Number.isSafeInteger(v) ? null : `${name} must be an integer, got ${JSON.stringify(v)}`;
-    case 'number':
-      return typeof v === 'number' && Number.isFinite(v) ? null : `${name} must be a finite number, got ${JSON.stringify(v)}`;
+      return Number.isSafeInteger(v) || (typeof v === 'string' && /^-?\d+$/.test(v)) ? null : `${name} must be an integer, got ${got()}`;
+    case 'decimal':
+      return (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) ? null : `${name} must be a decimal number, got ${got()}`;
+    case 'float':
+      return typeof v === 'number' && Number.isFinite(v) ? null : `${name} must be a finite number, got ${got()}`;
     case 'boolean':
-      return typeof v === 'boolean' ? null : `${name} must be true or false, got ${JSON.stringify(v)}`;
-    case 'date':
-      return v instanceof Date && !Number.isNaN(v.getTime()) ? null : `${name} must be a valid date, got ${JSON.stringify(v)}`;
+      return typeof v === 'boolean' ? null : `${name} must be true or false, got ${got()}`;
+    case 'instant':
+      return v instanceof Date && !Number.isNaN(v.getTime()) ? null : `${name} must be a valid date, got ${got()}`;
+    case 'calendar':
+      return typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$|^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(v) ? null : `${name} must be a date or time of day, got ${got()}`;
+    case 'bytes':
+      return Buffer.isBuffer(v) ? null : `${name} must be bytes, got ${got()}`;
+    case 'enum':
+      return (c.enum ?? []).map(String).includes(String(v)) ? null : `${name} must be one of ${JSON.stringify(c.enum)}, got ${got()}`;
     default:
       return null;
   }
 }
 
-const IN_CHUNK = 500;
+/** A tuple of values as one comparable string (key of a Set / Map). */
+export const tupleKey = (values: unknown[]): string => JSON.stringify(values.map((v) => (v instanceof Date ? v.toISOString() : Buffer.isBuffer(v) ? v.toString('base64') : typeof v === 'number' ? String(v) : v)));
 
-/** Ids (of `column` in `entity`) that exist in `db`. */
-export async function existingKeys(db: RelationalDb, entity: EntityTarget<ObjectLiteral>, ids: string[]): Promise<Set<string>> {
-  const meta = db.metadata(entity);
-  const key = meta.primaryColumns[0].propertyName;
-  const out = new Set<string>();
-  for (let i = 0; i < ids.length; i += IN_CHUNK) {
-    const rows = await db.repository(entity).find({ select: { [key]: true } as never, where: { [key]: In(ids.slice(i, i + IN_CHUNK)) } as never });
-    for (const r of rows) out.add(String(r[key]));
-  }
-  return out;
+/** Which of these tuples of `cols` exist as rows of `meta` in `db` (as tupleKey strings). */
+export async function existingTuples(db: RelationalDb, meta: EntityMetadata, cols: ColumnMetadata[], tuples: unknown[][]): Promise<Set<string>> {
+  const io = new TableIo(db, meta);
+  const rows = await io.lookup(cols, tuples, cols);
+  return new Set(rows.map((r) => tupleKey(cols.map((c) => r[c.databaseName]))));
 }
 
 /**
  * Rows of a batch that would break a unique key (other than the primary key): twice in the batch, or
  * already in the target under another primary key. Reasons by index.
  */
-export async function uniqueConflicts(db: RelationalDb, meta: EntityMetadata, rows: ObjectLiteral[]): Promise<Map<number, string>> {
+export async function uniqueConflicts(io: TableIo, rows: ColumnRow[]): Promise<Map<number, string>> {
   const out = new Map<number, string>();
-  const pk = meta.primaryColumns[0].propertyName;
-  for (const index of meta.indices.filter((x) => x.isUnique)) {
-    const cols = index.columns.map((c) => c.propertyName);
-    const keyOf = (r: ObjectLiteral) => JSON.stringify(cols.map((c) => r[c]));
-    const label = `(${index.columns.map((c) => c.databaseName).join(', ')})`;
-    const seen = new Map<string, ObjectLiteral>();
+  const uniques = [...io.meta.indices.filter((x) => x.isUnique).map((x) => ({ name: x.name, columns: x.columns })), ...io.meta.uniques.map((u) => ({ name: u.name, columns: u.columns }))];
+  for (const index of uniques) {
+    const cols = index.columns;
+    const keyOf = (r: ColumnRow) => tupleKey(cols.map((c) => r[c.databaseName]));
+    const label = `(${cols.map((c) => c.databaseName).join(', ')})`;
+    const seen = new Map<string, ColumnRow>();
     rows.forEach((r, i) => {
       const k = keyOf(r);
       const first = seen.get(k);
-      if (first && String(first[pk]) !== String(r[pk])) out.set(i, `${label} = ${k} is also used by ${JSON.stringify(String(first[pk]))} earlier in the source (unique key ${index.name})`);
+      if (first && io.idOf(first) !== io.idOf(r)) out.set(i, `${label} = ${k} is also used by ${JSON.stringify(io.idOf(first))} earlier in the source (unique key ${index.name})`);
       else if (!first) seen.set(k, r);
     });
-    for (let i = 0; i < rows.length; i += IN_CHUNK) {
-      const part = rows.slice(i, i + IN_CHUNK);
-      // A NULL never collides in a unique index (and TypeORM would drop it from the filter).
-      const where = part.filter((r) => cols.every((c) => r[c] !== null && r[c] !== undefined)).map((r) => Object.fromEntries(cols.map((c) => [c, r[c]])));
-      if (!where.length) continue;
-      const found = await db.repository(meta.target).find({ select: Object.fromEntries([pk, ...cols].map((c) => [c, true])) as never, where: where as never });
-      const holder = new Map(found.map((f) => [keyOf(f), String(f[pk])]));
-      part.forEach((r, j) => {
-        const h = holder.get(keyOf(r));
-        if (h !== undefined && h !== String(r[pk]) && !out.has(i + j)) out.set(i + j, `${label} = ${keyOf(r)} already belongs to ${JSON.stringify(h)} in the target (unique key ${index.name})`);
-      });
+    // A NULL never collides in a unique index.
+    const candidates = rows.map((r, i) => ({ r, i })).filter(({ r }) => cols.every((c) => r[c.databaseName] !== null && r[c.databaseName] !== undefined));
+    if (!candidates.length) continue;
+    const found = await io.lookup(cols, candidates.map(({ r }) => cols.map((c) => r[c.databaseName])), [...io.key, ...cols]);
+    const holder = new Map(found.map((f) => [keyOf(f), io.idOf(f)]));
+    for (const { r, i } of candidates) {
+      const h = holder.get(keyOf(r));
+      if (h !== undefined && h !== io.idOf(r) && !out.has(i)) out.set(i, `${label} = ${keyOf(r)} already belongs to ${JSON.stringify(h)} in the target (unique key ${index.name})`);
     }
   }
   return out;

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
-import { RelationalDb, UsersRepository } from '@switchyard/relational-db';
+import { DocumentEntity, RelationalDb, UserEntity, UsersRepository } from '@switchyard/relational-db';
 import { VectorDb } from '@switchyard/vector-db';
 import { freshDir, freshPostgres } from '../../../test/support/services';
 import { MigrationService } from './migration.service';
@@ -52,8 +52,8 @@ describe('relational migration keeps every stamp exactly (PostgreSQL -> PostgreS
   it('copies database-generated stamps to the microsecond, and verification agrees', async () => {
     const job = await succeeded(svc, svc.start({ kind: 'RELATIONAL', batchSize: 7 }));
     expect(job.verification?.ok).toBe(true);
-    for (const table of ['users', 'documents']) {
-      const [from, to] = await Promise.all([stamps(source, table), stamps(target, table)]);
+    for (const entity of [UserEntity, DocumentEntity]) {
+      const [from, to] = await Promise.all([stamps(source, source.metadata(entity).tableName), stamps(target, target.metadata(entity).tableName)]);
       expect(from.length).toBeGreaterThan(0);
       expect(to).toEqual(from);
     }

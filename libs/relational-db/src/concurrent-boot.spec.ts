@@ -161,13 +161,13 @@ describe('the schema lock: bounded wait, released after a failed migration', () 
     const client = new Client({ ...other.connection, user: other.connection.username, ssl: false });
     await client.connect();
     try {
-      await client.query('CREATE TABLE users (id int)'); // the initial migration fails on it
+      await client.query('CREATE TABLE switchyard_users (id int)'); // the initial migration fails on it
       let free: boolean | undefined;
       const err = await bootError(createRelationalDb(config), async () => {
         free = (await client.query('SELECT pg_try_advisory_lock($1::bigint) AS got', [SCHEMA_LOCK_KEY])).rows[0].got;
       });
       expect(err?.code).toBe('INTERNAL');
-      expect(err?.message).toMatch(/schema migration failed on .*"users" already exists/);
+      expect(err?.message).toMatch(/schema migration failed on .*"switchyard_users" already exists/);
       expect(free).toBe(true); // released by the failed init() itself, its pool still open
     } finally {
       await client.end();

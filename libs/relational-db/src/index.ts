@@ -7,3 +7,5 @@ export * from './drivers/sqlite.driver';
 export * from './drivers/postgres.driver';
 export * from './repositories/documents.repository';
 export * from './repositories/users.repository';
+export * from './table-names';
+export * from './table-io';

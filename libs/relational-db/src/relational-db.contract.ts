@@ -140,10 +140,10 @@ export function runRelationalDbContract(provider: RelationalProvider, make: () =
 
     it('snapshots a table and restores it', async () => {
       const repo = h.db.repository(DocumentEntity);
-      await h.db.snapshotTable('documents', 'documents_backup_test');
+      await h.db.snapshotTable(h.db.metadata(DocumentEntity).tableName, 'documents_backup_test');
       await h.db.truncate(DocumentEntity);
       expect(await repo.count()).toBe(0);
-      await h.db.restoreSnapshot('documents', 'documents_backup_test');
+      await h.db.restoreSnapshot(h.db.metadata(DocumentEntity).tableName, 'documents_backup_test');
       expect(await repo.count()).toBe(10_001);
       expect((await repo.findOneByOrFail({ id: 'doc-000007' })).metadata).toEqual(doc(7).metadata);
     });
@@ -158,7 +158,7 @@ export function runRelationalDbContract(provider: RelationalProvider, make: () =
         await expect(ro.repository(UserEntity).insert({ id: 'ro-write', roles: null, active: true })).rejects.toThrow(refused);
         await expect(ro.insertRows(DocumentEntity, [doc(900_000)], 'error')).rejects.toThrow(refused);
         await expect(ro.truncate(DocumentEntity)).rejects.toThrow(refused);
-        await expect(ro.snapshotTable('documents', 'documents_ro_snapshot')).rejects.toThrow(refused);
+        await expect(ro.snapshotTable(ro.metadata(DocumentEntity).tableName, 'documents_ro_snapshot')).rejects.toThrow(refused);
         expect(ro.readOnly).toBe(true);
       } finally {
         await ro.close();

@@ -7,7 +7,8 @@ import { RelationalDb, RelationalDbOptions } from './relational-db.port';
  * Picks the driver for a validated config. Not connected yet: call init().
  * `{ readOnly: true }` for a migration source: nothing is written, not even schema migrations.
  */
-export function createRelationalDb(config: RelationalDbConfig, options: RelationalDbOptions = {}): RelationalDb {
+export function createRelationalDb(config: RelationalDbConfig, opened: RelationalDbOptions = {}): RelationalDb {
+  const options = { ...opened, tablePrefix: opened.tablePrefix ?? config.tablePrefix };
   switch (config.provider) {
     case 'sqlite':
       return new SqliteRelationalDb(config, options);

@@ -1,4 +1,4 @@
-import { ProviderUnavailableError, RelationalProvider, SwitchyardError, errorMessage } from '@switchyard/core';
+import { DEFAULT_TABLE_PREFIX, ProviderUnavailableError, RelationalProvider, SwitchyardError, TABLE_PREFIX_PATTERN, errorMessage } from '@switchyard/core';
 import {
   ColumnType,
   DataSource,
@@ -11,11 +11,19 @@ import {
   ObjectLiteral,
   QueryRunner,
   Repository,
+  EntitySchema,
+  MixedList,
 } from 'typeorm';
-import { ALL_ENTITIES } from './entities';
-import { SCHEMA_MIGRATIONS } from './migrations';
+import { ALL_ENTITIES, OWN_ENTITY_TABLES } from './entities';
+import { ColumnRow, TableIo } from './table-io';
+import { SCHEMA_MIGRATION_NAMES, SCHEMA_MIGRATIONS } from './migrations';
+import { LEGACY_LAYOUT, LEGACY_MIGRATIONS_TABLE, migrationsTableName, OWN_INDICES, OwnTable, ownIndexName, ownTableName, setTableLayout, TableLayout } from './table-names';
 
 export type RowConflict = 'error' | 'skip' | 'overwrite';
+
+/** An entity of the host app: a class decorated with @Entity, or an EntitySchema (as TypeORM takes them). */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+export type EntityClassOrSchema = Function | EntitySchema;
 
 /** How a RelationalDb is opened. */
 export interface RelationalDbOptions {
@@ -30,6 +38,27 @@ export interface RelationalDbOptions {
    * moment) migrates the same database, before it fails with MIGRATION_LOCKED. Default 60 000 ms.
    */
   schemaLockWaitMs?: number;
+  /**
+   * Prefix of Switchyard's own tables (`<prefix>users`, `<prefix>documents`, `<prefix>migration_jobs`,
+   * ..., and `<prefix>schema_migrations` where executed schema migrations are recorded). Default: the
+   * config's tablePrefix, else DEFAULT_TABLE_PREFIX (`switchyard_`).
+   */
+  tablePrefix?: string;
+  /**
+   * The host app's own entities, in the same DataSource as Switchyard's (repository(Entity) works for
+   * them, and RELATIONAL migrations copy their tables). Their tables are the host's: created by
+   * `migrations` or `synchronize`, never by Switchyard's schema migrations. Default none.
+   */
+  entities?: EntityClassOrSchema[];
+  /** The host's TypeORM migrations for `entities`: run on init() after Switchyard's, recorded in the same table. */
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  migrations?: MixedList<Function | string>;
+  /**
+   * Creates / alters the host entities' tables from their metadata on init() (TypeORM synchronize,
+   * limited to the host's entities: Switchyard's own tables only ever change by schema migrations).
+   * For development and tests; use `migrations` in production. Default false.
+   */
+  synchronize?: boolean;
 }
 
 /** Default of RelationalDbOptions.schemaLockWaitMs. */
@@ -59,19 +88,65 @@ export abstract class RelationalDb {
   abstract readonly label: string;
   readonly dataSource: DataSource;
   readonly readOnly: boolean;
+  /** The prefix of Switchyard's own tables in this database. */
+  readonly tablePrefix: string;
+  /** The host app's entities this handle was opened with (a migration source is opened with the same). */
+  readonly hostEntities: readonly EntityClassOrSchema[];
   protected readonly schemaLockWaitMs: number;
+  private readonly synchronizeHost: boolean;
+  private layout: TableLayout;
 
   protected constructor(options: DataSourceOptions, opened: RelationalDbOptions & { instants?: InstantColumn } = {}) {
     this.readOnly = opened.readOnly ?? false;
     this.schemaLockWaitMs = opened.schemaLockWaitMs ?? SCHEMA_LOCK_WAIT_MS;
+    this.tablePrefix = opened.tablePrefix ?? DEFAULT_TABLE_PREFIX;
+    if (!TABLE_PREFIX_PATTERN.test(this.tablePrefix)) {
+      throw new SwitchyardError('CONFIG_INVALID', `table prefix ${JSON.stringify(this.tablePrefix)}: allowed are lower-case letters, digits and _, starting with a letter, at most 24 characters, or empty`);
+    }
+    this.hostEntities = [...(opened.entities ?? [])];
+    this.synchronizeHost = opened.synchronize ?? false;
+    this.layout = { kind: 'prefixed', prefix: this.tablePrefix };
     this.dataSource = new DataSource({
       ...options,
-      entities: ALL_ENTITIES,
-      migrations: SCHEMA_MIGRATIONS,
+      entities: [...ALL_ENTITIES, ...this.hostEntities],
+      migrations: [...SCHEMA_MIGRATIONS, ...((opened.migrations as unknown[]) ?? [])],
+      migrationsTableName: migrationsTableName(this.tablePrefix),
       migrationsRun: false,
       synchronize: false,
     } as DataSourceOptions);
-    if (opened.instants) mapInstantColumns(this.dataSource, opened.instants);
+    setTableLayout(this.dataSource, this.layout);
+    portableColumnTypes(this.dataSource);
+    afterMetadataBuilt(this.dataSource, () => {
+      if (opened.instants) mapInstantColumns(this.dataSource, opened.instants);
+      this.nameOwnTables();
+    });
+  }
+
+  /**
+   * Gives Switchyard's own entities their names in this database (the layout's), and keeps TypeORM's
+   * synchronize off them: they change by schema migrations only.
+   */
+  private nameOwnTables(): void {
+    for (const meta of this.dataSource.entityMetadatas) {
+      const own = OWN_ENTITY_TABLES.get(meta.target);
+      if (!own) continue;
+      meta.tableNameWithoutPrefix = meta.tableName = ownTableName(this.layout, own);
+      meta.tablePath = this.dataSource.driver.buildTableName(meta.tableName, meta.schema, meta.database);
+      for (const index of meta.indices) {
+        const known = OWN_INDICES.find((i) => i.table === own && i.legacy === index.givenName);
+        if (known) index.name = ownIndexName(this.layout, known.legacy);
+      }
+    }
+  }
+
+  /** A table's name as a migration step, a checksum and a backup know it: Switchyard's own by their logical name (`users`), a host's by its table name. */
+  datasetName(entity: EntityTarget<ObjectLiteral>): string {
+    return datasetNameOf(this.metadata(entity));
+  }
+
+  /** Which of Switchyard's own tables this entity is, if it is one. */
+  ownTable(entity: EntityTarget<ObjectLiteral>): OwnTable | undefined {
+    return OWN_ENTITY_TABLES.get(this.metadata(entity).target);
   }
 
   /**
@@ -88,18 +163,82 @@ export abstract class RelationalDb {
     } catch (e) {
       throw new ProviderUnavailableError(`${this.provider} relational database at ${this.label}`, e);
     }
-    if (this.readOnly) return;
+    if (this.readOnly) return this.detectLegacyLayout();
     try {
       await this.withSchemaLock(async (runner, transaction) => {
         // TypeORM's runMigrations() takes a connection of its own per call; the executor given the
         // runner keeps every statement (the migrations table check included) on the locked connection.
         const executor = new MigrationExecutor(this.dataSource, runner);
         executor.transaction = transaction;
+        await this.adoptLegacyMigrationsTable(runner, executor, transaction);
         await executor.executePendingMigrations();
       });
+      // After the lock: TypeORM's schema builder opens a transaction of its own.
+      if (this.synchronizeHost) await this.synchronizeHostTables();
     } catch (e) {
       if (e instanceof SwitchyardError) throw e;
       throw new SwitchyardError('INTERNAL', `schema migration failed on ${this.label}: ${errorMessage(e)}`, {}, { cause: e });
+    }
+  }
+
+  /** TypeORM synchronize of the host's entities only: Switchyard's own tables change by schema migrations alone. */
+  private async synchronizeHostTables(): Promise<void> {
+    const own = this.dataSource.entityMetadatas.filter((m) => OWN_ENTITY_TABLES.has(m.target) && m.synchronize);
+    for (const m of own) m.synchronize = false;
+    try {
+      await this.dataSource.synchronize();
+    } finally {
+      for (const m of own) m.synchronize = true;
+    }
+  }
+
+  /**
+   * A database made by 0.1 recorded Switchyard's migrations in TypeORM's default `migrations` table, which
+   * a host app's own TypeORM migrations may use too. Moves Switchyard's rows (only those) into
+   * `<prefix>schema_migrations`, in one transaction, before anything reads it; drops `migrations` if
+   * nothing else is left in it.
+   */
+  private async adoptLegacyMigrationsTable(runner: QueryRunner, executor: MigrationExecutor, transaction: SchemaMigrationTransaction): Promise<void> {
+    const table = migrationsTableName(this.tablePrefix);
+    if (table === LEGACY_MIGRATIONS_TABLE || (await runner.hasTable(table)) || !(await runner.hasTable(LEGACY_MIGRATIONS_TABLE))) return;
+    const e = (n: string) => this.dataSource.driver.escape(n);
+    const param = (i: number) => this.dataSource.driver.createParameter(`p${i}`, i);
+    const rows = (await runner.query(`SELECT ${e('timestamp')} AS ts, ${e('name')} AS name FROM ${e(LEGACY_MIGRATIONS_TABLE)}`)) as { ts: string | number; name: string }[];
+    const ours = rows.filter((r) => SCHEMA_MIGRATION_NAMES.has(r.name));
+    if (!ours.length) return;
+    const own = transaction === 'each';
+    if (own) await runner.startTransaction();
+    try {
+      await (executor as unknown as { createMigrationsTableIfNotExist(r: QueryRunner): Promise<void> }).createMigrationsTableIfNotExist(runner);
+      for (const r of ours) await runner.query(`INSERT INTO ${e(table)} (${e('timestamp')}, ${e('name')}) VALUES (${param(0)}, ${param(1)})`, [r.ts, r.name]);
+      await runner.query(`DELETE FROM ${e(LEGACY_MIGRATIONS_TABLE)} WHERE ${e('name')} IN (${ours.map((_, i) => param(i)).join(', ')})`, ours.map((r) => r.name));
+      if (ours.length === rows.length) await runner.query(`DROP TABLE ${e(LEGACY_MIGRATIONS_TABLE)}`);
+      if (own) await runner.commitTransaction();
+    } catch (err) {
+      if (own) await runner.rollbackTransaction().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * A read-only handle (a migration source) cannot upgrade the schema: if the database still has the 0.1
+   * layout (unprefixed `users` / `documents`, recorded as made by Switchyard in `migrations`), its own
+   * entities are read under those names.
+   */
+  private async detectLegacyLayout(): Promise<void> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const legacy = LEGACY_LAYOUT;
+      if (ownTableName(this.layout, 'users') === ownTableName(legacy, 'users') && ownTableName(this.layout, 'documents') === ownTableName(legacy, 'documents')) return;
+      if (await runner.hasTable(ownTableName(this.layout, 'users'))) return;
+      if (!(await runner.hasTable(ownTableName(legacy, 'users'))) || !(await runner.hasTable(LEGACY_MIGRATIONS_TABLE))) return;
+      const e = (n: string) => this.dataSource.driver.escape(n);
+      const made = (await runner.query(`SELECT ${e('name')} AS name FROM ${e(LEGACY_MIGRATIONS_TABLE)}`)) as { name: string }[];
+      if (!made.some((r) => SCHEMA_MIGRATION_NAMES.has(r.name))) return;
+      this.layout = legacy;
+      this.nameOwnTables();
+    } finally {
+      await runner.release();
     }
   }
 
@@ -143,6 +282,18 @@ export abstract class RelationalDb {
     }
   }
 
+  /** Which of these tables do not exist in this database (e.g. a host's tables its migrations have not made yet). */
+  async missingTables(tables: string[]): Promise<string[]> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const out: string[] = [];
+      for (const t of tables) if (!(await runner.hasTable(t))) out.push(t);
+      return out;
+    } finally {
+      await runner.release();
+    }
+  }
+
   /** Differences between the entities and the live schema (empty when migrations are complete). */
   async pendingSchemaChanges(): Promise<string[]> {
     const log = await this.dataSource.driver.createSchemaBuilder().log();
@@ -172,23 +323,35 @@ export abstract class RelationalDb {
     }
   }
 
-  /**
-   * Writes entity rows in bulk. Default: multi-row INSERT through the query builder, sized to the
-   * engine's bind-parameter limit. Drivers override with faster native paths (PostgreSQL: COPY).
-   */
+  /** Reads and writes a table as column rows (any entity's table, junction tables included). */
+  table(entity: EntityTarget<ObjectLiteral>): TableIo {
+    return new TableIo(this, this.metadata(entity));
+  }
+
+  /** Writes entity objects in bulk (their column values through insertColumnRows). */
   async insertRows<T extends ObjectLiteral>(entity: EntityTarget<T>, rows: T[], onConflict: RowConflict): Promise<void> {
+    const io = this.table(entity);
+    await this.insertColumnRows(io, rows.map((r) => Object.fromEntries(io.columns.map((c) => [c.databaseName, c.getEntityValue(r) ?? null]))), onConflict);
+  }
+
+  /**
+   * Writes column rows in bulk, in one transaction. Default: multi-row INSERT ... ON CONFLICT (primary
+   * key) sized to the engine's bind-parameter limit (the same statement on SQLite and PostgreSQL).
+   * Drivers override with faster native paths (PostgreSQL: COPY).
+   */
+  async insertColumnRows(io: TableIo, rows: ColumnRow[], onConflict: RowConflict): Promise<void> {
     if (!rows.length) return;
-    const meta = this.metadata(entity);
-    const perStatement = Math.max(1, Math.floor(30000 / meta.columns.length));
+    const e = (n: string) => this.dataSource.driver.escape(n);
+    const cols = io.columns;
+    const names = cols.map((c) => e(c.databaseName)).join(', ');
+    const perStatement = Math.max(1, Math.floor(30000 / cols.length));
+    const tail = conflictClause(io, onConflict, (c) => `excluded.${e(c)}`);
     await this.dataSource.transaction(async (em) => {
       for (let i = 0; i < rows.length; i += perStatement) {
-        const qb = em.createQueryBuilder().insert().into(entity).values(rows.slice(i, i + perStatement) as never);
-        if (onConflict === 'skip') qb.orIgnore();
-        if (onConflict === 'overwrite') {
-          const pk = meta.primaryColumns.map((c) => c.databaseName);
-          qb.orUpdate(meta.columns.map((c) => c.databaseName).filter((c) => !pk.includes(c)), pk);
-        }
-        await qb.updateEntity(false).execute();
+        const part = rows.slice(i, i + perStatement);
+        const params: unknown[] = [];
+        const values = part.map((r) => `(${cols.map((c) => (params.push(io.param(c, r[c.databaseName])), this.dataSource.driver.createParameter(`p${params.length - 1}`, params.length - 1))).join(', ')})`);
+        await em.query(`INSERT INTO ${e(io.table)} (${names}) VALUES ${values.join(', ')}${tail}`, params);
       }
     });
   }
@@ -222,21 +385,71 @@ export abstract class RelationalDb {
 }
 
 /**
+ * `ON CONFLICT (pk) DO NOTHING / DO UPDATE SET c = <new value of c>, ...` for a bulk write (SQLite and
+ * PostgreSQL share the syntax); empty for 'error' (a duplicate key fails the statement).
+ */
+export function conflictClause(io: TableIo, onConflict: RowConflict, incoming: (column: string) => string): string {
+  if (onConflict === 'error') return '';
+  const e = (n: string) => io.db.dataSource.driver.escape(n);
+  const pk = io.key.map((k) => e(k.databaseName)).join(', ');
+  const rest = io.columns.filter((c) => !io.key.includes(c));
+  if (onConflict === 'skip' || !rest.length) return ` ON CONFLICT (${pk}) DO NOTHING`;
+  return ` ON CONFLICT (${pk}) DO UPDATE SET ${rest.map((c) => `${e(c.databaseName)} = ${incoming(c.databaseName)}`).join(', ')}`;
+}
+
+/** A table's name as a migration step, a checksum and a backup know it, whatever the prefix: Switchyard's own by their logical name (`users`), a host's by its table name. */
+export function datasetNameOf(meta: EntityMetadata): string {
+  const own = OWN_ENTITY_TABLES.get(meta.target);
+  if (own) return own;
+  // A host table may have the name Switchyard's own dataset goes by (a host's `users`): kept apart.
+  return OWN_DATASET_NAMES.has(meta.tableName) ? `host:${meta.tableName}` : meta.tableName;
+}
+
+const OWN_DATASET_NAMES: ReadonlySet<string> = new Set(OWN_ENTITY_TABLES.values());
+
+/**
+ * Column types a host's entity may name in the other engine's words, as a TypeORM user writes one entity
+ * for an app that runs on SQLite in development and PostgreSQL in production: mapped to this engine's
+ * equivalent wherever TypeORM asks the driver (metadata validation, schema DDL).
+ */
+const PORTABLE_TYPES: Partial<Record<string, Record<string, string>>> = {
+  postgres: { blob: 'bytea', longblob: 'bytea', datetime: 'timestamp with time zone' },
+  'better-sqlite3': { bytea: 'blob', jsonb: 'json', timestamptz: 'datetime', 'timestamp with time zone': 'datetime' },
+};
+
+function portableColumnTypes(dataSource: DataSource): void {
+  const map = PORTABLE_TYPES[dataSource.driver.options.type];
+  if (!map) return;
+  const driver = dataSource.driver;
+  const normalize = driver.normalizeType.bind(driver);
+  driver.normalizeType = (column) => {
+    const t = typeof column.type === 'string' ? map[column.type.toLowerCase()] : undefined;
+    return t ?? normalize(column);
+  };
+}
+
+/** Runs `then` each time TypeORM has built the DataSource's entity metadata, before anything reads it. */
+function afterMetadataBuilt(dataSource: DataSource, then: () => void): void {
+  const ds = dataSource as unknown as { buildMetadatas(): Promise<void> };
+  const build = ds.buildMetadatas.bind(ds);
+  ds.buildMetadatas = async () => {
+    await build();
+    then();
+  };
+}
+
+/**
  * Entities declare instants as `Date` (plain date columns, CreateDateColumn, UpdateDateColumn); an
  * engine whose TypeORM default for them is wrong maps them here, once the metadata is built and before
  * anything (schema diff, queries) reads it. Entity decorators are global, so the choice cannot live
  * in the entities themselves when SQLite and PostgreSQL handles share one process.
  */
 function mapInstantColumns(dataSource: DataSource, instant: InstantColumn): void {
-  const ds = dataSource as unknown as { buildMetadatas(): Promise<void> };
-  const build = ds.buildMetadatas.bind(ds);
-  ds.buildMetadatas = async () => {
-    await build();
-    for (const column of dataSource.entityMetadatas.flatMap((m) => m.columns)) {
-      if (column.type === Date || column.isCreateDate || column.isUpdateDate) {
-        column.type = instant.type;
-        column.precision = instant.precision;
-      }
+  // Switchyard's own entities only: a host's columns keep the types its own schema gave them.
+  for (const column of dataSource.entityMetadatas.filter((m) => OWN_ENTITY_TABLES.has(m.target)).flatMap((m) => m.columns)) {
+    if (column.type === Date || column.isCreateDate || column.isUpdateDate) {
+      column.type = instant.type;
+      column.precision = instant.precision;
     }
-  };
+  }
 }

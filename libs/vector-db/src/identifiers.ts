@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { SwitchyardError, VectorProvider } from '@switchyard/core';
+import { fitIdentifier, PG_NAME_MAX_BYTES, SwitchyardError, VectorProvider } from '@switchyard/core';
 
-/** PostgreSQL keeps at most 63 bytes of a name (NAMEDATALEN - 1) and silently drops the rest. */
-export const PG_NAME_MAX_BYTES = 63;
+export { fitIdentifier, PG_NAME_MAX_BYTES };
+
 /** The meta tables key collections by varchar(255). */
 export const COLLECTION_MAX = 255;
 /** Every SQL driver keeps its meta in this table; a collection must not take its name. */
@@ -12,26 +12,6 @@ export const META_TABLE = 'switchyard_vector_meta';
 export function quoteIdent(name: string): string {
   if (!name || name.includes('\u0000')) throw new SwitchyardError('BAD_INPUT', `${JSON.stringify(name)} cannot be used as an SQL identifier`);
   return `"${name.replace(/"/g, '""')}"`;
-}
-
-/**
- * A name derived from a collection (table, stage table, index) that PostgreSQL keeps whole: unchanged
- * when it fits in 63 bytes, else cut on a character boundary and suffixed with a hash of the whole
- * name, so two long names that share their first 63 bytes still get distinct names.
- */
-export function fitIdentifier(name: string, maxBytes = PG_NAME_MAX_BYTES): string {
-  if (Buffer.byteLength(name, 'utf8') <= maxBytes) return name;
-  const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 12);
-  const room = maxBytes - hash.length - 1;
-  let head = '';
-  let bytes = 0;
-  for (const ch of name) {
-    const n = Buffer.byteLength(ch, 'utf8');
-    if (bytes + n > room) break;
-    head += ch;
-    bytes += n;
-  }
-  return `${head}_${hash}`;
 }
 
 /**

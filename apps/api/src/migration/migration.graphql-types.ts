@@ -139,6 +139,8 @@ export class StartMigrationInput {
   @Field({ defaultValue: false }) dryRun: boolean;
   @Field(() => ConflictPolicyEnum, { defaultValue: ConflictPolicyEnum.FAIL }) onConflict: ConflictPolicyEnum;
   @Field(() => Int, { nullable: true }) batchSize?: number;
+  @Field(() => [String], { nullable: true, description: 'RELATIONAL: only these tables (users, documents, or a host table by name).' }) includeTables?: string[];
+  @Field(() => [String], { nullable: true, description: 'RELATIONAL: every table but these.' }) excludeTables?: string[];
 }
 
 @InputType()

@@ -59,7 +59,9 @@ export class MigrationResolver {
 
   @Mutation(() => MigrationJobModel, { description: 'Starts a migration in the background and returns the job at once.' })
   startMigration(@Args('input') input: StartMigrationInput): Promise<MigrationJob> {
-    return this.service.start({ ...input, batchSize: input.batchSize ?? undefined });
+    const { includeTables, excludeTables, ...rest } = input;
+    const tables = includeTables || excludeTables ? { include: includeTables ?? undefined, exclude: excludeTables ?? undefined } : undefined;
+    return this.service.start({ ...rest, batchSize: input.batchSize ?? undefined, tables });
   }
 
   @Mutation(() => MigrationJobModel)

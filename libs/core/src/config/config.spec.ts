@@ -13,7 +13,7 @@ function issues(env: Record<string, string>): string[] {
 describe('loadConfig', () => {
   it('defaults to the embedded stack: sqlite + sqlite-vec in the same file + xenova MiniLM (384)', () => {
     const c = loadConfig({});
-    expect(c.relational).toEqual({ provider: 'sqlite', database: './data/switchyard.sqlite', logging: false });
+    expect(c.relational).toEqual({ provider: 'sqlite', database: './data/switchyard.sqlite', logging: false, tablePrefix: 'switchyard_' });
     expect(c.vector).toEqual({ provider: 'sqlite-vec', path: './data/switchyard.sqlite', dimensions: 384, collection: 'switchyard_embeddings' });
     expect(c.embeddings).toMatchObject({ provider: 'xenova', model: 'Xenova/all-MiniLM-L6-v2', batchSize: 32, chunkSize: 1000, chunkOverlap: 200 });
     expect(c.llm).toMatchObject({ provider: 'ollama', url: 'http://localhost:11434' });
@@ -37,6 +37,14 @@ describe('loadConfig', () => {
     const list = issues({ RELATIONAL_DB_PROVIDER: 'postgres', RELATIONAL_DB_PORT: 'fivefour', RELATIONAL_DB_DATABASE: 'db', RELATIONAL_DB_SSL: 'maybe' });
     expect(list).toContain('RELATIONAL_DB_SSL: got "maybe"; allowed: true, false');
     expect(list).toEqual(expect.arrayContaining([expect.stringMatching(/^RELATIONAL_DB_HOST: is required when RELATIONAL_DB_PROVIDER=postgres/), expect.stringMatching(/^RELATIONAL_DB_PORT: got "fivefour"; allowed: a TCP port number/)]));
+  });
+
+  it('takes a table prefix for Switchyard\'s own tables, and names what a bad one may be', () => {
+    expect(loadConfig({ RELATIONAL_DB_TABLE_PREFIX: 'rag_' }).relational.tablePrefix).toBe('rag_');
+    expect(issues({ RELATIONAL_DB_TABLE_PREFIX: 'Bad-Prefix' })).toEqual([expect.stringMatching(/^RELATIONAL_DB_TABLE_PREFIX: got "Bad-Prefix"; allowed: lower-case letters, digits and _/)]);
+    expect(issues({ MIGRATION_OLD_RELATIONAL_DB_PROVIDER: 'sqlite', MIGRATION_OLD_RELATIONAL_DB_DATABASE: 'x.sqlite', MIGRATION_OLD_VECTOR_DB_PROVIDER: 'sqlite-vec', MIGRATION_OLD_VECTOR_DB_PATH: 'x.sqlite', MIGRATION_OLD_RELATIONAL_DB_TABLE_PREFIX: '1x' })).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^MIGRATION_OLD_RELATIONAL_DB_TABLE_PREFIX: got "1x"/)]),
+    );
   });
 
   it('rejects pgvector without postgres, a bad URL, a bad boolean, overlap >= size', () => {

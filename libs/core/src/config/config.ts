@@ -20,9 +20,18 @@ export interface PostgresConnection {
   ssl: boolean;
 }
 
+/**
+ * tablePrefix: the prefix of Switchyard's own tables (default DEFAULT_TABLE_PREFIX), so they never
+ * collide with a host app's tables in the same database (RELATIONAL_DB_TABLE_PREFIX).
+ */
 export type RelationalDbConfig =
-  | { provider: 'sqlite'; database: string; logging: boolean }
-  | ({ provider: 'postgres'; logging: boolean } & PostgresConnection);
+  | { provider: 'sqlite'; database: string; logging: boolean; tablePrefix?: string }
+  | ({ provider: 'postgres'; logging: boolean; tablePrefix?: string } & PostgresConnection);
+
+/** Prefix of Switchyard's own tables when RELATIONAL_DB_TABLE_PREFIX is not set. */
+export const DEFAULT_TABLE_PREFIX = 'switchyard_';
+/** What RELATIONAL_DB_TABLE_PREFIX may be: lower-case letters, digits and _, starting with a letter, at most 24 characters (or empty). */
+export const TABLE_PREFIX_PATTERN = /^(?:[a-z][a-z0-9_]{0,23})?$/;
 
 export type VectorDbConfig =
   | { provider: 'sqlite-vec'; path: string; dimensions: number; collection: string }
@@ -118,13 +127,17 @@ function parseProfile(env: Env, name: string, p: string, issues: Issues, default
     defaults ? oneOf(RELATIONAL_PROVIDERS, 'sqlite') : oneOf(RELATIONAL_PROVIDERS),
   ) as RelationalProvider;
   const logging = issues.parse(env, `${p}RELATIONAL_DB_LOGGING`, bool(false));
+  const tablePrefix = issues.parse(env, `${p}RELATIONAL_DB_TABLE_PREFIX`, str(DEFAULT_TABLE_PREFIX)) as string;
+  if (!TABLE_PREFIX_PATTERN.test(tablePrefix)) {
+    issues.list.push(`${p}RELATIONAL_DB_TABLE_PREFIX: got ${JSON.stringify(tablePrefix)}; allowed: lower-case letters, digits and _, starting with a letter, at most 24 characters (default ${DEFAULT_TABLE_PREFIX})`);
+  }
   let relational: RelationalDbConfig;
   if (rProvider === 'postgres') {
-    relational = { provider: 'postgres', logging, ...parsePostgres(env, p, issues) };
+    relational = { provider: 'postgres', logging, tablePrefix, ...parsePostgres(env, p, issues) };
   } else {
     const database = issues.parse(env, `${p}RELATIONAL_DB_DATABASE`, str(defaults ? './data/switchyard.sqlite' : undefined));
     if (!database && !defaults) issues.list.push(`${p}RELATIONAL_DB_DATABASE: is required (the SQLite file path)`);
-    relational = { provider: 'sqlite', database: database ?? '', logging };
+    relational = { provider: 'sqlite', database: database ?? '', logging, tablePrefix };
   }
 
   const vProvider = issues.parse(

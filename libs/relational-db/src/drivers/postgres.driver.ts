@@ -1,11 +1,12 @@
-import { RelationalDbConfig } from '@switchyard/core';
+import { fitIdentifier, RelationalDbConfig } from '@switchyard/core';
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EntityTarget, ObjectLiteral, QueryRunner } from 'typeorm';
-import { RelationalDb, RelationalDbOptions, RowConflict, SchemaMigrationTransaction } from '../relational-db.port';
+import { QueryRunner } from 'typeorm';
+import { conflictClause, RelationalDb, RelationalDbOptions, RowConflict, SchemaMigrationTransaction } from '../relational-db.port';
+import type { ColumnRow, TableIo } from '../table-io';
 
 type PostgresConfig = Extract<RelationalDbConfig, { provider: 'postgres' }>;
 
@@ -23,8 +24,15 @@ const { prepareValue } = require('pg/lib/utils') as { prepareValue(v: unknown): 
 export const SCHEMA_LOCK_KEY = createHash('sha256').update('switchyard-schema').digest().readBigInt64BE(0).toString();
 const LOCK_TIMEOUT = '55P03'; // lock_not_available: lock_timeout expired
 
+/** A session's staging table for COPY into `table` (63 bytes at most, distinct per table). */
+function stagingTable(table: string): string {
+  return fitIdentifier(`_sy_stage_${table}`);
+}
+
 /** CSV field for COPY: NULL is an unquoted empty field, everything else is quoted. */
 function csvField(v: unknown): string {
+  // pg binds a Buffer as binary; in COPY's text it is bytea's hex form
+  if (Buffer.isBuffer(v)) return `"\\x${v.toString('hex')}"`;
   const s = v === undefined ? null : prepareValue(v);
   return s === null ? '' : `"${String(s).replace(/"/g, '""')}"`;
 }
@@ -153,24 +161,18 @@ export class PostgresRelationalDb extends RelationalDb {
     }
   }
 
-  override async insertRows<T extends ObjectLiteral>(entity: EntityTarget<T>, rows: T[], onConflict: RowConflict): Promise<void> {
+  /** COPY into a temporary staging table, then one INSERT ... SELECT with the conflict rule. */
+  override async insertColumnRows(io: TableIo, rows: ColumnRow[], onConflict: RowConflict): Promise<void> {
     if (!rows.length) return;
-    const meta = this.metadata(entity);
     const driver = this.dataSource.driver;
-    const cols = meta.columns;
+    const cols = io.columns;
     const names = cols.map((c) => driver.escape(c.databaseName)).join(', ');
-    const table = driver.escape(meta.tableName);
-    const stage = driver.escape(`_sy_stage_${meta.tableName}`);
-    const pk = meta.primaryColumns.map((c) => driver.escape(c.databaseName));
-    const set = cols
-      .filter((c) => !c.isPrimary)
-      .map((c) => `${driver.escape(c.databaseName)} = EXCLUDED.${driver.escape(c.databaseName)}`)
-      .join(', ');
-    const conflict =
-      onConflict === 'skip' ? ` ON CONFLICT (${pk.join(', ')}) DO NOTHING` : onConflict === 'overwrite' ? ` ON CONFLICT (${pk.join(', ')}) DO UPDATE SET ${set}` : '';
+    const table = driver.escape(io.table);
+    const stage = driver.escape(stagingTable(io.table));
+    const conflict = conflictClause(io, onConflict, (c) => `EXCLUDED.${driver.escape(c)}`);
     function* lines() {
       for (const row of rows) {
-        yield cols.map((c) => csvField(driver.preparePersistentValue(c.getEntityValue(row), c))).join(',') + '\n';
+        yield cols.map((c) => csvField(io.param(c, row[c.databaseName]))).join(',') + '\n';
       }
     }
     await this.withClient(async (client) => {

@@ -1,6 +1,7 @@
 import { DocumentEntity } from './document.entity';
 import { MigrationCheckpointEntity, MigrationJobEntity, MigrationLockEntity } from './migration-job.entity';
 import { UserEntity } from './user.entity';
+import type { OwnTable } from '../table-names';
 
 /*
  * Every Date column (plain, CreateDateColumn, UpdateDateColumn) is an instant. Its storage is the
@@ -13,3 +14,12 @@ export const DATA_ENTITIES = [UserEntity, DocumentEntity] as const;
 /** Switchyard's own bookkeeping; never copied between providers. */
 export const INTERNAL_ENTITIES = [MigrationJobEntity, MigrationCheckpointEntity, MigrationLockEntity] as const;
 export const ALL_ENTITIES = [...DATA_ENTITIES, ...INTERNAL_ENTITIES];
+
+/** Switchyard's own entities and their logical table names (named `<prefix><logical>` in a database). */
+export const OWN_ENTITY_TABLES: ReadonlyMap<unknown, OwnTable> = new Map<unknown, OwnTable>([
+  [UserEntity, 'users'],
+  [DocumentEntity, 'documents'],
+  [MigrationJobEntity, 'migration_jobs'],
+  [MigrationCheckpointEntity, 'migration_checkpoints'],
+  [MigrationLockEntity, 'migration_locks'],
+]);

@@ -1,13 +1,19 @@
 import { MigrationInterface, QueryRunner, Table, TableColumnOptions, TableIndex } from 'typeorm';
+import { currentTableName, OwnTable, ownIndexName, ownTableName, tableLayoutOf } from '../table-names';
 
 /**
  * Initial schema, written with TypeORM's driver-neutral Table API so the same migration runs on SQLite
- * and PostgreSQL. Later schema changes get their own migration files; never edit this one.
+ * and PostgreSQL. Later schema changes get their own migration files. Since 0.2 it creates the tables
+ * under the DataSource's table prefix (a fresh database in a host app's schema must not touch the host's
+ * own `users`); databases made by 0.1 ran it with the 0.1 names and are renamed by TablePrefix.
  */
 export class InitialSchema1732230000000 implements MigrationInterface {
   name = 'InitialSchema1732230000000';
 
   async up(q: QueryRunner): Promise<void> {
+    const layout = tableLayoutOf(q.connection);
+    const table = (n: OwnTable) => ownTableName(layout, n);
+    const index = (legacy: string) => ownIndexName(layout, legacy);
     const t = q.connection.driver.mappedDataTypes;
     const varchar = (name: string, length: number, extra: Partial<TableColumnOptions> = {}): TableColumnOptions => ({
       name,
@@ -29,7 +35,7 @@ export class InitialSchema1732230000000 implements MigrationInterface {
 
     await q.createTable(
       new Table({
-        name: 'users',
+        name: table('users'),
         columns: [
           varchar('id', 255, { isPrimary: true }),
           varchar('email', 320, { isNullable: true }),
@@ -42,7 +48,7 @@ export class InitialSchema1732230000000 implements MigrationInterface {
     );
     await q.createTable(
       new Table({
-        name: 'documents',
+        name: table('documents'),
         columns: [
           varchar('id', 64, { isPrimary: true }),
           varchar('user_id', 255),
@@ -57,14 +63,14 @@ export class InitialSchema1732230000000 implements MigrationInterface {
           ...stamps(),
         ],
         indices: [
-          new TableIndex({ name: 'uq_documents_user_external', columnNames: ['user_id', 'external_id'], isUnique: true }),
-          new TableIndex({ name: 'idx_documents_user_id', columnNames: ['user_id'] }),
+          new TableIndex({ name: index('uq_documents_user_external'), columnNames: ['user_id', 'external_id'], isUnique: true }),
+          new TableIndex({ name: index('idx_documents_user_id'), columnNames: ['user_id'] }),
         ],
       }),
     );
     await q.createTable(
       new Table({
-        name: 'switchyard_migration_jobs',
+        name: table('migration_jobs'),
         columns: [
           varchar('id', 64, { isPrimary: true }),
           varchar('kind', 32),
@@ -85,12 +91,12 @@ export class InitialSchema1732230000000 implements MigrationInterface {
           date('heartbeat_at'),
           ...stamps(),
         ],
-        indices: [new TableIndex({ name: 'idx_migration_jobs_status', columnNames: ['status'] })],
+        indices: [new TableIndex({ name: index('idx_migration_jobs_status'), columnNames: ['status'] })],
       }),
     );
     await q.createTable(
       new Table({
-        name: 'switchyard_migration_checkpoints',
+        name: table('migration_checkpoints'),
         columns: [
           varchar('job_id', 64, { isPrimary: true }),
           varchar('step', 255, { isPrimary: true }),
@@ -104,15 +110,15 @@ export class InitialSchema1732230000000 implements MigrationInterface {
     );
     await q.createTable(
       new Table({
-        name: 'switchyard_migration_locks',
+        name: table('migration_locks'),
         columns: [varchar('target', 255, { isPrimary: true }), varchar('job_id', 64), date('acquired_at', false)],
       }),
     );
   }
 
   async down(q: QueryRunner): Promise<void> {
-    for (const name of ['switchyard_migration_locks', 'switchyard_migration_checkpoints', 'switchyard_migration_jobs', 'documents', 'users']) {
-      await q.dropTable(name, true);
+    for (const name of ['migration_locks', 'migration_checkpoints', 'migration_jobs', 'documents', 'users'] as const) {
+      await q.dropTable(await currentTableName(q, name), true);
     }
   }
 }

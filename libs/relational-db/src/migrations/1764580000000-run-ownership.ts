@@ -1,4 +1,5 @@
 import { MigrationInterface, QueryRunner, TableColumn } from 'typeorm';
+import { currentTableName } from '../table-names';
 
 /**
  * Who runs a migration job: the run (fencing token) that holds the target's lock, and the process that
@@ -13,12 +14,13 @@ export class RunOwnership1764580000000 implements MigrationInterface {
       new TableColumn({ name: 'run_id', type: 'varchar', length: '64', isNullable: true }),
       new TableColumn({ name: 'owner', type: 'varchar', length: '255', isNullable: true }),
     ];
-    await q.addColumns('switchyard_migration_jobs', cols());
-    await q.addColumns('switchyard_migration_locks', cols());
+    await q.addColumns(await currentTableName(q, 'migration_jobs'), cols());
+    await q.addColumns(await currentTableName(q, 'migration_locks'), cols());
   }
 
   async down(q: QueryRunner): Promise<void> {
-    for (const t of ['switchyard_migration_locks', 'switchyard_migration_jobs']) {
+    for (const name of ['migration_locks', 'migration_jobs'] as const) {
+      const t = await currentTableName(q, name);
       await q.dropColumn(t, 'owner');
       await q.dropColumn(t, 'run_id');
     }

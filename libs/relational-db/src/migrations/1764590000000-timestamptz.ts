@@ -1,12 +1,13 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
+import { currentTableName, OwnTable } from '../table-names';
 
 /** Every date column there is at this point in the schema's history (never read from today's entities). */
-const DATE_COLUMNS: Record<string, string[]> = {
+const DATE_COLUMNS: Record<OwnTable, string[]> = {
   users: ['created_at', 'updated_at'],
   documents: ['indexed_at', 'created_at', 'updated_at'],
-  switchyard_migration_jobs: ['started_at', 'finished_at', 'heartbeat_at', 'created_at', 'updated_at'],
-  switchyard_migration_checkpoints: ['updated_at'],
-  switchyard_migration_locks: ['acquired_at'],
+  migration_jobs: ['started_at', 'finished_at', 'heartbeat_at', 'created_at', 'updated_at'],
+  migration_checkpoints: ['updated_at'],
+  migration_locks: ['acquired_at'],
 };
 
 /**
@@ -36,7 +37,8 @@ export class Timestamptz1764590000000 implements MigrationInterface {
   private async retype(q: QueryRunner, type: (escapedColumn: string) => string): Promise<void> {
     if (q.connection.driver.options.type !== 'postgres') return;
     const e = (n: string) => q.connection.driver.escape(n);
-    for (const [table, columns] of Object.entries(DATE_COLUMNS)) {
+    for (const [name, columns] of Object.entries(DATE_COLUMNS)) {
+      const table = await currentTableName(q, name as OwnTable);
       await q.query(`ALTER TABLE ${e(table)} ${columns.map((c) => `ALTER COLUMN ${e(c)} TYPE ${type(e(c))}`).join(', ')}`);
     }
   }

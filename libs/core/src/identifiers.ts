@@ -1,0 +1,24 @@
+import { createHash } from 'node:crypto';
+
+/** PostgreSQL keeps at most 63 bytes of a name (NAMEDATALEN - 1) and silently drops the rest. */
+export const PG_NAME_MAX_BYTES = 63;
+/**
+ * A name derived from another (a collection's table, a staging table, an index) that PostgreSQL keeps whole: unchanged
+ * when it fits in 63 bytes, else cut on a character boundary and suffixed with a hash of the whole
+ * name, so two long names that share their first 63 bytes still get distinct names.
+ */
+export function fitIdentifier(name: string, maxBytes = PG_NAME_MAX_BYTES): string {
+  if (Buffer.byteLength(name, 'utf8') <= maxBytes) return name;
+  const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 12);
+  const room = maxBytes - hash.length - 1;
+  let head = '';
+  let bytes = 0;
+  for (const ch of name) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > room) break;
+    head += ch;
+    bytes += n;
+  }
+  return `${head}_${hash}`;
+}
+
