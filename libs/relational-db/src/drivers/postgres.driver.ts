@@ -47,6 +47,9 @@ export class PostgresRelationalDb extends RelationalDb {
     super(
       {
         type: 'postgres',
+        // This package's own dependency, not whatever TypeORM would find from where npm put it.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        driver: require('pg'),
         host: config.host,
         port: config.port,
         database: config.database,

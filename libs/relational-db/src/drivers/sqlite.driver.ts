@@ -34,6 +34,9 @@ export class SqliteRelationalDb extends RelationalDb {
     super(
       {
         type: 'better-sqlite3',
+        // This package's own dependency, not whatever TypeORM would find from where npm put it.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        driver: require('better-sqlite3'),
         database: config.database,
         // Read-only: opened with SQLITE_OPEN_READONLY, so nothing (not even the journal mode, which
         // enableWAL would switch, a write to the file header) changes; a missing file is an error,
