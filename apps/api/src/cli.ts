@@ -7,7 +7,8 @@ import { createVectorDb } from '@switchyard/vector-db';
 
 const USAGE = `usage: switchyard <command> [options]
 
-  migrate <relational|vectors|reindex> [--dry-run] [--on-conflict FAIL|SKIP|OVERWRITE|TRUNCATE] [--source NAME] [--batch-size N] [--tables a,b] [--exclude-tables c]
+  migrate <relational|vectors|reindex> [--dry-run] [--on-conflict FAIL|SKIP|OVERWRITE|TRUNCATE] [--source NAME] [--batch-size N] [--tables a,b] [--exclude-tables c] [--live]
+  unfreeze [--source NAME]                 end the write freeze a live migration left on a source (rollback)
   resume <jobId> [--overwrite]
   export <relational|vectors> --path FILE [--source NAME] [--overwrite]
   import <relational|vectors> --path FILE [--on-conflict POLICY] [--dry-run]
@@ -24,7 +25,7 @@ function parse(argv: string[]) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) pos.push(a);
-    else if (['--dry-run', '--overwrite', '--help'].includes(a)) flags[a.slice(2)] = true;
+    else if (['--dry-run', '--overwrite', '--help', '--live'].includes(a)) flags[a.slice(2)] = true;
     else flags[a.slice(2)] = argv[++i] ?? '';
   }
   return { pos, flags };
@@ -108,7 +109,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'migrate': {
         const kind = kindOf(arg, ['RELATIONAL', 'VECTORS', 'REINDEX']) as MigrationKind;
         if (kind === 'REINDEX') await embeddings.init();
-        job = await service.start({ kind, source: flags.source as string | undefined, dryRun: !!flags['dry-run'], onConflict: policy, batchSize: flags['batch-size'] ? Number(flags['batch-size']) : undefined, tables: tableFlags(flags) });
+        job = await service.start({ kind, source: flags.source as string | undefined, dryRun: !!flags['dry-run'], onConflict: policy, batchSize: flags['batch-size'] ? Number(flags['batch-size']) : undefined, tables: tableFlags(flags), live: !!flags.live });
         break;
       }
       case 'resume':
@@ -128,6 +129,11 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
         process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
         return v.ok ? 0 : 1;
       }
+      case 'unfreeze': {
+        const was = await service.unfreeze((flags.source as string | undefined) ?? 'source');
+        process.stdout.write(was ? 'unfrozen: the source takes writes again\n' : 'the source was not frozen\n');
+        return 0;
+      }
       case 'status': {
         const jobs = arg ? [await service.get(arg)] : await service.list(20);
         for (const j of jobs) process.stdout.write(`${j.id}  ${j.kind.padEnd(10)} ${j.status.padEnd(22)} ${j.source} -> ${j.target}  ${j.progress ? `${j.progress.done}/${j.progress.total}` : ''}\n`);
@@ -140,7 +146,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     const final = job.status === 'RUNNING' ? await follow(service, job) : job;
     process.stdout.write(`${summary(final)}\n`);
     // 0: verified; 2: verified, with records set aside (see the reject file); 1: anything else.
-    return final.status === 'SUCCEEDED' || final.status === 'PLANNED' ? 0 : final.status === 'SUCCEEDED_WITH_REJECTS' ? 2 : 1;
+    return final.status === 'SUCCEEDED' || final.status === 'CUT_OVER' || final.status === 'PLANNED' ? 0 : final.status === 'SUCCEEDED_WITH_REJECTS' ? 2 : 1;
   } finally {
     await service.close();
     await vector.close();

@@ -35,8 +35,12 @@ function findPgloader(log) {
   return bin ? { bin } : { why: 'pgloader is still not on PATH after apt-get install' };
 }
 
+/** Switchyard's two data tables, as its schema names them (default table prefix) in the SQLite source and the target. */
+const USERS = 'switchyard_users';
+const DOCUMENTS = 'switchyard_documents';
+
 async function counts(services, url) {
-  const [r] = await services.query(url, 'SELECT (SELECT count(*) FROM users)::int AS users, (SELECT count(*) FROM documents)::int AS documents');
+  const [r] = await services.query(url, `SELECT (SELECT count(*) FROM ${USERS})::int AS users, (SELECT count(*) FROM ${DOCUMENTS})::int AS documents`);
   return r;
 }
 
@@ -53,7 +57,7 @@ async function runPgloader(ctx, bin, sqlite, rows) {
       `  WITH include drop, create tables, create indexes, reset sequences`,
       // TypeORM's SQLite default datetime('now') is not valid in PostgreSQL: without this rule pgloader stops at CREATE TABLE.
       `  CAST type datetime to timestamptz drop default`,
-      `  INCLUDING ONLY TABLE NAMES LIKE 'users', 'documents';`,
+      `  INCLUDING ONLY TABLE NAMES LIKE '${USERS}', '${DOCUMENTS}';`,
       '',
     ].join('\n'),
   );
@@ -64,7 +68,7 @@ async function runPgloader(ctx, bin, sqlite, rows) {
   const fatal = (r.stdout + r.stderr).split('\n').filter((l) => / (FATAL|ERROR) /.test(l));
   if (r.code !== 0 || fatal.length) throw new Error(`pgloader exited ${r.code}: ${fatal.slice(0, 5).join(' / ') || (r.stdout + r.stderr).split('\n').slice(-25).join('\n')}`);
   const c = await counts(ctx.services, url);
-  const types = await ctx.services.query(url, "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_name IN ('users','documents') ORDER BY table_name, ordinal_position");
+  const types = await ctx.services.query(url, `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_name IN ('${USERS}','${DOCUMENTS}') ORDER BY table_name, ordinal_position`);
   await ctx.services.drop(url);
   const loaded = c.users + c.documents;
   const summary = (r.stdout + r.stderr).split('\n').filter((l) => /Total import time|documents|users/.test(l) && /\d/.test(l));
@@ -84,7 +88,7 @@ async function run(ctx) {
     ctx.log('pgloader ...');
     anchor = await runPgloader(ctx, pgl.bin, sqlite.file, rows);
     if (anchor.items !== rows) out.notes.push(`pgloader loaded ${anchor.items} of ${rows} rows (see bench/out/pgloader-${ctx.scaleName}.log).`);
-    const typeOf = (t, c) => (anchor.types.find((x) => x.table_name === t && x.column_name === c) || {}).data_type;
+    const typeOf = (t, c) => (anchor.types.find((x) => x.table_name === `switchyard_${t}` && x.column_name === c) || {}).data_type;
     out.notes.push(
       `pgloader's own schema (from SQLite's declared types): documents.metadata ${typeOf('documents', 'metadata')}, documents.created_at ${typeOf('documents', 'created_at')}, users.active ${typeOf('users', 'active')}; ` +
         'Switchyard writes into its own migrated schema (json, timestamp, boolean) and keeps its indexes in place during the load; pgloader builds its indexes after the load and does not verify.',

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'CANCELLED'
   | 'VERIFICATION_FAILED'
   | 'SAME_STORE'
+  | 'MAINTENANCE'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'INTERNAL';

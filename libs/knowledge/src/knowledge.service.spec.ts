@@ -1,6 +1,6 @@
 import { createEmbeddings, Embeddings } from '@switchyard/embeddings';
 import { createLlm } from '@switchyard/llm';
-import { createRelationalDb, DocumentsRepository, RelationalDb, UsersRepository } from '@switchyard/relational-db';
+import { createRelationalDb, DocumentEntity, DocumentsRepository, RelationalDb, UsersRepository } from '@switchyard/relational-db';
 import { createVectorDb, VectorDb } from '@switchyard/vector-db';
 import { freshDir, serviceEnv } from '../../../test/support/services';
 import { KnowledgeService } from './knowledge.service';
@@ -60,5 +60,32 @@ describe('KnowledgeService: a failed re-index leaves the previous version search
     await expect(service.indexDocument('u', { documentId: 'd', content: 'A happy dog plays fetch.' })).rejects.toThrow('disk full');
     spy.mockRestore();
     await expectOldVersion();
+  });
+
+  it('when the store dies after writing the new chunks: the next write removes every chunk the dead one left', async () => {
+    const long = Array.from({ length: 9 }, (_, i) => `Part ${i}: a long new version about cats and dogs playing in the garden.`).join('\n\n');
+    const upsert = vectors.upsert.bind(vectors);
+    const spy = jest.spyOn(vectors, 'upsert').mockImplementationOnce(async (records) => {
+      await upsert(records); // every chunk of the long version is stored, then the connection drops
+      throw new Error('connection reset');
+    });
+    await expect(service.indexDocument('u', { documentId: 'd', content: long })).rejects.toThrow('connection reset');
+    spy.mockRestore();
+    const short = 'A short final text.';
+    const done = await service.indexDocument('u', { documentId: 'd', content: short });
+    expect(done.chunks).toBe(1);
+    expect(await vectors.count({ userId: 'u', documentId: 'd' })).toBe(1);
+    expect((await service.getDocument('u', 'd'))?.chunkCount).toBe(1);
+  });
+
+  it('a new document whose first write died: its leftover chunks are removed by the next write', async () => {
+    const spy = jest.spyOn(relational.repository(DocumentEntity), 'save').mockRejectedValueOnce(new Error('database went away'));
+    const many = Array.from({ length: 7 }, (_, i) => `Chapter ${i}: the engine of the train was repaired at the station.`).join('\n\n');
+    await expect(service.indexDocument('u', { documentId: 'fresh', content: many })).rejects.toThrow('database went away');
+    spy.mockRestore();
+    expect(await service.getDocument('u', 'fresh')).toBeNull();
+    expect(await vectors.count({ userId: 'u', documentId: 'fresh' })).toBeGreaterThan(1); // the dead write's chunks
+    await service.indexDocument('u', { documentId: 'fresh', content: 'Tiny.' });
+    expect(await vectors.count({ userId: 'u', documentId: 'fresh' })).toBe(1);
   });
 });

@@ -35,7 +35,9 @@ export class KnowledgeService {
 
   /**
    * Stores the document and replaces its chunks. Embedding happens before anything is written, and the
-   * old chunks are only removed after the new ones are stored, so a failure leaves the old version searchable.
+   * old chunks are only removed after the new ones are stored, so a failure leaves the old version
+   * searchable. Writes of one document (index, re-index, delete; from any instance) take turns under the
+   * document's lock, so the document always ends as exactly one version: its row and its chunks agree.
    */
   async indexDocument(userId: string, input: { documentId?: string | null; content: string; title?: string | null; metadata?: Record<string, unknown> | null }): Promise<IndexResult> {
     const documentId = input.documentId ?? randomUUID();
@@ -44,7 +46,24 @@ export class KnowledgeService {
 
     const chunks = await this.chunk(input.content);
     const vectors = await this.embeddings.embed(chunks);
-    const previous = await this.documents.findOne(userId, documentId);
+    return this.documents.withDocumentLock(userId, documentId, () => this.store(userId, documentId, input, chunks, vectors));
+  }
+
+  /** The writing part of indexDocument, under the document's lock. */
+  private async store(
+    userId: string,
+    documentId: string,
+    input: { content: string; title?: string | null; metadata?: Record<string, unknown> | null },
+    chunks: string[],
+    vectors: Float32Array[],
+  ): Promise<IndexResult> {
+    const found = await this.documents.findOne(userId, documentId);
+    // Chunks a write that died half-way left behind: beyond the recorded count of an existing document
+    // (raised before writing, with its version), or of a document that has no row yet. The count is read
+    // again after the raise: a re-index job may have recorded more chunks since the first read.
+    if (found) await this.documents.beginWrite(found.id, chunks.length);
+    else await this.vectors.deleteByDocument(userId, documentId);
+    const previous = found && (await this.documents.findOne(userId, documentId));
     const records: VectorRecord[] = chunks.map((content, i) => ({
       id: chunkId(userId, documentId, i),
       userId,
@@ -115,8 +134,10 @@ export class KnowledgeService {
 
   /** Removes the document and every chunk of it. False when the user has no such document. */
   async deleteDocument(userId: string, documentId: string): Promise<boolean> {
-    const removedChunks = await this.vectors.deleteByDocument(userId, documentId);
-    const removed = await this.documents.delete(userId, documentId);
-    return removed || removedChunks > 0;
+    return this.documents.withDocumentLock(userId, documentId, async () => {
+      const removedChunks = await this.vectors.deleteByDocument(userId, documentId);
+      const removed = await this.documents.delete(userId, documentId);
+      return removed || removedChunks > 0;
+    });
   }
 }

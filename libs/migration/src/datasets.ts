@@ -1,7 +1,7 @@
 import { errorMessage, SwitchyardError } from '@switchyard/core';
 import type { Embeddings } from '@switchyard/embeddings';
 import { chunkId } from '@switchyard/knowledge';
-import { ColumnRow, datasetNameOf, DocumentEntity, RelationalDb, RowConflict, TableIo } from '@switchyard/relational-db';
+import { ColumnRow, datasetNameOf, DocumentEntity, DocumentsRepository, RelationalDb, RowConflict, TableIo } from '@switchyard/relational-db';
 import type { Metadata, VectorDb, VectorRecord } from '@switchyard/vector-db';
 import { EntityMetadata, EntityTarget, In, ObjectLiteral } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
@@ -220,7 +220,9 @@ export class RelationalTable implements DataReader<ColumnRow>, DataWriter<Column
     if (line?.t !== this.name || !line.r) return null;
     const row: ColumnRow = {};
     for (const c of this.io.columns) {
-      const v = c.databaseName in line.r ? line.r[c.databaseName] : line.r[c.propertyName];
+      const named = c.databaseName in line.r ? line.r[c.databaseName] : line.r[c.propertyName];
+      // A column the file does not have (written before it existed) gets its default, as an INSERT would give it.
+      const v = named === undefined && !(c.databaseName in line.r) && !(c.propertyName in line.r) ? this.io.defaultFor(c) : named;
       const kind = kindOf(c);
       if (kind === 'instant' && typeof v === 'string') row[c.databaseName] = new Date(v);
       else if (kind === 'bytes' && v && typeof v === 'object' && typeof (v as { $bytes?: unknown }).$bytes === 'string') row[c.databaseName] = Buffer.from((v as { $bytes: string }).$bytes, 'base64');
@@ -436,15 +438,38 @@ export class ReindexSource implements DataReader<VectorRecord> {
     return { id: chunkId(d.userId, d.externalId, index), userId: d.userId, documentId: d.externalId, chunkIndex: index, content, metadata, embedding: NO_EMBEDDING };
   }
 
-  /** Removes chunks an older, longer indexing left behind, and records count, model and time on the documents. */
+  /**
+   * Removes chunks an older, longer indexing left behind, and records count, model and time on each
+   * document that is still at the version this page read. A document the app wrote (or deleted) since
+   * then got this job's chunks of its older text: it is done again under its lock, from what it holds
+   * now, so the app's write wins.
+   */
   private async markIndexed(docs: DocumentEntity[], counts: number[], model: string): Promise<void> {
     const stale = docs.flatMap((d, i) => Array.from({ length: Math.max(0, d.chunkCount - counts[i]) }, (_, j) => chunkId(d.userId, d.externalId, counts[i] + j)));
     await this.vectors.deleteIds(stale);
-    const byCount = new Map<number, string[]>();
-    docs.forEach((d, i) => byCount.set(counts[i], [...(byCount.get(counts[i]) ?? []), d.id]));
     const indexedAt = new Date();
-    for (const [chunkCount, ids] of byCount) {
-      await this.db.repository(DocumentEntity).update({ id: In(ids) }, { chunkCount, embeddingModel: model, indexedAt });
+    const repo = new DocumentsRepository(this.db);
+    for (const [i, d] of docs.entries()) {
+      if (!(await repo.markIndexedAt(d.id, d.version, counts[i], model, indexedAt))) await this.redo(repo, d, Math.max(counts[i], d.chunkCount), model);
     }
+  }
+
+  /** A document changed while this page was embedded: index what it holds now (or remove its chunks if it is gone), as the app's only writer. */
+  private async redo(repo: DocumentsRepository, read: DocumentEntity, written: number, model: string): Promise<void> {
+    const embeddings = this.embeddings!;
+    await repo.withDocumentLock(read.userId, read.externalId, async () => {
+      const now = await repo.findOne(read.userId, read.externalId);
+      if (!now) {
+        await this.vectors.deleteByDocument(read.userId, read.externalId);
+        return;
+      }
+      const texts = await this.chunk(now.content);
+      const records = texts.map((content, j) => this.record(now, j, content));
+      (await embeddings.embed(texts)).forEach((v, j) => (records[j].embedding = v));
+      await this.vectors.upsert(records);
+      const high = Math.max(written, now.chunkCount);
+      await this.vectors.deleteIds(Array.from({ length: Math.max(0, high - texts.length) }, (_, j) => chunkId(now.userId, now.externalId, texts.length + j)));
+      await repo.markIndexed(now.id, texts.length, model);
+    });
   }
 }

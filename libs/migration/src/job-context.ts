@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { BadInputError, ErrorCode, ProviderProfile, ProviderUnavailableError, SwitchyardError } from '@switchyard/core';
 import type { Embeddings } from '@switchyard/embeddings';
-import { ColumnRow, createRelationalDb, datasetNameOf, MigrationJobEntity, RelationalDb } from '@switchyard/relational-db';
+import { ChangeCapture, ColumnRow, createRelationalDb, datasetNameOf, MigrationJobEntity, RelationalDb } from '@switchyard/relational-db';
 import { createVectorDb, VectorDb, VectorRecord, VectorStoreInfo } from '@switchyard/vector-db';
 import type { EntityMetadata } from 'typeorm';
 import { Checksum, recordFieldsHash, rowHash, vectorHash } from './checksum';
@@ -11,6 +11,7 @@ import { ACTIVE_PROFILE, Backup, ChunkFn, ConflictPolicy, DatasetKind, JobKind, 
 import { ExportHeader, NdjsonWriter, readHeader, resolveDataPath } from './ndjson';
 import { rulesFor } from './row-rules';
 import { relationalTables } from './table-order';
+import { LiveSync } from './live-sync';
 import { checksumOf, copyPages } from './pipeline';
 import { compareNeighbours, RecallResult, selfRetrieval, vectorHeader } from './vector-checks';
 
@@ -55,8 +56,10 @@ export interface JobContext {
   sampleCost?(page: Page<any>): Promise<number>;
   before?(): Promise<void>;
   after?(): Promise<void>;
-  /** Cleanup after a failed or cancelled run. */
-  abort?(): Promise<void>;
+  /** Cleanup after a failed or cancelled run (`shutdown`: the app stops and the job is resumed later). */
+  abort?(reason: 'shutdown' | 'failed'): Promise<void>;
+  /** A live RELATIONAL job: change capture, catch-up, freeze, cutover. */
+  live?: LiveSync;
   close(): Promise<void>;
 }
 
@@ -161,6 +164,25 @@ export class ContextBuilder {
     return p;
   }
 
+  /**
+   * Ends the write freeze a live job's cutover left on a source profile (a rollback to it): the freeze
+   * row and its refusing triggers go. Returns whether it was frozen.
+   */
+  async unfreeze(name: string): Promise<boolean> {
+    const profile = this.profile(name);
+    if (!profile) throw new BadInputError('source', 'the active providers are never frozen by a migration; name the source profile');
+    const writer = createRelationalDb(profile.relational, { entities: [...this.target.relational.hostEntities] });
+    await writer.connect();
+    try {
+      const capture = new ChangeCapture(writer, relationalTables(writer).map((m) => ({ meta: m, name: datasetNameOf(m) })));
+      const was = await capture.frozen();
+      await capture.unfreeze();
+      return was;
+    } finally {
+      await writer.close();
+    }
+  }
+
   /** Opens a source relational DB without running migrations on it (it is only read). */
   private async openRelational(name: string): Promise<{ db: RelationalDb; close(): Promise<void> }> {
     const profile = this.profile(name);
@@ -241,7 +263,32 @@ export class ContextBuilder {
     const ctx = this.base(job, this.tableSteps(job, (t) => new RelationalTable(src.db, sourceTable(src.db, t.meta))), { profile: job.source, relational: src.db.label }, this.activeSide('relational'), src.close);
     ctx.refusal = await sameStore(job.source, { label: src.db.label, identity: () => src.db.identity() }, { label: this.target.relational.label, identity: () => this.target.relational.identity() });
     ctx.refusal ??= await this.missingTargetTables(ctx.steps);
+    if ((job.options as JobOptions | null)?.live && !ctx.refusal && !job.dryRun) await this.goLive(job, ctx);
     return ctx;
+  }
+
+  /**
+   * A live job: a second, writable handle on the source (connected only, no schema migration) that
+   * installs the change capture before the copy and removes it at the end.
+   */
+  private async goLive(job: MigrationJobEntity, ctx: JobContext): Promise<void> {
+    const profile = this.profile(job.source)!;
+    const writer = createRelationalDb(profile.relational, { entities: [...this.target.relational.hostEntities] });
+    await writer.connect();
+    const tables = ctx.steps.map((s) => ({ name: s.name, source: s.source as RelationalTable, target: s.target as RelationalTable }));
+    const capture = new ChangeCapture(writer, tables.map((t) => ({ meta: writer.metadata(sourceTable(writer, t.source.meta)), name: t.name })));
+    const live = new LiveSync(capture, tables, job.id);
+    const close = ctx.close;
+    Object.assign(ctx, {
+      live,
+      before: () => live.install(),
+      // A shutdown keeps capturing (the resumed run catches up on what was written meanwhile).
+      abort: (reason: 'shutdown' | 'failed') => live.abort(reason === 'shutdown'),
+      close: async () => {
+        await close();
+        await writer.close();
+      },
+    });
   }
 
   /** A target without some of the job's tables (a host's schema not migrated there yet) is refused before any write. */

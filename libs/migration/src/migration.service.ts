@@ -107,14 +107,21 @@ export class MigrationService implements OnApplicationShutdown {
     const kind = oneOf<MigrationKind>('kind', input?.kind, MIGRATION_KINDS);
     const source = kind === 'REINDEX' ? ACTIVE_PROFILE : (input.source ?? 'source');
     this.contexts.profile(source);
+    if (input.live && kind !== 'RELATIONAL') throw new BadInputError('live', `a live migration is a RELATIONAL job (change capture on a relational source); ${kind} jobs copy a quiet store`);
+    if (input.live && source === ACTIVE_PROFILE) throw new BadInputError('live', 'a live migration needs a source profile other than the active providers');
     return this.create(kind, {
       source,
       target: this.targetLabel,
       dryRun: input.dryRun === true,
       onConflict: oneOf('onConflict', input.onConflict, CONFLICT_POLICIES, 'FAIL'),
       batchSize: this.batchSize(input.batchSize),
-      options: { throttleMs: intIn('throttleMs', input.throttleMs, 0, 60_000, 0), ...(input.tables ? { tables: tableSelection(input.tables) } : {}) },
+      options: { throttleMs: intIn('throttleMs', input.throttleMs, 0, 60_000, 0), ...(input.tables ? { tables: tableSelection(input.tables) } : {}), ...(input.live ? { live: true } : {}) },
     });
+  }
+
+  /** Ends the write freeze a live job left on a source profile (rolling back to it). True if it was frozen. */
+  unfreeze(source = 'source'): Promise<boolean> {
+    return this.contexts.unfreeze(source);
   }
 
   /** Streams a dataset of a profile (default: the active one) to an NDJSON file in the data dir. */
@@ -424,7 +431,7 @@ export class MigrationService implements OnApplicationShutdown {
       }
     } catch (e) {
       const takenOver = e instanceof TakenOver || signal.reason === 'taken-over';
-      if (!takenOver) await ctx.abort?.().catch(() => undefined); // else the new run owns the files now
+      if (!takenOver) await ctx.abort?.(signal.reason === 'shutdown' ? 'shutdown' : 'failed').catch(() => undefined); // else the new run owns the files now
       if (takenOver) {
         this.logger.warn(`job ${job.id}: ${errorMessage(e)}`);
         release = false; // the lock is the other run's now

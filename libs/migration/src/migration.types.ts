@@ -19,10 +19,11 @@ export type ConflictPolicy = 'FAIL' | 'SKIP' | 'OVERWRITE' | 'TRUNCATE';
  * - FAILED: an error, a refusal, or a verification that did not pass (errorCode VERIFICATION_FAILED);
  * - CANCELLED: stopped by request or by shutdown (resumable).
  */
-export type JobStatus = 'PLANNED' | 'RUNNING' | 'SUCCEEDED' | 'SUCCEEDED_WITH_REJECTS' | 'FAILED' | 'CANCELLED';
-export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['PLANNED', 'SUCCEEDED', 'SUCCEEDED_WITH_REJECTS', 'FAILED', 'CANCELLED']);
+/** CUT_OVER: a live job verified the target while the source was frozen; the source stays frozen. */
+export type JobStatus = 'PLANNED' | 'RUNNING' | 'SUCCEEDED' | 'SUCCEEDED_WITH_REJECTS' | 'CUT_OVER' | 'FAILED' | 'CANCELLED';
+export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['PLANNED', 'SUCCEEDED', 'SUCCEEDED_WITH_REJECTS', 'CUT_OVER', 'FAILED', 'CANCELLED']);
 /** Statuses that mean "the data moved and was verified". */
-export const SUCCESS_STATUSES: ReadonlySet<JobStatus> = new Set(['SUCCEEDED', 'SUCCEEDED_WITH_REJECTS']);
+export const SUCCESS_STATUSES: ReadonlySet<JobStatus> = new Set(['SUCCEEDED', 'SUCCEEDED_WITH_REJECTS', 'CUT_OVER']);
 
 export const MIGRATION_KINDS: readonly MigrationKind[] = ['RELATIONAL', 'VECTORS', 'REINDEX'];
 export const DATASET_KINDS: readonly DatasetKind[] = ['RELATIONAL', 'VECTORS'];
@@ -63,9 +64,23 @@ export interface MigrationProgress {
   done: number;
   ratePerSecond: number;
   etaSeconds: number | null;
-  /** What the job is doing now: plan, backup, copy, verify, done. */
+  /** What the job is doing now: plan, backup, copy, catch-up, freeze, verify, done. */
   phase: string;
   steps: StepProgress[];
+  /** A live job: its catch-up and freeze. */
+  live?: LiveProgress;
+}
+
+/** A live job's change capture: rounds of catch-up, changes applied, the backlog, the freeze. */
+export interface LiveProgress {
+  rounds: number;
+  applied: number;
+  backlog: number;
+  frozen: boolean;
+  /** From the freeze to the verified cutover (null until then). */
+  freezeMs: number | null;
+  /** Rows set aside during the copy that the frozen source let through at the end (their parent was caught up). */
+  resolvedRejects?: number;
 }
 
 export interface TableVerification {
@@ -167,6 +182,8 @@ export interface JobOptions {
   previousBackups?: Backup[];
   /** RELATIONAL / EXPORT / IMPORT of tables: which tables (by name; default every table of the entities). */
   tables?: TableSelection;
+  /** RELATIONAL: capture the source's writes during the copy, catch up, freeze, cut over (the operator's consent to add triggers to the source). */
+  live?: boolean;
 }
 
 /** A job as the service returns it. */
@@ -212,6 +229,11 @@ export interface StartMigrationInput {
   throttleMs?: number;
   /** RELATIONAL: which tables to move, by name (`users`, `documents`, a host table); default all of them. */
   tables?: TableSelection;
+  /**
+   * RELATIONAL: a live migration of a source that keeps taking writes. Consents to change-capture
+   * triggers on the source for the job's duration; ends with a short write freeze of the source and CUT_OVER.
+   */
+  live?: boolean;
 }
 
 export interface ExportInput {

@@ -3,7 +3,7 @@ import type { MigrationJobEntity } from '@switchyard/relational-db';
 import type { WriteMode } from './datasets';
 import type { JobContext } from './job-context';
 import { JobStore, TakenOver } from './job-store';
-import type { Backup, ConflictPolicy, MigrationLogger, MigrationProgress, MigrationVerification } from './migration.types';
+import type { Backup, ConflictPolicy, JobStatus, MigrationLogger, MigrationProgress, MigrationVerification } from './migration.types';
 import { copyPages } from './pipeline';
 import { Checkpoint, initialProgress, rateAndEta, summary } from './progress';
 import type { RejectFile } from './rejects';
@@ -125,11 +125,31 @@ export async function copyJob(run: Run): Promise<void> {
     sp.finished = true;
     await save();
   }
+  let rejected = await run.rejects.ids();
+  if (ctx.live) {
+    const live = ctx.live;
+    await live.catchUp(
+      () => run.check(),
+      async (phase) => {
+        progress.phase = phase;
+        progress.live = live.report;
+        await run.update({ progress });
+      },
+    );
+    const resolved = await live.retryRejected(rejected);
+    for (const [step, ids] of resolved) {
+      const left = new Set([...(rejected.get(step) ?? [])].filter((id) => !ids.has(id)));
+      rejected.set(step, left);
+      const sp = progress.steps.find((s) => s.name === step);
+      if (sp) sp.errors = Math.min(sp.errors, left.size);
+    }
+    run.logger.log(`job ${job.id}: source frozen after ${live.report.rounds} catch-up round(s), ${live.report.applied} change(s) applied, ${live.report.resolvedRejects ?? 0} set-aside row(s) written after all`);
+  }
   await run.check();
   await ctx.after?.();
   progress.phase = 'verify';
   await run.update({ progress });
-  const verification = await verifyOf(ctx, job.batchSize, { rejected: await run.rejects.ids(), seed: job.id, progress });
+  const verification = await verifyOf(ctx, job.batchSize, { rejected, seed: job.id, progress });
   await run.check();
   await finish(run, progress, verification);
 }
@@ -144,10 +164,17 @@ async function finish(run: Run, progress: MigrationProgress, verification: Migra
     const why = verification.notes.length ? verification.notes.join(' ') : 'source and target differ';
     throw new SwitchyardError('VERIFICATION_FAILED', `verification failed: ${why} The job is not marked succeeded; inspect the verification and fix the cause, then run it again from the start (resumeMigration with overwrite) or verify it again (verify).`, { jobId: job.id });
   }
-  const status = rejected > 0 ? 'SUCCEEDED_WITH_REJECTS' : 'SUCCEEDED';
+  let status: JobStatus = rejected > 0 ? 'SUCCEEDED_WITH_REJECTS' : 'SUCCEEDED';
+  if (run.ctx.live) {
+    await run.check();
+    await run.ctx.live.cutOver();
+    progress.live = run.ctx.live.report;
+    status = 'CUT_OVER';
+  }
   await run.update({ status, verification, progress, finishedAt: new Date(), error: null });
   const rejects = rejected > 0 ? `; ${rejected} record(s) set aside in ${run.rejects.relative}` : '';
-  run.logger.log(`job ${job.id}: ${job.kind} ${status.toLowerCase()} (verified)${rejects}; ${summary(progress)}`);
+  const freeze = progress.live?.freezeMs != null ? `; source frozen for ${progress.live.freezeMs} ms and left frozen` : '';
+  run.logger.log(`job ${job.id}: ${job.kind} ${status.toLowerCase()} (verified)${rejects}${freeze}; ${summary(progress)}`);
 }
 
 /**

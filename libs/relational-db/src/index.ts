@@ -9,3 +9,4 @@ export * from './repositories/documents.repository';
 export * from './repositories/users.repository';
 export * from './table-names';
 export * from './table-io';
+export * from './change-capture';

@@ -16,6 +16,7 @@ import {
 } from 'typeorm';
 import { ALL_ENTITIES, OWN_ENTITY_TABLES } from './entities';
 import { ColumnRow, TableIo } from './table-io';
+import { localLocks } from './local-locks';
 import { SCHEMA_MIGRATION_NAMES, SCHEMA_MIGRATIONS } from './migrations';
 import { LEGACY_LAYOUT, LEGACY_MIGRATIONS_TABLE, migrationsTableName, OWN_INDICES, OwnTable, ownIndexName, ownTableName, setTableLayout, TableLayout } from './table-names';
 
@@ -60,6 +61,9 @@ export interface RelationalDbOptions {
    */
   synchronize?: boolean;
 }
+
+/** How long withLock() waits for another holder of the same key. */
+export const LOCK_WAIT_MS = 30_000;
 
 /** Default of RelationalDbOptions.schemaLockWaitMs. */
 export const SCHEMA_LOCK_WAIT_MS = 60_000;
@@ -150,12 +154,10 @@ export abstract class RelationalDb {
   }
 
   /**
-   * Connects and applies pending schema migrations (read-only: connects only). Several processes may
-   * call it at once on one fresh database (replicas starting together): the migrations run under the
-   * driver's schema lock (withSchemaLock), one process after another, and the later ones find nothing
-   * pending. A process that waits longer than schemaLockWaitMs fails with MIGRATION_LOCKED.
+   * Connects only: no schema migrations (a live migration's writable handle on its source, which adds
+   * nothing but its change-capture triggers). init() for everything else.
    */
-  async init(): Promise<void> {
+  async connect(): Promise<void> {
     if (this.dataSource.isInitialized) return;
     try {
       await this.beforeInit();
@@ -163,6 +165,17 @@ export abstract class RelationalDb {
     } catch (e) {
       throw new ProviderUnavailableError(`${this.provider} relational database at ${this.label}`, e);
     }
+  }
+
+  /**
+   * Connects and applies pending schema migrations (read-only: connects only). Several processes may
+   * call it at once on one fresh database (replicas starting together): the migrations run under the
+   * driver's schema lock (withSchemaLock), one process after another, and the later ones find nothing
+   * pending. A process that waits longer than schemaLockWaitMs fails with MIGRATION_LOCKED.
+   */
+  async init(): Promise<void> {
+    if (this.dataSource.isInitialized) return;
+    await this.connect();
     if (this.readOnly) return this.detectLegacyLayout();
     try {
       await this.withSchemaLock(async (runner, transaction) => {
@@ -273,6 +286,20 @@ export abstract class RelationalDb {
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }
 
+  /**
+   * Runs `fn` while holding the exclusive lock `key` of this database: callers with the same key take
+   * turns, in this process and (PostgreSQL) in every process using the database; another key does not
+   * wait. Waits at most LOCK_WAIT_MS, then fails with CONFLICT naming the key. This base (SQLite):
+   * within this process, per database file; the PostgreSQL driver adds an advisory lock.
+   */
+  async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return localLocks.run(`${await this.identity()}\0${key}`, LOCK_WAIT_MS, () => this.lockTimeout(key), fn);
+  }
+
+  protected lockTimeout(key: string): SwitchyardError {
+    return new SwitchyardError('CONFLICT', `another writer held ${key} for more than ${LOCK_WAIT_MS} ms; nothing was changed, try again`, { lock: key, waitedMs: LOCK_WAIT_MS });
+  }
+
   async ping(): Promise<boolean> {
     try {
       await this.dataSource.query('SELECT 1');
@@ -331,7 +358,11 @@ export abstract class RelationalDb {
   /** Writes entity objects in bulk (their column values through insertColumnRows). */
   async insertRows<T extends ObjectLiteral>(entity: EntityTarget<T>, rows: T[], onConflict: RowConflict): Promise<void> {
     const io = this.table(entity);
-    await this.insertColumnRows(io, rows.map((r) => Object.fromEntries(io.columns.map((c) => [c.databaseName, c.getEntityValue(r) ?? null]))), onConflict);
+    const value = (c: TableIo['columns'][number], r: T) => {
+      const v = c.getEntityValue(r);
+      return v === undefined ? io.defaultFor(c) : v;
+    };
+    await this.insertColumnRows(io, rows.map((r) => Object.fromEntries(io.columns.map((c) => [c.databaseName, value(c, r)]))), onConflict);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EntityMetadata } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { RelationalDb, RowConflict } from './relational-db.port';
@@ -56,6 +57,18 @@ export class TableIo {
       row[c.databaseName] = v === null || v === undefined ? null : this.driver.prepareHydratedValue(v, c);
     }
     return row;
+  }
+
+  /**
+   * The value a column gets when a row does not name it (an entity object without the property, an older
+   * export file without the column), as an INSERT that leaves the column out would give it: its literal
+   * default, now for create/update dates, a new uuid for a generated uuid key; else NULL.
+   */
+  defaultFor(c: ColumnMetadata): unknown {
+    if (c.isCreateDate || c.isUpdateDate) return new Date();
+    if (c.isGenerated && c.generationStrategy === 'uuid') return randomUUID();
+    const d = c.default;
+    return typeof d === 'number' || typeof d === 'boolean' || typeof d === 'string' ? d : null;
   }
 
   /** A column value as a statement parameter of this engine. */
@@ -133,6 +146,23 @@ export class TableIo {
   /** Writes rows in bulk (PostgreSQL: COPY), with the conflict rule on the primary key. */
   write(rows: ColumnRow[], mode: RowConflict): Promise<void> {
     return this.db.insertColumnRows(this, rows, mode);
+  }
+
+  /** Deletes the rows with these primary keys (tuples of key values), in one transaction. */
+  async deleteKeys(keys: unknown[][]): Promise<void> {
+    if (!keys.length) return;
+    await this.db.dataSource.transaction(async (em) => {
+      for (let i = 0; i < keys.length; i += IN_CHUNK) {
+        const part = keys.slice(i, i + IN_CHUNK);
+        const params: unknown[] = [];
+        const list = part.map((t) => {
+          const ph = this.placeholders(this.key.length, params.length);
+          params.push(...this.key.map((k, j) => this.param(k, t[j])));
+          return wrap(ph);
+        });
+        await em.query(`DELETE FROM ${this.e(this.table)} WHERE ${this.tuple(this.key)} IN (${list.join(', ')})`, params);
+      }
+    });
   }
 
   /** Sets `cols` of existing rows (matched by primary key) to the rows' values, in one transaction. */

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, Logger } from '@nestjs/common';
 import { GqlExceptionFilter } from '@nestjs/graphql';
 import { ErrorCode, SwitchyardError } from '@switchyard/core';
+import { FREEZE_MESSAGE } from '@switchyard/relational-db';
 import { GraphQLError } from 'graphql';
 
 const GRAPHQL_CODES: Partial<Record<ErrorCode, string>> = {
@@ -17,6 +18,7 @@ const GRAPHQL_CODES: Partial<Record<ErrorCode, string>> = {
   MIGRATION_STATE: 'FAILED_PRECONDITION',
   SAME_STORE: 'BAD_USER_INPUT',
   VERIFICATION_FAILED: 'FAILED_PRECONDITION',
+  MAINTENANCE: 'MAINTENANCE',
 };
 
 /** The only place domain errors become GraphQL errors. */
@@ -26,6 +28,10 @@ export function toGraphQLError(e: unknown): GraphQLError {
     return new GraphQLError(e.message, {
       extensions: { code: GRAPHQL_CODES[e.code] ?? 'INTERNAL_SERVER_ERROR', reason: e.code, ...e.details },
     });
+  }
+  // A write refused by a live migration's freeze (the database's own trigger said so): a state, not a bug.
+  if (e instanceof Error && e.message.includes(FREEZE_MESSAGE)) {
+    return new GraphQLError(FREEZE_MESSAGE, { extensions: { code: 'MAINTENANCE', reason: 'MAINTENANCE' } });
   }
   new Logger('GraphQL').error(e instanceof Error ? (e.stack ?? e.message) : String(e));
   return new GraphQLError('internal error', { extensions: { code: 'INTERNAL_SERVER_ERROR' } });

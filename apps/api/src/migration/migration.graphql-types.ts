@@ -21,6 +21,7 @@ export enum JobStatusEnum {
   RUNNING = 'RUNNING',
   SUCCEEDED = 'SUCCEEDED',
   SUCCEEDED_WITH_REJECTS = 'SUCCEEDED_WITH_REJECTS',
+  CUT_OVER = 'CUT_OVER',
   FAILED = 'FAILED',
   CANCELLED = 'CANCELLED',
 }
@@ -29,7 +30,8 @@ registerEnumType(DatasetKindEnum, { name: 'DatasetKind' });
 registerEnumType(ConflictPolicyEnum, { name: 'ConflictPolicy' });
 registerEnumType(JobStatusEnum, {
   name: 'MigrationStatus',
-  description: 'SUCCEEDED and SUCCEEDED_WITH_REJECTS only after verification passed; a failed verification is FAILED (errorCode VERIFICATION_FAILED).',
+  description:
+    'SUCCEEDED, SUCCEEDED_WITH_REJECTS and CUT_OVER only after verification passed; a failed verification is FAILED (errorCode VERIFICATION_FAILED). CUT_OVER: a live job verified the target against the frozen source, which stays frozen (unfreezeSource rolls back to it).',
 });
 
 function literal(ast: ValueNode): unknown {
@@ -71,7 +73,18 @@ export class StepProgressModel {
 }
 
 @ObjectType()
+export class LiveProgressModel {
+  @Field(() => Int, { description: 'Catch-up rounds before the freeze.' }) rounds: number;
+  @Field(() => Int, { description: 'Changed rows copied again.' }) applied: number;
+  @Field(() => Int) backlog: number;
+  @Field() frozen: boolean;
+  @Field(() => Int, { nullable: true, description: 'From the freeze to the verified cutover.' }) freezeMs: number | null;
+  @Field(() => Int, { nullable: true }) resolvedRejects?: number;
+}
+
+@ObjectType()
 export class MigrationProgressModel {
+  @Field(() => LiveProgressModel, { nullable: true }) live?: LiveProgressModel;
   @Field(() => Int) total: number;
   @Field(() => Int) done: number;
   @Field(() => Float) ratePerSecond: number;
@@ -141,6 +154,7 @@ export class StartMigrationInput {
   @Field(() => Int, { nullable: true }) batchSize?: number;
   @Field(() => [String], { nullable: true, description: 'RELATIONAL: only these tables (users, documents, or a host table by name).' }) includeTables?: string[];
   @Field(() => [String], { nullable: true, description: 'RELATIONAL: every table but these.' }) excludeTables?: string[];
+  @Field({ defaultValue: false, description: 'RELATIONAL: a live migration (change-capture triggers on the source with your consent, catch-up, a short write freeze, CUT_OVER).' }) live: boolean;
 }
 
 @InputType()

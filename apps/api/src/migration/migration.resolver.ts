@@ -69,6 +69,11 @@ export class MigrationResolver {
     return this.service.resume(id);
   }
 
+  @Mutation(() => Boolean, { description: 'Ends the write freeze a live migration left on a source profile (rolling back to it). True if it was frozen.' })
+  unfreezeSource(@Args('source', { type: () => String, defaultValue: 'source' }) source: string): Promise<boolean> {
+    return this.service.unfreeze(source);
+  }
+
   @Mutation(() => MigrationJobModel)
   cancelMigration(@Args('id', { type: () => ID }) id: string): Promise<MigrationJob> {
     return this.service.cancel(id);

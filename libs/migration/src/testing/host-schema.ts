@@ -1,4 +1,5 @@
 import { RelationalDb } from '@switchyard/relational-db';
+import { rng } from '../../../vector-db/src/testing/records';
 import { Column, CreateDateColumn, Entity, JoinColumn, JoinTable, ManyToMany, ManyToOne, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
 
 /*
@@ -146,18 +147,6 @@ export class PostRevision {
 
 export const HOST_ENTITIES = [HostAccount, Author, Category, Tag, Post, Comment, PostRevision];
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const uuid = (n: number) => {
   const h = n.toString(16).padStart(12, '0');
   return `00000000-0000-4000-8000-${h}`;
@@ -181,7 +170,7 @@ export const hostRowCount = (s: HostScale) => s.accounts + s.authors + s.categor
 
 /** Fills the host's tables (as column rows, in parent order) with seeded data; one post body is 2 MB. */
 export async function seedHostSchema(db: RelationalDb, s: HostScale = HOST_SCALE, seed = 7): Promise<void> {
-  const rnd = prng(seed);
+  const rnd = rng(seed);
   const pick = (n: number) => 1 + Math.floor(rnd() * n);
   const write = async (entity: Parameters<RelationalDb['table']>[0], rows: Record<string, unknown>[]) => {
     const io = db.table(entity);

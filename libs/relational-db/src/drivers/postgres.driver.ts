@@ -5,7 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { QueryRunner } from 'typeorm';
-import { conflictClause, RelationalDb, RelationalDbOptions, RowConflict, SchemaMigrationTransaction } from '../relational-db.port';
+import { conflictClause, LOCK_WAIT_MS, RelationalDb, RelationalDbOptions, RowConflict, SchemaMigrationTransaction } from '../relational-db.port';
 import type { ColumnRow, TableIo } from '../table-io';
 
 type PostgresConfig = Extract<RelationalDbConfig, { provider: 'postgres' }>;
@@ -23,6 +23,34 @@ const { prepareValue } = require('pg/lib/utils') as { prepareValue(v: unknown): 
  */
 export const SCHEMA_LOCK_KEY = createHash('sha256').update('switchyard-schema').digest().readBigInt64BE(0).toString();
 const LOCK_TIMEOUT = '55P03'; // lock_not_available: lock_timeout expired
+const POOL_MAX = 10;
+/** withLock() sections at once per process: each holds a pool connection besides what it queries with. */
+const LOCK_CONNECTIONS = POOL_MAX / 2;
+
+/** The advisory lock key of a withLock() name: the first 8 bytes of sha256('switchyard-lock:' + name), signed, as decimal text. */
+function advisoryKey(name: string): string {
+  return createHash('sha256').update(`switchyard-lock:${name}`).digest().readBigInt64BE(0).toString();
+}
+
+/** At most `n` callers inside at once; the rest wait in order. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly n: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.n) await new Promise<void>((r) => this.waiting.push(r));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
 
 /** A session's staging table for COPY into `table` (63 bytes at most, distinct per table). */
 function stagingTable(table: string): string {
@@ -62,7 +90,7 @@ export class PostgresRelationalDb extends RelationalDb {
         // own mistakes, not a security boundary (a session may still SET it off): for that, give the
         // source profile a role without write privileges. No CREATE EXTENSION on connect either.
         ...(readOnly ? { installExtensions: false } : {}),
-        extra: { max: 10, connectionTimeoutMillis: 10000, ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}) },
+        extra: { max: POOL_MAX, connectionTimeoutMillis: 10000, ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}) },
       },
       {
         ...options,
@@ -152,6 +180,42 @@ export class PostgresRelationalDb extends RelationalDb {
     const [classid, objid] = [key >> 32n, key & 0xffffffffn];
     return `find it with: SELECT a.pid, a.application_name, a.client_addr, a.state, a.query_start FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.classid = ${classid} AND l.objid = ${objid} AND l.objsubid = 1 AND l.granted`;
   }
+
+  /**
+   * The in-process turn first (so a process holds at most one connection per key, waiting or not), then
+   * a transaction-level advisory lock on the key's 64-bit hash, held on a connection of its own while `fn`
+   * runs (`fn` uses the pool as usual) and released by COMMIT, or by the server if this process dies.
+   * Sections holding that extra connection are limited to half the pool, so their own queries always
+   * find a connection. lock_timeout bounds the wait for another process.
+   */
+  override async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return super.withLock(key, () =>
+      this.lockSlots.run(async () => {
+        const runner = this.dataSource.createQueryRunner();
+        await runner.connect();
+        let ok = false;
+        try {
+          await runner.query('BEGIN');
+          await runner.query("SELECT set_config('lock_timeout', $1, true)", [`${LOCK_WAIT_MS}ms`]);
+          try {
+            await runner.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryKey(key)]);
+          } catch (e) {
+            if ((e as { code?: string }).code === LOCK_TIMEOUT) throw this.lockTimeout(key);
+            throw e;
+          }
+          const out = await fn();
+          await runner.query('COMMIT');
+          ok = true;
+          return out;
+        } finally {
+          if (!ok) await runner.query('ROLLBACK').catch(() => undefined);
+          await runner.release();
+        }
+      }),
+    );
+  }
+
+  private readonly lockSlots = new Semaphore(LOCK_CONNECTIONS);
 
   /** Runs fn with a raw pg client from TypeORM's pool (for COPY). */
   async withClient<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {

@@ -28,6 +28,10 @@ export class DocumentEntity {
   @Column({ name: 'chunk_count', type: 'integer', default: 0 })
   chunkCount: number;
 
+  /** Raised by every write of the text (under the document's lock): a re-index that read an older version leaves it to the app. */
+  @Column({ type: 'integer', default: 0 })
+  version: number;
+
   @Column({ type: 'json', nullable: true })
   metadata: Record<string, unknown> | null;
 

@@ -20,6 +20,35 @@ export class DocumentsRepository {
     return this.db.repository(DocumentEntity);
   }
 
+  /**
+   * Runs `fn` as the only writer of one (user, document): index, re-index and delete of the same
+   * document take turns in every app instance using this database (PostgreSQL; SQLite: in this process).
+   */
+  withDocumentLock<T>(userId: string, externalId: string, fn: () => Promise<T>): Promise<T> {
+    return this.db.withLock(`document:${JSON.stringify([userId, externalId])}`, fn);
+  }
+
+  /**
+   * Starts a write of an existing document's text, before any chunk is written: raises its version (a
+   * re-index that read the older one will not overwrite this write) and its recorded chunk count to at
+   * least `n`, so that a write that dies half-way leaves a count covering every chunk it may have
+   * stored (the next write removes them).
+   */
+  async beginWrite(id: string, n: number): Promise<void> {
+    await this.repo
+      .createQueryBuilder()
+      .update()
+      .set({ version: () => 'version + 1', chunkCount: () => `CASE WHEN chunk_count < ${Math.floor(n)} THEN ${Math.floor(n)} ELSE chunk_count END` })
+      .where('id = :id', { id })
+      .execute();
+  }
+
+  /** Records an indexing only if the document is still at `version` (nobody wrote it since it was read). */
+  async markIndexedAt(id: string, version: number, chunkCount: number, embeddingModel: string, indexedAt: Date): Promise<boolean> {
+    const r = await this.repo.update({ id, version }, { chunkCount, embeddingModel, indexedAt });
+    return (r.affected ?? 0) > 0;
+  }
+
   findOne(userId: string, externalId: string): Promise<DocumentEntity | null> {
     return this.repo.findOne({ where: { userId, externalId } });
   }
@@ -36,6 +65,9 @@ export class DocumentsRepository {
     doc.content = input.content;
     doc.contentBytes = Buffer.byteLength(input.content, 'utf8');
     doc.metadata = input.metadata ?? null;
+    // Raised again with the new text (beginWrite raised it before the chunks): a re-index that read the
+    // row in between (new version, old text) still sees that it changed.
+    doc.version = (existing?.version ?? 0) + 1;
     return this.repo.save(doc);
   }
 

@@ -1,0 +1,212 @@
+import { createHash } from 'node:crypto';
+import { fitIdentifier, SwitchyardError } from '@switchyard/core';
+import type { EntityMetadata } from 'typeorm';
+import type { RelationalDb } from './relational-db.port';
+import { TableIo } from './table-io';
+
+/** One captured change: which table (by dataset name) and which primary key; the row itself is read again when applied. */
+export interface CapturedChange {
+  seq: number;
+  table: string;
+  key: unknown[];
+}
+
+/** The message every write refused by a freeze carries (the app maps it to MAINTENANCE). */
+export const FREEZE_MESSAGE = 'MAINTENANCE: this database is frozen for a migration cutover; writes are refused until it ends';
+
+/**
+ * Change capture on a migration source, installed with the operator's consent (a live job) and removed at
+ * the end: per table, triggers that record the primary key of every inserted, updated or deleted row in
+ * `<prefix>change_log` (an update that changes the key records both keys), and refuse every write while
+ * `<prefix>freeze` holds a row (the write freeze of a cutover, enforced by the database itself, so every
+ * writer honours it: this app, another instance, the host's own code, a psql session).
+ *
+ * Changes are consumed by deleting them once applied (not by a sequence cursor: on PostgreSQL a
+ * transaction that commits late may carry a smaller sequence number than one already read).
+ */
+export class ChangeCapture {
+  readonly logTable: string;
+  readonly freezeTable: string;
+  private readonly tables: { meta: EntityMetadata; name: string; io: TableIo }[];
+
+  constructor(
+    private readonly db: RelationalDb,
+    tables: { meta: EntityMetadata; name: string }[],
+  ) {
+    if (db.readOnly) throw new SwitchyardError('INTERNAL', 'change capture needs a writable handle on the source');
+    this.logTable = `${db.tablePrefix}change_log`;
+    this.freezeTable = `${db.tablePrefix}freeze`;
+    this.tables = tables.map((t) => ({ ...t, io: new TableIo(db, t.meta) }));
+  }
+
+  private get pg(): boolean {
+    return this.db.provider === 'postgres';
+  }
+
+  private e(n: string): string {
+    return this.db.dataSource.driver.escape(n);
+  }
+
+  private q(sql: string, params: unknown[] = []): Promise<unknown> {
+    return this.db.dataSource.query(sql, params);
+  }
+
+  /** A trigger (or function) name for a table: distinct per table, at most 63 bytes. */
+  private name(kind: string, table: string): string {
+    return fitIdentifier(`sy_cc_${kind}_${createHash('sha256').update(table).digest('hex').slice(0, 10)}`);
+  }
+
+  private literal(s: string): string {
+    return `'${s.replace(/'/g, "''")}'`;
+  }
+
+  /** Creates the log and freeze tables and every table's triggers (idempotent: a resumed job calls it again). */
+  async install(): Promise<void> {
+    if (this.pg) {
+      await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.logTable)} (seq bigserial PRIMARY KEY, tbl text NOT NULL, pk text NOT NULL)`);
+      await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.freezeTable)} (id integer PRIMARY KEY, job_id text, since timestamptz NOT NULL DEFAULT now())`);
+      const fn = this.name('fn', this.logTable);
+      // TG_ARGV[0] = dataset name, TG_ARGV[1..] = primary key columns
+      await this.q(`CREATE OR REPLACE FUNCTION ${this.e(fn)}() RETURNS trigger LANGUAGE plpgsql AS $f$
+DECLARE r jsonb; k jsonb; i int;
+BEGIN
+  IF EXISTS (SELECT 1 FROM ${this.e(this.freezeTable)}) THEN RAISE EXCEPTION '${FREEZE_MESSAGE}' USING ERRCODE = '55000'; END IF;
+  IF TG_OP <> 'INSERT' THEN
+    r := to_jsonb(OLD); k := '[]'::jsonb;
+    FOR i IN 1..TG_NARGS - 1 LOOP k := k || jsonb_build_array(r -> TG_ARGV[i]); END LOOP;
+    INSERT INTO ${this.e(this.logTable)} (tbl, pk) VALUES (TG_ARGV[0], k::text);
+  END IF;
+  IF TG_OP <> 'DELETE' THEN
+    r := to_jsonb(NEW); k := '[]'::jsonb;
+    FOR i IN 1..TG_NARGS - 1 LOOP k := k || jsonb_build_array(r -> TG_ARGV[i]); END LOOP;
+    INSERT INTO ${this.e(this.logTable)} (tbl, pk) VALUES (TG_ARGV[0], k::text);
+  END IF;
+  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+  RETURN NEW;
+END $f$`);
+      for (const t of this.tables) {
+        const trg = this.name('trg', t.name);
+        const args = [t.name, ...t.io.key.map((k) => k.databaseName)].map((a) => this.literal(a)).join(', ');
+        await this.q(`DROP TRIGGER IF EXISTS ${this.e(trg)} ON ${this.e(t.io.table)}`);
+        await this.q(`CREATE TRIGGER ${this.e(trg)} BEFORE INSERT OR UPDATE OR DELETE ON ${this.e(t.io.table)} FOR EACH ROW EXECUTE FUNCTION ${this.e(fn)}(${args})`);
+      }
+      return;
+    }
+    await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.logTable)} (seq integer PRIMARY KEY AUTOINCREMENT, tbl text NOT NULL, pk text NOT NULL)`);
+    await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.freezeTable)} (id integer PRIMARY KEY, job_id text, since text NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')))`);
+    for (const t of this.tables) {
+      const key = (row: 'NEW' | 'OLD') => `json_array(${t.io.key.map((k) => `${row}.${this.e(k.databaseName)}`).join(', ')})`;
+      const log = (row: 'NEW' | 'OLD') => `INSERT INTO ${this.e(this.logTable)} (tbl, pk) VALUES (${this.literal(t.name)}, ${key(row)});`;
+      const refuse = `SELECT RAISE(ABORT, ${this.literal(FREEZE_MESSAGE)}) WHERE EXISTS (SELECT 1 FROM ${this.e(this.freezeTable)});`;
+      const defs: [string, string, string][] = [
+        ['ins', 'INSERT', `${refuse} ${log('NEW')}`],
+        ['upd', 'UPDATE', `${refuse} ${log('OLD')} ${log('NEW')}`],
+        ['del', 'DELETE', `${refuse} ${log('OLD')}`],
+      ];
+      for (const [kind, op, body] of defs) {
+        // BEFORE: the freeze check must stop the write itself; the log row commits (or rolls back) with it.
+        await this.q(`CREATE TRIGGER IF NOT EXISTS ${this.e(this.name(kind, t.name))} BEFORE ${op} ON ${this.e(t.io.table)} BEGIN ${body} END`);
+      }
+    }
+  }
+
+  /** Removes every trigger, the function and the log table; the freeze table too unless `keepFreeze` (after a cutover the old store stays frozen). */
+  async remove(keepFreeze: boolean): Promise<void> {
+    for (const t of this.tables) {
+      if (this.pg) await this.q(`DROP TRIGGER IF EXISTS ${this.e(this.name('trg', t.name))} ON ${this.e(t.io.table)}`);
+      else for (const kind of ['ins', 'upd', 'del']) await this.q(`DROP TRIGGER IF EXISTS ${this.e(this.name(kind, t.name))}`);
+    }
+    if (keepFreeze) {
+      // The freeze stays enforced without the capture: one refusing trigger set per table.
+      await this.installFreezeOnly();
+    }
+    if (this.pg) await this.q(`DROP FUNCTION IF EXISTS ${this.e(this.name('fn', this.logTable))}() CASCADE`);
+    await this.q(`DROP TABLE IF EXISTS ${this.e(this.logTable)}`);
+    if (!keepFreeze) await this.q(`DROP TABLE IF EXISTS ${this.e(this.freezeTable)}`);
+  }
+
+  /** After a cutover: triggers that only refuse writes while the freeze row exists (no logging). */
+  private async installFreezeOnly(): Promise<void> {
+    if (this.pg) {
+      const fn = this.name('frz', this.freezeTable);
+      await this.q(`CREATE OR REPLACE FUNCTION ${this.e(fn)}() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  IF EXISTS (SELECT 1 FROM ${this.e(this.freezeTable)}) THEN RAISE EXCEPTION '${FREEZE_MESSAGE}' USING ERRCODE = '55000'; END IF;
+  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+  RETURN NEW;
+END $f$`);
+      for (const t of this.tables) {
+        const trg = this.name('frz', t.name);
+        await this.q(`DROP TRIGGER IF EXISTS ${this.e(trg)} ON ${this.e(t.io.table)}`);
+        await this.q(`CREATE TRIGGER ${this.e(trg)} BEFORE INSERT OR UPDATE OR DELETE ON ${this.e(t.io.table)} FOR EACH ROW EXECUTE FUNCTION ${this.e(fn)}()`);
+      }
+      return;
+    }
+    for (const t of this.tables) {
+      for (const op of ['INSERT', 'UPDATE', 'DELETE']) {
+        const trg = this.name(`frz_${op.toLowerCase()}`, t.name);
+        await this.q(`CREATE TRIGGER IF NOT EXISTS ${this.e(trg)} BEFORE ${op} ON ${this.e(t.io.table)} BEGIN SELECT RAISE(ABORT, ${this.literal(FREEZE_MESSAGE)}) WHERE EXISTS (SELECT 1 FROM ${this.e(this.freezeTable)}); END`);
+      }
+    }
+  }
+
+  /** Up to `limit` captured changes, oldest first. */
+  async pending(limit: number): Promise<CapturedChange[]> {
+    const rows = (await this.q(`SELECT seq, tbl, pk FROM ${this.e(this.logTable)} ORDER BY seq LIMIT ${Math.max(1, Math.floor(limit))}`)) as { seq: number | string; tbl: string; pk: string }[];
+    return rows.map((r) => ({ seq: Number(r.seq), table: r.tbl, key: JSON.parse(r.pk) as unknown[] }));
+  }
+
+  /** How many changes wait to be applied. */
+  async backlog(): Promise<number> {
+    const [r] = (await this.q(`SELECT COUNT(*) AS n FROM ${this.e(this.logTable)}`)) as { n: number | string }[];
+    return Number(r?.n ?? 0);
+  }
+
+  /** Forgets changes once they are applied. */
+  async consumed(changes: CapturedChange[]): Promise<void> {
+    for (let i = 0; i < changes.length; i += 500) {
+      const seqs = changes.slice(i, i + 500).map((c) => Math.floor(c.seq));
+      await this.q(`DELETE FROM ${this.e(this.logTable)} WHERE seq IN (${seqs.join(', ')})`);
+    }
+  }
+
+  /**
+   * Starts the write freeze: from its commit on, every write of a captured table fails with
+   * FREEZE_MESSAGE. PostgreSQL: then waits for transactions that wrote before it to end (a SHARE lock on
+   * each table conflicts with their row locks), so every change made before the freeze is in the log.
+   * SQLite: the freeze's own write waits for the one writer there can be.
+   */
+  async freeze(jobId: string): Promise<void> {
+    await this.q(`INSERT INTO ${this.e(this.freezeTable)} (id, job_id) VALUES (1, ${this.pg ? '$1' : '?'}) ON CONFLICT (id) DO NOTHING`, [jobId]);
+    if (!this.pg) return;
+    await this.db.dataSource.transaction(async (em) => {
+      await em.query("SET LOCAL lock_timeout = '30s'");
+      for (const t of this.tables) await em.query(`LOCK TABLE ${this.e(t.io.table)} IN SHARE MODE`);
+    });
+  }
+
+  /** Ends the freeze (a failed cutover, or a rollback to this store): the row goes, and the refusing triggers a cutover left. */
+  async unfreeze(): Promise<void> {
+    if (!(await this.hasTable(this.freezeTable))) return;
+    await this.q(`DELETE FROM ${this.e(this.freezeTable)}`);
+    for (const t of this.tables) {
+      if (this.pg) await this.q(`DROP TRIGGER IF EXISTS ${this.e(this.name('frz', t.name))} ON ${this.e(t.io.table)}`);
+      else for (const op of ['insert', 'update', 'delete']) await this.q(`DROP TRIGGER IF EXISTS ${this.e(this.name(`frz_${op}`, t.name))}`);
+    }
+    if (!(await this.hasTable(this.logTable))) {
+      if (this.pg) await this.q(`DROP FUNCTION IF EXISTS ${this.e(this.name('frz', this.freezeTable))}() CASCADE`);
+      await this.q(`DROP TABLE IF EXISTS ${this.e(this.freezeTable)}`);
+    }
+  }
+
+  /** Whether the store is frozen now. */
+  async frozen(): Promise<boolean> {
+    if (!(await this.hasTable(this.freezeTable))) return false;
+    const [r] = (await this.q(`SELECT COUNT(*) AS n FROM ${this.e(this.freezeTable)}`)) as { n: number | string }[];
+    return Number(r?.n ?? 0) > 0;
+  }
+
+  private async hasTable(name: string): Promise<boolean> {
+    return (await this.db.missingTables([name])).length === 0;
+  }
+}
