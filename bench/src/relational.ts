@@ -31,13 +31,14 @@ export async function genSqlite(a: GenSqliteArgs): Promise<void> {
     [DocumentEntity, a.docs, (i: number) => documentRow(i, a.users)],
   ] as const) {
     const meta = db.metadata(entity);
+    const io = db.table(entity);
     const cols = meta.columns;
     const stmt = raw.prepare(`INSERT INTO "${meta.tableName}" (${cols.map((c) => `"${c.databaseName}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
     const insert = raw.transaction((from: number, to: number) => {
       for (let i = from; i < to; i++) {
         const row = make(i) as unknown as Record<string, unknown>;
         if (typeof row.content === 'string') bytes += row.contentBytes as number;
-        stmt.run(cols.map((c) => driver.preparePersistentValue(c.getEntityValue(row), c)));
+        stmt.run(cols.map((c) => driver.preparePersistentValue(c.getEntityValue(row) ?? io.defaultFor(c), c)));
       }
     });
     for (let i = 0; i < n; i += 5000) insert(i, Math.min(n, i + 5000));

@@ -11,6 +11,7 @@ import { RelationalDbModule } from '@switchyard/relational-db';
 import { VectorDbModule } from '@switchyard/vector-db';
 import { AuthGuard } from './auth/auth';
 import { DomainErrorFilter, toGraphQLError } from './graphql/errors';
+import { HealthModule } from './health/health.module';
 import { KnowledgeResolver } from './knowledge/knowledge.resolver';
 import { MigrationResolver } from './migration/migration.resolver';
 
@@ -32,6 +33,7 @@ export class AppModule {
           ...config.knowledge,
         }),
         MigrationModule.forRoot(),
+        HealthModule,
         GraphQLModule.forRoot<ApolloDriverConfig>({
           driver: ApolloDriver,
           autoSchemaFile: true,

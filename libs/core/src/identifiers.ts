@@ -22,3 +22,20 @@ export function fitIdentifier(name: string, maxBytes = PG_NAME_MAX_BYTES): strin
   return `${head}_${hash}`;
 }
 
+
+/**
+ * Runs `fn` with pg's client-side query timeout lifted on one held connection (`client` is a pg Client
+ * or PoolClient): for statements that are long by nature and bounded otherwise (schema migrations, index
+ * builds, waits that have their own lock_timeout). Restored afterwards, so the pool's bound holds again.
+ */
+export async function withoutQueryTimeout<T>(client: unknown, fn: () => Promise<T>): Promise<T> {
+  const params = (client as { connectionParameters?: { query_timeout?: number | false } }).connectionParameters;
+  if (!params) return fn();
+  const before = params.query_timeout;
+  params.query_timeout = false;
+  try {
+    return await fn();
+  } finally {
+    params.query_timeout = before;
+  }
+}

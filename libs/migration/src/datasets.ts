@@ -153,6 +153,26 @@ export class RelationalTable implements DataReader<ColumnRow>, DataWriter<Column
     return out;
   }
 
+  /**
+   * screen(), and self-references too: for rows written whole (a live job's catch-up), whose parent in the
+   * same table must be in the target already or among these rows.
+   */
+  async screenWhole(rows: ColumnRow[]): Promise<Map<number, string>> {
+    const out = await this.screen(rows);
+    const own = new Set(rows.map((r) => tupleKey(this.io.key.map((k) => r[k.databaseName]))));
+    for (const cols of this.rules.selfRefs) {
+      const tupleOf = (r: ColumnRow) => cols.map((c) => r[c.databaseName]);
+      const wanted = rows.map(tupleOf).filter((t) => t.every((v) => v !== null && v !== undefined) && !own.has(tupleKey(t)));
+      const found = await existingTuples(this.db, this.meta, this.io.key, [...new Map(wanted.map((t) => [tupleKey(t), t])).values()]);
+      rows.forEach((r, i) => {
+        const t = tupleOf(r);
+        if (out.has(i) || t.some((v) => v === null || v === undefined) || own.has(tupleKey(t)) || found.has(tupleKey(t))) return;
+        out.set(i, `${this.table} ${tupleKey(t)} (${cols.map((c) => c.databaseName).join(', ')}) does not exist yet`);
+      });
+    }
+    return out;
+  }
+
   /** Self-reference columns a row is first written without (NULL), while its parent may not be in yet. */
   private get deferred(): ColumnMetadata[] {
     return this.rules.selfRefs.flat().filter((c) => c.isNullable);
@@ -445,19 +465,22 @@ export class ReindexSource implements DataReader<VectorRecord> {
    * now, so the app's write wins.
    */
   private async markIndexed(docs: DocumentEntity[], counts: number[], model: string): Promise<void> {
-    const stale = docs.flatMap((d, i) => Array.from({ length: Math.max(0, d.chunkCount - counts[i]) }, (_, j) => chunkId(d.userId, d.externalId, counts[i] + j)));
-    await this.vectors.deleteIds(stale);
     const indexedAt = new Date();
     const repo = new DocumentsRepository(this.db);
     for (const [i, d] of docs.entries()) {
-      if (!(await repo.markIndexedAt(d.id, d.version, counts[i], model, indexedAt))) await this.redo(repo, d, Math.max(counts[i], d.chunkCount), model);
+      // Under the document's lock: an app write is either all before (its version is seen) or all after.
+      await repo.withDocumentLock(d.userId, d.externalId, async () => {
+        if (await repo.markIndexedAt(d.id, d.version, counts[i], model, indexedAt)) {
+          await this.vectors.deleteIds(Array.from({ length: Math.max(0, d.chunkCount - counts[i]) }, (_, j) => chunkId(d.userId, d.externalId, counts[i] + j)));
+        } else await this.redo(repo, d, Math.max(counts[i], d.chunkCount), model);
+      });
     }
   }
 
-  /** A document changed while this page was embedded: index what it holds now (or remove its chunks if it is gone), as the app's only writer. */
+  /** A document changed while this page was embedded: index what it holds now (or remove its chunks if it is gone). The caller holds its lock. */
   private async redo(repo: DocumentsRepository, read: DocumentEntity, written: number, model: string): Promise<void> {
     const embeddings = this.embeddings!;
-    await repo.withDocumentLock(read.userId, read.externalId, async () => {
+    {
       const now = await repo.findOne(read.userId, read.externalId);
       if (!now) {
         await this.vectors.deleteByDocument(read.userId, read.externalId);
@@ -470,6 +493,6 @@ export class ReindexSource implements DataReader<VectorRecord> {
       const high = Math.max(written, now.chunkCount);
       await this.vectors.deleteIds(Array.from({ length: Math.max(0, high - texts.length) }, (_, j) => chunkId(now.userId, now.externalId, texts.length + j)));
       await repo.markIndexed(now.id, texts.length, model);
-    });
+    }
   }
 }

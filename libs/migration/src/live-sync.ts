@@ -100,42 +100,77 @@ export class LiveSync {
     if (!keepCapturing) await this.capture.remove(false);
   }
 
-  /** Applies up to `limit` captured changes (all there are when Infinity), a page at a time. */
+  /**
+   * Applies up to `limit` captured changes (all there are when Infinity), a page at a time. Changes whose
+   * row cannot be written yet (its parent is not in the target: it changed later, in a page still to come)
+   * stay in the log for the next pass; before the freeze that is the next round, during it the passes go
+   * on while they make progress (the frozen source is consistent, so every parent comes).
+   */
   private async drain(limit: number, check: () => Promise<void>): Promise<void> {
-    let done = 0;
-    while (done < limit) {
-      await check();
-      const changes = await this.capture.pending(Math.min(PAGE, limit - done));
-      if (!changes.length) return;
-      await this.apply(changes);
-      await this.capture.consumed(changes);
-      done += changes.length;
-      this.report.applied += changes.length;
+    for (;;) {
+      let seen = 0;
+      let applied = 0;
+      let after = 0;
+      while (seen < limit) {
+        await check();
+        const changes = await this.capture.pending(Math.min(PAGE, limit - seen), after);
+        if (!changes.length) break;
+        after = changes[changes.length - 1].seq;
+        seen += changes.length;
+        const done = await this.apply(changes);
+        await this.capture.consumed(done);
+        applied += done.length;
+        this.report.applied += done.length;
+      }
+      if (limit !== Infinity || applied === 0 || (await this.capture.backlog()) === 0) return;
     }
   }
 
   /**
-   * Copies the current source state of every changed key: rows that exist are upserted, parents first;
-   * keys whose row is gone are deleted from the target, children first.
+   * Copies the current source state of every changed key: rows that exist and pass the target's checks
+   * are upserted, parents first; keys whose row is gone are deleted from the target, children first.
+   * Returns the changes that were applied (a row held back keeps its changes in the log).
    */
-  private async apply(changes: CapturedChange[]): Promise<void> {
-    const byTable = new Map<string, Map<string, unknown[]>>();
+  private async apply(changes: CapturedChange[]): Promise<CapturedChange[]> {
+    const byTable = new Map<string, Map<string, string[]>>();
     for (const c of changes) {
-      const keys = byTable.get(c.table) ?? new Map<string, unknown[]>();
+      const keys = byTable.get(c.table) ?? new Map<string, string[]>();
       keys.set(JSON.stringify(c.key), c.key);
       byTable.set(c.table, keys);
     }
+    const held = new Set<string>();
     const gone: { table: LiveTable; keys: unknown[][] }[] = [];
     for (const t of this.tables) {
       const keys = byTable.get(t.name);
       if (!keys) continue;
+      const io = t.source.io;
       const wanted = [...keys.values()];
-      const rows: ColumnRow[] = await t.source.io.lookup(t.source.io.key, wanted);
-      const present = new Set(rows.map((r) => t.source.idOf(r)));
-      if (rows.length) await t.target.io.write(rows, 'overwrite');
-      const missing = wanted.filter((k) => !present.has(t.source.io.key.length === 1 ? String(k[0]) : JSON.stringify(k)));
+      const rows: ColumnRow[] = await io.lookup(io.key, wanted);
+      const keyOf = (r: ColumnRow) => JSON.stringify(io.key.map((k) => keyText(k, r[k.databaseName])));
+      const found = new Set(rows.map(keyOf));
+      const valid = rows.filter((r) => t.target.validate(r) === null);
+      const screened = await t.target.screenWhole(valid);
+      const ok = valid.filter((_, i) => !screened.has(i));
+      for (const r of rows) if (!ok.includes(r)) held.add(`${t.name}\0${keyOf(r)}`);
+      if (ok.length) await t.target.io.write(ok, 'overwrite');
+      const missing = wanted.filter((k) => !found.has(JSON.stringify(io.key.map((c, i) => keyText(c, k[i])))));
       if (missing.length) gone.push({ table: t, keys: missing });
     }
     for (const g of gone.reverse()) await g.table.target.io.deleteKeys(g.keys);
+    return changes.filter((c) => {
+      const t = this.tables.find((x) => x.name === c.table);
+      return !t || !held.has(`${c.table}\0${JSON.stringify(t.source.io.key.map((k, i) => keyText(k, c.key[i])))}`);
+    });
   }
+}
+
+/** A key part as one text, whether it comes from a row (a number, a Date) or from the change log (the database's text). */
+function keyText(c: { type: unknown }, v: unknown): string {
+  if (v instanceof Date) return v.toISOString();
+  const t = String(typeof c.type === 'function' ? (c.type as { name?: string }).name : c.type).toLowerCase();
+  if (typeof v === 'string' && (c.type === Date || /timestamp|datetime/.test(t))) {
+    const d = new Date(v.includes('T') || v.includes('+') || v.endsWith('Z') ? v : `${v.replace(' ', 'T')}Z`);
+    return Number.isNaN(d.getTime()) ? v : d.toISOString();
+  }
+  return String(v);
 }

@@ -4,14 +4,17 @@ import type { EntityMetadata } from 'typeorm';
 import type { RelationalDb } from './relational-db.port';
 import { TableIo } from './table-io';
 
-/** One captured change: which table (by dataset name) and which primary key; the row itself is read again when applied. */
+/** One captured change: which table (by dataset name) and which primary key (its parts as the database prints them); the row itself is read again when applied. */
 export interface CapturedChange {
   seq: number;
   table: string;
-  key: unknown[];
+  key: string[];
 }
 
 /** The message every write refused by a freeze carries (the app maps it to MAINTENANCE). */
+/** How long the freeze waits for transactions that are writing when it starts. */
+const FREEZE_LOCK_WAIT_MS = 30_000;
+
 export const FREEZE_MESSAGE = 'MAINTENANCE: this database is frozen for a migration cutover; writes are refused until it ends';
 
 /**
@@ -73,12 +76,12 @@ BEGIN
   IF EXISTS (SELECT 1 FROM ${this.e(this.freezeTable)}) THEN RAISE EXCEPTION '${FREEZE_MESSAGE}' USING ERRCODE = '55000'; END IF;
   IF TG_OP <> 'INSERT' THEN
     r := to_jsonb(OLD); k := '[]'::jsonb;
-    FOR i IN 1..TG_NARGS - 1 LOOP k := k || jsonb_build_array(r -> TG_ARGV[i]); END LOOP;
+    FOR i IN 1..TG_NARGS - 1 LOOP k := k || jsonb_build_array(r ->> TG_ARGV[i]); END LOOP;
     INSERT INTO ${this.e(this.logTable)} (tbl, pk) VALUES (TG_ARGV[0], k::text);
   END IF;
   IF TG_OP <> 'DELETE' THEN
     r := to_jsonb(NEW); k := '[]'::jsonb;
-    FOR i IN 1..TG_NARGS - 1 LOOP k := k || jsonb_build_array(r -> TG_ARGV[i]); END LOOP;
+    FOR i IN 1..TG_NARGS - 1 LOOP k := k || jsonb_build_array(r ->> TG_ARGV[i]); END LOOP;
     INSERT INTO ${this.e(this.logTable)} (tbl, pk) VALUES (TG_ARGV[0], k::text);
   END IF;
   IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
@@ -87,15 +90,16 @@ END $f$`);
       for (const t of this.tables) {
         const trg = this.name('trg', t.name);
         const args = [t.name, ...t.io.key.map((k) => k.databaseName)].map((a) => this.literal(a)).join(', ');
-        await this.q(`DROP TRIGGER IF EXISTS ${this.e(trg)} ON ${this.e(t.io.table)}`);
-        await this.q(`CREATE TRIGGER ${this.e(trg)} BEFORE INSERT OR UPDATE OR DELETE ON ${this.e(t.io.table)} FOR EACH ROW EXECUTE FUNCTION ${this.e(fn)}(${args})`);
+        // Replaced in one statement (PostgreSQL 14+): a resumed job never leaves a moment without capture.
+        await this.q(`CREATE OR REPLACE TRIGGER ${this.e(trg)} BEFORE INSERT OR UPDATE OR DELETE ON ${this.e(t.io.table)} FOR EACH ROW EXECUTE FUNCTION ${this.e(fn)}(${args})`);
       }
       return;
     }
     await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.logTable)} (seq integer PRIMARY KEY AUTOINCREMENT, tbl text NOT NULL, pk text NOT NULL)`);
     await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.freezeTable)} (id integer PRIMARY KEY, job_id text, since text NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')))`);
     for (const t of this.tables) {
-      const key = (row: 'NEW' | 'OLD') => `json_array(${t.io.key.map((k) => `${row}.${this.e(k.databaseName)}`).join(', ')})`;
+      // As text: a JSON number would lose the digits of a 64-bit key past 2^53.
+      const key = (row: 'NEW' | 'OLD') => `json_array(${t.io.key.map((k) => `CAST(${row}.${this.e(k.databaseName)} AS TEXT)`).join(', ')})`;
       const log = (row: 'NEW' | 'OLD') => `INSERT INTO ${this.e(this.logTable)} (tbl, pk) VALUES (${this.literal(t.name)}, ${key(row)});`;
       const refuse = `SELECT RAISE(ABORT, ${this.literal(FREEZE_MESSAGE)}) WHERE EXISTS (SELECT 1 FROM ${this.e(this.freezeTable)});`;
       const defs: [string, string, string][] = [
@@ -112,34 +116,34 @@ END $f$`);
 
   /** Removes every trigger, the function and the log table; the freeze table too unless `keepFreeze` (after a cutover the old store stays frozen). */
   async remove(keepFreeze: boolean): Promise<void> {
+    // The refusing triggers first: at no moment may a frozen table have neither.
+    if (keepFreeze) await this.installFreezeOnly();
     for (const t of this.tables) {
       if (this.pg) await this.q(`DROP TRIGGER IF EXISTS ${this.e(this.name('trg', t.name))} ON ${this.e(t.io.table)}`);
       else for (const kind of ['ins', 'upd', 'del']) await this.q(`DROP TRIGGER IF EXISTS ${this.e(this.name(kind, t.name))}`);
-    }
-    if (keepFreeze) {
-      // The freeze stays enforced without the capture: one refusing trigger set per table.
-      await this.installFreezeOnly();
     }
     if (this.pg) await this.q(`DROP FUNCTION IF EXISTS ${this.e(this.name('fn', this.logTable))}() CASCADE`);
     await this.q(`DROP TABLE IF EXISTS ${this.e(this.logTable)}`);
     if (!keepFreeze) await this.q(`DROP TABLE IF EXISTS ${this.e(this.freezeTable)}`);
   }
 
-  /** After a cutover: triggers that only refuse writes while the freeze row exists (no logging). */
+  /**
+   * Triggers that only refuse writes (no logging). PostgreSQL: they refuse unconditionally (their
+   * existence is the freeze, which every transaction sees at its next statement, whatever its snapshot;
+   * a row read through a REPEATABLE READ snapshot taken before the freeze would not be seen), and creating
+   * them waits for transactions that are writing now. SQLite: they refuse while the freeze row exists
+   * (one writer at a time, and a read transaction older than the freeze cannot become a writer).
+   */
   private async installFreezeOnly(): Promise<void> {
     if (this.pg) {
       const fn = this.name('frz', this.freezeTable);
-      await this.q(`CREATE OR REPLACE FUNCTION ${this.e(fn)}() RETURNS trigger LANGUAGE plpgsql AS $f$
-BEGIN
-  IF EXISTS (SELECT 1 FROM ${this.e(this.freezeTable)}) THEN RAISE EXCEPTION '${FREEZE_MESSAGE}' USING ERRCODE = '55000'; END IF;
-  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
-  RETURN NEW;
-END $f$`);
-      for (const t of this.tables) {
-        const trg = this.name('frz', t.name);
-        await this.q(`DROP TRIGGER IF EXISTS ${this.e(trg)} ON ${this.e(t.io.table)}`);
-        await this.q(`CREATE TRIGGER ${this.e(trg)} BEFORE INSERT OR UPDATE OR DELETE ON ${this.e(t.io.table)} FOR EACH ROW EXECUTE FUNCTION ${this.e(fn)}()`);
-      }
+      await this.db.dataSource.transaction(async (em) => {
+        await em.query(`SET LOCAL lock_timeout = '${FREEZE_LOCK_WAIT_MS}ms'`);
+        await em.query(`CREATE OR REPLACE FUNCTION ${this.e(fn)}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION '${FREEZE_MESSAGE}' USING ERRCODE = '55000'; END $f$`);
+        for (const t of this.tables) {
+          await em.query(`CREATE OR REPLACE TRIGGER ${this.e(this.name('frz', t.name))} BEFORE INSERT OR UPDATE OR DELETE ON ${this.e(t.io.table)} FOR EACH ROW EXECUTE FUNCTION ${this.e(fn)}()`);
+        }
+      });
       return;
     }
     for (const t of this.tables) {
@@ -150,10 +154,10 @@ END $f$`);
     }
   }
 
-  /** Up to `limit` captured changes, oldest first. */
-  async pending(limit: number): Promise<CapturedChange[]> {
-    const rows = (await this.q(`SELECT seq, tbl, pk FROM ${this.e(this.logTable)} ORDER BY seq LIMIT ${Math.max(1, Math.floor(limit))}`)) as { seq: number | string; tbl: string; pk: string }[];
-    return rows.map((r) => ({ seq: Number(r.seq), table: r.tbl, key: JSON.parse(r.pk) as unknown[] }));
+  /** Up to `limit` captured changes after sequence number `after`, oldest first. */
+  async pending(limit: number, after = 0): Promise<CapturedChange[]> {
+    const rows = (await this.q(`SELECT seq, tbl, pk FROM ${this.e(this.logTable)} WHERE seq > ${Math.floor(after)} ORDER BY seq LIMIT ${Math.max(1, Math.floor(limit))}`)) as { seq: number | string; tbl: string; pk: string }[];
+    return rows.map((r) => ({ seq: Number(r.seq), table: r.tbl, key: (JSON.parse(r.pk) as unknown[]).map((v) => String(v)) }));
   }
 
   /** How many changes wait to be applied. */
@@ -172,17 +176,13 @@ END $f$`);
 
   /**
    * Starts the write freeze: from its commit on, every write of a captured table fails with
-   * FREEZE_MESSAGE. PostgreSQL: then waits for transactions that wrote before it to end (a SHARE lock on
-   * each table conflicts with their row locks), so every change made before the freeze is in the log.
-   * SQLite: the freeze's own write waits for the one writer there can be.
+   * FREEZE_MESSAGE. The freeze row records it (frozen(), a resumed job, readiness); the refusing triggers
+   * enforce it (installFreezeOnly: on PostgreSQL their creation also waits for in-flight writers, so every
+   * change made before the freeze is in the log when this returns).
    */
   async freeze(jobId: string): Promise<void> {
     await this.q(`INSERT INTO ${this.e(this.freezeTable)} (id, job_id) VALUES (1, ${this.pg ? '$1' : '?'}) ON CONFLICT (id) DO NOTHING`, [jobId]);
-    if (!this.pg) return;
-    await this.db.dataSource.transaction(async (em) => {
-      await em.query("SET LOCAL lock_timeout = '30s'");
-      for (const t of this.tables) await em.query(`LOCK TABLE ${this.e(t.io.table)} IN SHARE MODE`);
-    });
+    await this.installFreezeOnly();
   }
 
   /** Ends the freeze (a failed cutover, or a rollback to this store): the row goes, and the refusing triggers a cutover left. */

@@ -10,3 +10,4 @@ export * from './repositories/users.repository';
 export * from './table-names';
 export * from './table-io';
 export * from './change-capture';
+export * from './provider-errors';

@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, Logger } from '@nestjs/common';
 import { GqlExceptionFilter } from '@nestjs/graphql';
 import { ErrorCode, SwitchyardError } from '@switchyard/core';
-import { FREEZE_MESSAGE } from '@switchyard/relational-db';
+import { FREEZE_MESSAGE, relationalUnavailable } from '@switchyard/relational-db';
 import { GraphQLError } from 'graphql';
 
 const GRAPHQL_CODES: Partial<Record<ErrorCode, string>> = {
@@ -33,6 +33,8 @@ export function toGraphQLError(e: unknown): GraphQLError {
   if (e instanceof Error && e.message.includes(FREEZE_MESSAGE)) {
     return new GraphQLError(FREEZE_MESSAGE, { extensions: { code: 'MAINTENANCE', reason: 'MAINTENANCE' } });
   }
+  const unavailable = relationalUnavailable(e);
+  if (unavailable) return toGraphQLError(unavailable);
   new Logger('GraphQL').error(e instanceof Error ? (e.stack ?? e.message) : String(e));
   return new GraphQLError('internal error', { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }

@@ -47,6 +47,14 @@ describe('loadConfig', () => {
     );
   });
 
+  it('bounds provider waits: RELATIONAL_DB_TIMEOUT_MS / VECTOR_DB_TIMEOUT_MS, 30 s by default, named when bad', () => {
+    const pg = loadConfig({ RELATIONAL_DB_PROVIDER: 'postgres', RELATIONAL_DB_URL: 'postgres://u@h/db', VECTOR_DB_PROVIDER: 'pgvector' });
+    expect(pg.relational).toMatchObject({ timeoutMs: 30_000 });
+    expect(pg.vector).toMatchObject({ timeoutMs: 30_000 });
+    expect(loadConfig({ VECTOR_DB_PROVIDER: 'chromadb', VECTOR_DB_TIMEOUT_MS: '1500' }).vector).toMatchObject({ timeoutMs: 1500 });
+    expect(issues({ VECTOR_DB_PROVIDER: 'chromadb', VECTOR_DB_TIMEOUT_MS: '5' })).toEqual([expect.stringMatching(/^VECTOR_DB_TIMEOUT_MS: .*milliseconds from 100 to 3600000/)]);
+  });
+
   it('rejects pgvector without postgres, a bad URL, a bad boolean, overlap >= size', () => {
     const list = issues({ VECTOR_DB_PROVIDER: 'pgvector', LLM_URL: 'not a url', EMBEDDINGS_CHUNK_SIZE: '100', EMBEDDINGS_CHUNK_OVERLAP: '100' });
     expect(list.join('\n')).toMatch(/VECTOR_DB_PROVIDER: pgvector reuses the PostgreSQL connection/);
@@ -85,5 +93,13 @@ describe('loadConfig', () => {
   it('names the embedding model by hub id or local directory', () => {
     expect(embeddingModelName(loadConfig({}).embeddings)).toBe('Xenova/all-MiniLM-L6-v2');
     expect(embeddingModelName(loadConfig({ EMBEDDINGS_XENOVA_MODEL_PATH: '/models/my-model' }).embeddings)).toBe('my-model');
+  });
+
+  it('reads the readiness probe timeout (HEALTH_TIMEOUT_MS, default 1500 ms) and names a bad one', () => {
+    expect(loadConfig({}).health).toEqual({ timeoutMs: 1500 });
+    expect(loadConfig({ HEALTH_TIMEOUT_MS: '250' }).health.timeoutMs).toBe(250);
+    for (const bad of ['0', '10', 'fast', '1.5', '60001']) {
+      expect(issues({ HEALTH_TIMEOUT_MS: bad })).toEqual([`HEALTH_TIMEOUT_MS: got "${bad}"; allowed: a number of milliseconds (50..60000)`]);
+    }
   });
 });

@@ -26,7 +26,10 @@ export interface PostgresConnection {
  */
 export type RelationalDbConfig =
   | { provider: 'sqlite'; database: string; logging: boolean; tablePrefix?: string }
-  | ({ provider: 'postgres'; logging: boolean; tablePrefix?: string } & PostgresConnection);
+  | ({ provider: 'postgres'; logging: boolean; tablePrefix?: string; timeoutMs?: number } & PostgresConnection);
+
+/** The longest one provider call may wait for an answer (RELATIONAL_DB_TIMEOUT_MS / VECTOR_DB_TIMEOUT_MS) unless configured. */
+export const DEFAULT_PROVIDER_TIMEOUT_MS = 30_000;
 
 /** Prefix of Switchyard's own tables when RELATIONAL_DB_TABLE_PREFIX is not set. */
 export const DEFAULT_TABLE_PREFIX = 'switchyard_';
@@ -35,8 +38,8 @@ export const TABLE_PREFIX_PATTERN = /^(?:[a-z][a-z0-9_]{0,23})?$/;
 
 export type VectorDbConfig =
   | { provider: 'sqlite-vec'; path: string; dimensions: number; collection: string }
-  | { provider: 'pgvector'; connection: PostgresConnection; dimensions: number; collection: string }
-  | { provider: 'chromadb'; url: string; dimensions: number; collection: string };
+  | { provider: 'pgvector'; connection: PostgresConnection; dimensions: number; collection: string; timeoutMs?: number }
+  | { provider: 'chromadb'; url: string; dimensions: number; collection: string; timeoutMs?: number };
 
 export interface EmbeddingsConfig {
   provider: 'xenova';
@@ -74,6 +77,8 @@ export interface SwitchyardConfig {
   knowledge: { maxDocumentBytes: number; maxSearchLimit: number; minScore: number; answerContextChunks: number };
   /** instanceId: names this app instance in migration job owners (MIGRATION_INSTANCE_ID; default: the host name). */
   migration: { dataDir: string; batchSize: number; profiles: Record<string, ProviderProfile>; instanceId?: string };
+  /** timeoutMs: how long readiness (GET /health/ready) waits for each provider's answer (HEALTH_TIMEOUT_MS). */
+  health: { timeoutMs: number };
 }
 
 const DEV_SECRET = 'switchyard-dev-secret-do-not-use-in-production';
@@ -131,9 +136,11 @@ function parseProfile(env: Env, name: string, p: string, issues: Issues, default
   if (!TABLE_PREFIX_PATTERN.test(tablePrefix)) {
     issues.list.push(`${p}RELATIONAL_DB_TABLE_PREFIX: got ${JSON.stringify(tablePrefix)}; allowed: lower-case letters, digits and _, starting with a letter, at most 24 characters (default ${DEFAULT_TABLE_PREFIX})`);
   }
+  const timeout = (what: 'RELATIONAL' | 'VECTOR') =>
+    issues.parse(env, `${p}${what}_DB_TIMEOUT_MS`, int(DEFAULT_PROVIDER_TIMEOUT_MS, { min: 100, max: 3_600_000, what: 'milliseconds from 100 to 3600000' })) as number;
   let relational: RelationalDbConfig;
   if (rProvider === 'postgres') {
-    relational = { provider: 'postgres', logging, tablePrefix, ...parsePostgres(env, p, issues) };
+    relational = { provider: 'postgres', logging, tablePrefix, timeoutMs: timeout('RELATIONAL'), ...parsePostgres(env, p, issues) };
   } else {
     const database = issues.parse(env, `${p}RELATIONAL_DB_DATABASE`, str(defaults ? './data/switchyard.sqlite' : undefined));
     if (!database && !defaults) issues.list.push(`${p}RELATIONAL_DB_DATABASE: is required (the SQLite file path)`);
@@ -158,7 +165,7 @@ function parseProfile(env: Env, name: string, p: string, issues: Issues, default
           `${p}VECTOR_DB_PROVIDER: pgvector reuses the PostgreSQL connection of ${p}RELATIONAL_DB_*; set ${p}RELATIONAL_DB_PROVIDER=postgres (allowed with ${p}RELATIONAL_DB_PROVIDER=sqlite: sqlite-vec, chromadb)`,
         );
       }
-      vector = { provider: 'pgvector', connection: relational as PostgresConnection, dimensions, collection };
+      vector = { provider: 'pgvector', connection: relational as PostgresConnection, dimensions, collection, timeoutMs: timeout('VECTOR') };
       break;
     case 'chromadb':
       vector = {
@@ -166,6 +173,7 @@ function parseProfile(env: Env, name: string, p: string, issues: Issues, default
         url: issues.parse(env, `${p}VECTOR_DB_CHROMA_URL`, url('http://localhost:8000')) as string,
         dimensions,
         collection,
+        timeoutMs: timeout('VECTOR'),
       };
       break;
     case 'sqlite-vec':
@@ -273,6 +281,7 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
       profiles: parseMigrationProfiles(env, issues),
       instanceId: issues.parse(env, 'MIGRATION_INSTANCE_ID', str()) as string | undefined,
     },
+    health: { timeoutMs: issues.parse(env, 'HEALTH_TIMEOUT_MS', int(1500, { min: 50, max: 60_000, what: 'a number of milliseconds' })) },
   };
   if (issues.list.length) throw new ConfigError(issues.list);
   return config;

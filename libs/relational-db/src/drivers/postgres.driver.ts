@@ -1,4 +1,4 @@
-import { fitIdentifier, RelationalDbConfig } from '@switchyard/core';
+import { DEFAULT_PROVIDER_TIMEOUT_MS, fitIdentifier, RelationalDbConfig, withoutQueryTimeout } from '@switchyard/core';
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -90,7 +90,10 @@ export class PostgresRelationalDb extends RelationalDb {
         // own mistakes, not a security boundary (a session may still SET it off): for that, give the
         // source profile a role without write privileges. No CREATE EXTENSION on connect either.
         ...(readOnly ? { installExtensions: false } : {}),
-        extra: { max: POOL_MAX, connectionTimeoutMillis: 10000, ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}) },
+        // Bounded waits: a server that accepts connections but stops answering fails a query after
+        // timeoutMs (pg's client-side query_timeout) and a connection attempt after min(10 s, timeoutMs),
+        // instead of hanging; long statements lift it on their own connection (withoutQueryTimeout).
+        extra: { max: POOL_MAX, connectionTimeoutMillis: Math.min(10_000, config.timeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS), query_timeout: config.timeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS, ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}) },
       },
       {
         ...options,
@@ -149,6 +152,12 @@ export class PostgresRelationalDb extends RelationalDb {
   protected override async withSchemaLock(migrate: (runner: QueryRunner, transaction: SchemaMigrationTransaction) => Promise<void>): Promise<void> {
     const runner = this.dataSource.createQueryRunner();
     let reusable = false; // back to the pool only when the lock is known released and lock_timeout reset
+    await runner.connect();
+    const client = (runner as unknown as { databaseConnection: PoolClient }).databaseConnection;
+    // The wait is bounded by lock_timeout, the migrations may take long: no query timeout on this connection.
+    const lifted = (client as unknown as { connectionParameters?: { query_timeout?: number | false } }).connectionParameters;
+    const before = lifted?.query_timeout;
+    if (lifted) lifted.query_timeout = false;
     try {
       // at least 1 ms: lock_timeout 0 means "wait forever"
       await runner.query("SELECT set_config('lock_timeout', $1, false)", [`${Math.max(1, Math.ceil(this.schemaLockWaitMs))}ms`]);
@@ -170,6 +179,7 @@ export class PostgresRelationalDb extends RelationalDb {
         );
       }
     } finally {
+      if (lifted) lifted.query_timeout = before;
       if (reusable) await runner.release();
       else await destroyConnection(runner);
     }
@@ -182,40 +192,71 @@ export class PostgresRelationalDb extends RelationalDb {
   }
 
   /**
-   * The in-process turn first (so a process holds at most one connection per key, waiting or not), then
-   * a transaction-level advisory lock on the key's 64-bit hash, held on a connection of its own while `fn`
+   * The in-process turn first (so a process holds at most one connection per key), then a
+   * transaction-level advisory lock on the key's 64-bit hash, held on a connection of its own while `fn`
    * runs (`fn` uses the pool as usual) and released by COMMIT, or by the server if this process dies.
-   * Sections holding that extra connection are limited to half the pool, so their own queries always
-   * find a connection. lock_timeout bounds the wait for another process.
+   * The lock is tried, not waited for: a key another instance holds gives its connection and its slot
+   * back and tries again after a short pause (10 ms, doubling to 250 ms), so it never holds up writes of
+   * other keys in this process. At most half the pool is in such sections at once, so their own queries
+   * always find a connection. After LOCK_WAIT_MS: CONFLICT.
    */
   override async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    return super.withLock(key, () =>
-      this.lockSlots.run(async () => {
-        const runner = this.dataSource.createQueryRunner();
-        await runner.connect();
-        let ok = false;
-        try {
-          await runner.query('BEGIN');
-          await runner.query("SELECT set_config('lock_timeout', $1, true)", [`${LOCK_WAIT_MS}ms`]);
+    return super.withLock(key, async () => {
+      const deadline = Date.now() + LOCK_WAIT_MS;
+      for (let pause = 10; ; pause = Math.min(250, pause * 2)) {
+        const attempt = await this.lockSlots.run(async () => {
+          const runner = this.dataSource.createQueryRunner();
+          await runner.connect();
+          let ok = false;
+          // held for the whole of fn: no query timeout on this connection
+          const client = (runner as unknown as { databaseConnection: PoolClient }).databaseConnection;
           try {
-            await runner.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryKey(key)]);
-          } catch (e) {
-            if ((e as { code?: string }).code === LOCK_TIMEOUT) throw this.lockTimeout(key);
-            throw e;
+            return await withoutQueryTimeout(client, async () => {
+              await runner.query('BEGIN');
+              const [{ got }] = (await runner.query('SELECT pg_try_advisory_xact_lock($1::bigint) AS got', [advisoryKey(key)])) as { got: boolean }[];
+              if (!got) return { got: false as const };
+              const out = await fn();
+              await runner.query('COMMIT');
+              ok = true;
+              return { got: true as const, out };
+            });
+          } finally {
+            if (!ok) await runner.query('ROLLBACK').catch(() => undefined);
+            await runner.release();
           }
-          const out = await fn();
-          await runner.query('COMMIT');
-          ok = true;
-          return out;
-        } finally {
-          if (!ok) await runner.query('ROLLBACK').catch(() => undefined);
-          await runner.release();
+        });
+        if (attempt.got) return attempt.out;
+        if (Date.now() + pause > deadline) throw this.lockTimeout(key);
+        await new Promise((r) => setTimeout(r, pause));
+      }
+    });
+  }
+
+  private readonly lockSlots = new Semaphore(LOCK_CONNECTIONS);
+
+  /** A snapshot copies a whole table: no query timeout on its connection. */
+  override async snapshotTable(table: string, snapshot: string): Promise<string> {
+    const e = (n: string) => this.dataSource.driver.escape(n);
+    await this.withClient((c) => withoutQueryTimeout(c, () => c.query(`CREATE TABLE ${e(snapshot)} AS SELECT * FROM ${e(table)}`)));
+    return snapshot;
+  }
+
+  override async restoreSnapshot(table: string, snapshot: string): Promise<void> {
+    const e = (n: string) => this.dataSource.driver.escape(n);
+    await this.withClient((c) =>
+      withoutQueryTimeout(c, async () => {
+        await c.query('BEGIN');
+        try {
+          await c.query(`DELETE FROM ${e(table)}`);
+          await c.query(`INSERT INTO ${e(table)} SELECT * FROM ${e(snapshot)}`);
+          await c.query('COMMIT');
+        } catch (err) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw err;
         }
       }),
     );
   }
-
-  private readonly lockSlots = new Semaphore(LOCK_CONNECTIONS);
 
   /** Runs fn with a raw pg client from TypeORM's pool (for COPY). */
   async withClient<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {

@@ -1,4 +1,4 @@
-import { SwitchyardError, VectorDbConfig } from '@switchyard/core';
+import { DEFAULT_PROVIDER_TIMEOUT_MS, SwitchyardError, VectorDbConfig } from '@switchyard/core';
 import { ChromaClient, ChromaNotFoundError, Collection, Metadata as ChromaMetadata, Where } from 'chromadb';
 import { assertCollectionName } from '../identifiers';
 import { compareIds, VectorDb } from '../vector-db.port';
@@ -92,11 +92,29 @@ export class ChromaVectorDb extends VectorDb {
     this.location = config.url;
     const u = new URL(config.url);
     this.clientArgs = { host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)), ssl: u.protocol === 'https:' };
+    this.timeoutMs = config.timeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS;
   }
   private readonly clientArgs: { host: string; port: number; ssl: boolean };
+  /** VECTOR_DB_TIMEOUT_MS: the longest one request may wait for its whole answer. */
+  private readonly timeoutMs: number;
+
+  /**
+   * A client whose every request is aborted after timeoutMs (the client has no timeout of its own: a
+   * server that accepts the connection and never answers would hold a search for minutes). Its fetch is
+   * the library's own, given a signal that also fires on the timeout.
+   */
+  private newClient(): ChromaClient {
+    const client = new ChromaClient(this.clientArgs);
+    type Fetch = (req: Request, init?: RequestInit) => Promise<Response>;
+    const api = (client as unknown as { apiClient?: { getConfig(): { fetch?: Fetch }; setConfig(c: { fetch: Fetch }): void } }).apiClient;
+    const inner = api?.getConfig().fetch;
+    if (!api || !inner) throw new Error('chromadb client without a configurable fetch: this driver needs chromadb 3.x');
+    api.setConfig({ fetch: (req, init) => inner(req, { ...init, signal: AbortSignal.any([init?.signal ?? req.signal, AbortSignal.timeout(this.timeoutMs)]) }) });
+    return client;
+  }
 
   protected async connect(): Promise<void> {
-    this.client ??= new ChromaClient(this.clientArgs);
+    this.client ??= this.newClient();
     await this.client.heartbeat();
   }
 
@@ -157,7 +175,7 @@ export class ChromaVectorDb extends VectorDb {
   /** `chromadb:<tenant>:<database>:<collection id>`: the id is the server's UUID of the collection. */
   async identity(): Promise<string> {
     return this.guard(async () => {
-      this.client ??= new ChromaClient(this.clientArgs);
+      this.client ??= this.newClient();
       const coll = this.coll ?? (await this.find());
       if (!coll) throw new SwitchyardError('NOT_FOUND', `chromadb collection "${this.collection}" does not exist at ${this.location}`, { provider: this.provider, collection: this.collection });
       return `chromadb:${coll.tenant}:${coll.database}:${coll.id}`;

@@ -1,4 +1,4 @@
-import { PostgresConnection, VectorDbConfig } from '@switchyard/core';
+import { DEFAULT_PROVIDER_TIMEOUT_MS, PostgresConnection, VectorDbConfig, withoutQueryTimeout } from '@switchyard/core';
 import { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
@@ -81,8 +81,11 @@ export class PgvectorVectorDb extends VectorDb {
     const c: PostgresConnection = config.connection;
     this.location = `postgres://${c.username ? `${c.username}@` : ''}${c.host}:${c.port}/${c.database}`;
     this.connection = c;
+    this.timeoutMs = config.timeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS;
   }
   private readonly connection: PostgresConnection;
+  /** VECTOR_DB_TIMEOUT_MS: the longest one query may wait for an answer. */
+  private readonly timeoutMs: number;
 
   /** The records table's name as PostgreSQL keeps it. */
   private get table(): string {
@@ -128,7 +131,9 @@ export class PgvectorVectorDb extends VectorDb {
       password: c.password,
       ssl: c.ssl ? { rejectUnauthorized: false } : false,
       max: 5,
-      connectionTimeoutMillis: 10000,
+      // Bounded waits (see PostgresRelationalDb): every query answers within timeoutMs or fails.
+      connectionTimeoutMillis: Math.min(10_000, this.timeoutMs),
+      query_timeout: this.timeoutMs,
       // Filtered HNSW scans keep searching until k rows pass the user filter (pgvector >= 0.8); set once
       // per connection, so a query is one round trip. onConnect is awaited before the client is handed out
       // (a 'connect' listener is not: its query would queue under the caller's).
@@ -274,10 +279,13 @@ export class PgvectorVectorDb extends VectorDb {
       if ((await this.hnswIndexes()).length) return;
       const [{ n }] = await this.sql<{ n: string }>(`SELECT COUNT(*) AS n FROM ${this.t.rec}`);
       const mb = Math.min(2048, Math.max(64, Math.ceil((Number(n) * (4 * this.dimensions + 300)) / 2 ** 20)));
-      await this.tx(async (c) => {
-        await c.query(`SET LOCAL maintenance_work_mem = '${mb}MB'`);
-        await c.query(`CREATE INDEX IF NOT EXISTS ${this.t.hnsw} ON ${this.t.rec} USING hnsw (embedding vector_cosine_ops)`);
-      });
+      // An index build takes as long as the data needs: no query timeout on its connection.
+      await this.tx((c) =>
+        withoutQueryTimeout(c, async () => {
+          await c.query(`SET LOCAL maintenance_work_mem = '${mb}MB'`);
+          await c.query(`CREATE INDEX IF NOT EXISTS ${this.t.hnsw} ON ${this.t.rec} USING hnsw (embedding vector_cosine_ops)`);
+        }),
+      );
     });
   }
 
