@@ -11,11 +11,11 @@ interface Health {
   details?: Record<string, { status: string; provider?: string; message?: string }>;
 }
 
-async function get(t: TestApp, route: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Health; text: string; ms: number; cache: string | null }> {
+async function get(t: TestApp, route: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Health; text: string; ms: number; cache: string | null; poweredBy: string | null }> {
   const t0 = performance.now();
   const res = await fetch(`${t.url}${route}`, { headers });
   const text = await res.text();
-  return { status: res.status, body: JSON.parse(text) as Health, text, ms: performance.now() - t0, cache: res.headers.get('cache-control') };
+  return { status: res.status, body: JSON.parse(text) as Health, text, ms: performance.now() - t0, cache: res.headers.get('cache-control'), poweredBy: res.headers.get('x-powered-by') };
 }
 
 /** What a health body must never show: connection URLs, server addresses, file paths of the stack. */
@@ -45,6 +45,7 @@ describe.each<[Stack, string, string]>([
       expect(r.status).toBe(200);
       expect(r.body.status).toBe('ok');
       expect(r.cache).toBe('no-store');
+      expect(r.poweredBy).toBeNull(); // no framework advertisement
     }
   });
 

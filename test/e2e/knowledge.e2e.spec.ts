@@ -126,6 +126,16 @@ describe.each<Stack>(['sqlite+sqlite-vec', 'postgres+pgvector', 'sqlite+chromadb
     t.ollama.setOutage(null);
   });
 
+  it('shows where the stores are only to admins', async () => {
+    const q = `{ providers { relational { location } vector { location } } }`;
+    const user = await t.gql<{ providers: { relational: { location: string | null }; vector: { location: string | null } } }>(q, {}, alice);
+    expect(user.errors).toBeUndefined();
+    expect(user.data!.providers).toEqual({ relational: { location: null }, vector: { location: null } });
+    const admin = await t.gql<{ providers: { relational: { location: string | null }; vector: { location: string | null } } }>(q, {}, t.token('ops', ['admin']));
+    expect(admin.data!.providers.relational.location).toMatch(/^(sqlite:|postgres:\/\/)/);
+    expect(admin.data!.providers.vector.location).toEqual(expect.any(String));
+  });
+
   it('reports the active providers, model and dimensions', async () => {
     const r = await t.gql<{ providers: Record<string, Record<string, unknown>> }>(
       `{ providers { relational { provider reachable } vector { provider reachable dimensions storedModel count mismatch } embeddings { provider model dimensions reachable } llm { provider model reachable } } }`,

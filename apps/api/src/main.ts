@@ -19,12 +19,14 @@ export function configureApp(app: NestExpressApplication, config: SwitchyardConf
   // A document travels as a JSON string: room for the largest allowed document, escaped, plus the query.
   app.useBodyParser('json', { limit: config.knowledge.maxDocumentBytes * 2 + 1024 * 1024 });
   app.enableShutdownHooks();
+  // No framework advertisement in every response.
+  app.disable('x-powered-by');
   return app;
 }
 
 export async function bootstrap(config: SwitchyardConfig) {
   const app = configureApp(await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bodyParser: false, abortOnError: false }), config);
-  await app.listen(config.port);
+  await app.listen(config.port, config.host);
   return app;
 }
 
@@ -50,7 +52,7 @@ async function main() {
     process.exit(1);
   }
   log.log(
-    `listening on http://localhost:${config.port}/graphql (relational=${config.relational.provider}, vector=${config.vector.provider}, embeddings=${config.embeddings.provider})`,
+    `listening on http://${config.host}:${config.port}/graphql (relational=${config.relational.provider}, vector=${config.vector.provider}, embeddings=${config.embeddings.provider})`,
   );
 }
 

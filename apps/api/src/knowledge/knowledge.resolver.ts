@@ -68,8 +68,14 @@ export class KnowledgeResolver {
     return this.knowledge.answer(caller.userId, question);
   }
 
+  /** Where the stores are (URLs, file paths) only for admins: every other caller sees kinds and states. */
   @Query(() => ProviderStatus)
-  async providers(): Promise<ProviderStatus> {
+  async providers(@CurrentUser() caller: Caller): Promise<ProviderStatus> {
+    const admin = caller.roles.includes('admin');
+    const hide = (text: string | null | undefined): string | null => {
+      if (!text || admin) return text ?? null;
+      return [this.relational.label, this.vector.location].reduce((t, where) => t.split(where).join('<location hidden>'), text);
+    };
     const [relationalUp, vectorUp, llmUp] = await Promise.all([this.relational.ping(), this.vector.ping(), this.llm.ping()]);
     const info = vectorUp ? await this.vector.describe().catch(() => null) : null;
     let embeddingsError: string | null = null;
@@ -78,19 +84,19 @@ export class KnowledgeResolver {
       (e) => ((embeddingsError = errorMessage(e)), false),
     );
     return {
-      relational: { provider: this.relational.provider, reachable: relationalUp, location: this.relational.label },
+      relational: { provider: this.relational.provider, reachable: relationalUp, location: admin ? this.relational.label : null },
       vector: {
         provider: this.vector.provider,
         reachable: vectorUp,
-        location: this.vector.location,
+        location: admin ? this.vector.location : null,
         collection: this.vector.collection,
         dimensions: this.vector.dimensions,
         storedDimensions: info?.storedDimensions ?? null,
         storedModel: info?.storedModel ?? null,
         count: info?.count ?? null,
-        mismatch: info?.mismatch ?? null,
+        mismatch: hide(info?.mismatch),
       },
-      embeddings: { provider: this.embeddings.provider, model: this.embeddings.model, dimensions: this.embeddings.dimensions, reachable: embeddingsUp, error: embeddingsError },
+      embeddings: { provider: this.embeddings.provider, model: this.embeddings.model, dimensions: this.embeddings.dimensions, reachable: embeddingsUp, error: admin ? embeddingsError : embeddingsError && 'the embedding model is not available (details for admins)' },
       llm: { provider: this.llm.provider, model: this.llm.model, reachable: llmUp },
     };
   }

@@ -47,6 +47,12 @@ describe('loadConfig', () => {
     );
   });
 
+  it('listens on 127.0.0.1 unless told (HOST), on all interfaces by default only in production', () => {
+    expect(loadConfig({}).host).toBe('127.0.0.1');
+    expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(8) + 'aZ3$kQ9!mP2@vL7#wR5^tY1&uI8*oE4(' }).host).toBe('0.0.0.0');
+  });
+
   it('bounds provider waits: RELATIONAL_DB_TIMEOUT_MS / VECTOR_DB_TIMEOUT_MS, 30 s by default, named when bad', () => {
     const pg = loadConfig({ RELATIONAL_DB_PROVIDER: 'postgres', RELATIONAL_DB_URL: 'postgres://u@h/db', VECTOR_DB_PROVIDER: 'pgvector' });
     expect(pg.relational).toMatchObject({ timeoutMs: 30_000 });

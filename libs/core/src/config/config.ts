@@ -69,6 +69,8 @@ export interface ProviderProfile {
 export interface SwitchyardConfig {
   env: 'development' | 'production' | 'test';
   port: number;
+  /** HOST: the address the server listens on (default 127.0.0.1, and 0.0.0.0 in production, where a container's port is published). */
+  host: string;
   relational: RelationalDbConfig;
   vector: VectorDbConfig;
   embeddings: EmbeddingsConfig;
@@ -264,6 +266,7 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
   const config: SwitchyardConfig = {
     env: nodeEnv,
     port: issues.parse(env, 'PORT', int(3000, { max: 65535, what: 'a TCP port number' })),
+    host: issues.parse(env, 'HOST', str(nodeEnv === 'production' ? '0.0.0.0' : '127.0.0.1')) as string,
     relational: active.relational,
     vector: active.vector,
     embeddings,
