@@ -15,8 +15,11 @@ import {
   MixedList,
 } from 'typeorm';
 import { ALL_ENTITIES, OWN_ENTITY_TABLES } from './entities';
-import { ColumnRow, TableIo } from './table-io';
+import { ColumnRow, conflictClause, TableIo } from './table-io';
+
+export { conflictClause };
 import { localLocks } from './local-locks';
+import { afterMetadataBuilt, mapInstantColumns, portableColumnTypes } from './metadata-hooks';
 import { SCHEMA_MIGRATION_NAMES, SCHEMA_MIGRATIONS } from './migrations';
 import { LEGACY_LAYOUT, LEGACY_MIGRATIONS_TABLE, migrationsTableName, OWN_INDICES, OwnTable, ownIndexName, ownTableName, setTableLayout, TableLayout } from './table-names';
 
@@ -415,19 +418,6 @@ export abstract class RelationalDb {
   }
 }
 
-/**
- * `ON CONFLICT (pk) DO NOTHING / DO UPDATE SET c = <new value of c>, ...` for a bulk write (SQLite and
- * PostgreSQL share the syntax); empty for 'error' (a duplicate key fails the statement).
- */
-export function conflictClause(io: TableIo, onConflict: RowConflict, incoming: (column: string) => string): string {
-  if (onConflict === 'error') return '';
-  const e = (n: string) => io.db.dataSource.driver.escape(n);
-  const pk = io.key.map((k) => e(k.databaseName)).join(', ');
-  const rest = io.columns.filter((c) => !io.key.includes(c));
-  if (onConflict === 'skip' || !rest.length) return ` ON CONFLICT (${pk}) DO NOTHING`;
-  return ` ON CONFLICT (${pk}) DO UPDATE SET ${rest.map((c) => `${e(c.databaseName)} = ${incoming(c.databaseName)}`).join(', ')}`;
-}
-
 /** A table's name as a migration step, a checksum and a backup know it, whatever the prefix: Switchyard's own by their logical name (`users`), a host's by its table name. */
 export function datasetNameOf(meta: EntityMetadata): string {
   const own = OWN_ENTITY_TABLES.get(meta.target);
@@ -437,50 +427,3 @@ export function datasetNameOf(meta: EntityMetadata): string {
 }
 
 const OWN_DATASET_NAMES: ReadonlySet<string> = new Set(OWN_ENTITY_TABLES.values());
-
-/**
- * Column types a host's entity may name in the other engine's words, as a TypeORM user writes one entity
- * for an app that runs on SQLite in development and PostgreSQL in production: mapped to this engine's
- * equivalent wherever TypeORM asks the driver (metadata validation, schema DDL).
- */
-const PORTABLE_TYPES: Partial<Record<string, Record<string, string>>> = {
-  postgres: { blob: 'bytea', longblob: 'bytea', datetime: 'timestamp with time zone' },
-  'better-sqlite3': { bytea: 'blob', jsonb: 'json', timestamptz: 'datetime', 'timestamp with time zone': 'datetime' },
-};
-
-function portableColumnTypes(dataSource: DataSource): void {
-  const map = PORTABLE_TYPES[dataSource.driver.options.type];
-  if (!map) return;
-  const driver = dataSource.driver;
-  const normalize = driver.normalizeType.bind(driver);
-  driver.normalizeType = (column) => {
-    const t = typeof column.type === 'string' ? map[column.type.toLowerCase()] : undefined;
-    return t ?? normalize(column);
-  };
-}
-
-/** Runs `then` each time TypeORM has built the DataSource's entity metadata, before anything reads it. */
-function afterMetadataBuilt(dataSource: DataSource, then: () => void): void {
-  const ds = dataSource as unknown as { buildMetadatas(): Promise<void> };
-  const build = ds.buildMetadatas.bind(ds);
-  ds.buildMetadatas = async () => {
-    await build();
-    then();
-  };
-}
-
-/**
- * Entities declare instants as `Date` (plain date columns, CreateDateColumn, UpdateDateColumn); an
- * engine whose TypeORM default for them is wrong maps them here, once the metadata is built and before
- * anything (schema diff, queries) reads it. Entity decorators are global, so the choice cannot live
- * in the entities themselves when SQLite and PostgreSQL handles share one process.
- */
-function mapInstantColumns(dataSource: DataSource, instant: InstantColumn): void {
-  // Switchyard's own entities only: a host's columns keep the types its own schema gave them.
-  for (const column of dataSource.entityMetadatas.filter((m) => OWN_ENTITY_TABLES.has(m.target)).flatMap((m) => m.columns)) {
-    if (column.type === Date || column.isCreateDate || column.isUpdateDate) {
-      column.type = instant.type;
-      column.precision = instant.precision;
-    }
-  }
-}

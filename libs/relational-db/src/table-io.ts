@@ -205,3 +205,16 @@ function keyPart(v: unknown): unknown {
   if (typeof v === 'bigint') return v.toString();
   return v;
 }
+
+/**
+ * `ON CONFLICT (pk) DO NOTHING / DO UPDATE SET c = <new value of c>, ...` for a bulk write (SQLite and
+ * PostgreSQL share the syntax); empty for 'error' (a duplicate key fails the statement).
+ */
+export function conflictClause(io: TableIo, onConflict: RowConflict, incoming: (column: string) => string): string {
+  if (onConflict === 'error') return '';
+  const e = (n: string) => io.db.dataSource.driver.escape(n);
+  const pk = io.key.map((k) => e(k.databaseName)).join(', ');
+  const rest = io.columns.filter((c) => !io.key.includes(c));
+  if (onConflict === 'skip' || !rest.length) return ` ON CONFLICT (${pk}) DO NOTHING`;
+  return ` ON CONFLICT (${pk}) DO UPDATE SET ${rest.map((c) => `${e(c.databaseName)} = ${incoming(c.databaseName)}`).join(', ')}`;
+}

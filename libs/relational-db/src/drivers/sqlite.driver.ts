@@ -1,4 +1,5 @@
 import { BadInputError, RelationalDbConfig } from '@switchyard/core';
+import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -57,8 +58,28 @@ export class SqliteRelationalDb extends RelationalDb {
     this.label = config.database === ':memory:' ? 'sqlite::memory:' : `sqlite:${path.resolve(config.database)}`;
   }
 
+  /**
+   * Creates the file's folder, and switches the file to WAL before TypeORM opens it: switching needs the
+   * file to itself for a moment, and SQLite answers "database is locked" at once (no busy wait) when
+   * replicas booting together all try it. Here it is retried until it succeeds (schemaLockWaitMs at most);
+   * TypeORM's own switch then finds WAL on and has nothing to do.
+   */
   protected override async beforeInit(): Promise<void> {
-    if (this.config.database !== ':memory:' && !this.readOnly) await mkdir(path.dirname(path.resolve(this.config.database)), { recursive: true });
+    if (this.config.database === ':memory:' || this.readOnly) return;
+    await mkdir(path.dirname(path.resolve(this.config.database)), { recursive: true });
+    const deadline = Date.now() + this.schemaLockWaitMs;
+    for (let pause = 5; ; pause = Math.min(200, pause * 2)) {
+      const db = new Database(this.config.database, { timeout: BUSY_TIMEOUT_MS });
+      try {
+        db.pragma('journal_mode = WAL');
+        return;
+      } catch (e) {
+        if (!String((e as { code?: string }).code).startsWith('SQLITE_BUSY') || Date.now() + pause > deadline) throw e;
+      } finally {
+        db.close();
+      }
+      await new Promise((r) => setTimeout(r, pause));
+    }
   }
 
   /**

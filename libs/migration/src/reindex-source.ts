@@ -1,0 +1,85 @@
+import type { Embeddings } from '@switchyard/embeddings';
+import { chunkId } from '@switchyard/knowledge';
+import { DocumentEntity, DocumentsRepository, RelationalDb } from '@switchyard/relational-db';
+import type { Metadata, VectorDb, VectorRecord } from '@switchyard/vector-db';
+import type { DataReader, Page } from './datasets';
+import type { ChunkFn } from './migration.types';
+import { NO_EMBEDDING } from './vector-collection';
+
+/**
+ * The target's documents as the vector records the knowledge service would index them as: same chunker,
+ * same chunk ids, same metadata. With `embeddings` every chunk is embedded (one model call per page,
+ * overlapping the writing of the previous page); without, records carry no embedding (verification).
+ */
+export class ReindexSource implements DataReader<VectorRecord> {
+  readonly name = 'documents';
+
+  constructor(
+    private readonly db: RelationalDb,
+    private readonly vectors: VectorDb,
+    private readonly chunk: ChunkFn,
+    private readonly embeddings: Embeddings | null,
+  ) {}
+
+  count(): Promise<number> {
+    return this.db.repository(DocumentEntity).count();
+  }
+
+  async *pages(size: number, after?: string): AsyncGenerator<Page<VectorRecord>> {
+    for await (const docs of this.db.pages(DocumentEntity, size, after)) {
+      const chunks = await Promise.all(docs.map((d) => this.chunk(d.content)));
+      const items = docs.flatMap((d, i) => chunks[i].map((content, j) => this.record(d, j, content)));
+      const embeddings = this.embeddings;
+      if (embeddings) (await embeddings.embed(items.map((r) => r.content))).forEach((v, i) => (items[i].embedding = v));
+      const commit = embeddings ? () => this.markIndexed(docs, chunks.map((c) => c.length), embeddings.model) : undefined;
+      yield { items, cursor: docs[docs.length - 1].id, units: docs.length, commit };
+    }
+  }
+
+  idOf(r: VectorRecord): string {
+    return r.id;
+  }
+
+  private record(d: DocumentEntity, index: number, content: string): VectorRecord {
+    const metadata: Metadata = { title: d.title ?? null };
+    return { id: chunkId(d.userId, d.externalId, index), userId: d.userId, documentId: d.externalId, chunkIndex: index, content, metadata, embedding: NO_EMBEDDING };
+  }
+
+  /**
+   * Removes chunks an older, longer indexing left behind, and records count, model and time on each
+   * document that is still at the version this page read. A document the app wrote (or deleted) since
+   * then got this job's chunks of its older text: it is done again under its lock, from what it holds
+   * now, so the app's write wins.
+   */
+  private async markIndexed(docs: DocumentEntity[], counts: number[], model: string): Promise<void> {
+    const indexedAt = new Date();
+    const repo = new DocumentsRepository(this.db);
+    for (const [i, d] of docs.entries()) {
+      // Under the document's lock: an app write is either all before (its version is seen) or all after.
+      await repo.withDocumentLock(d.userId, d.externalId, async () => {
+        if (await repo.markIndexedAt(d.id, d.version, counts[i], model, indexedAt)) {
+          await this.vectors.deleteIds(Array.from({ length: Math.max(0, d.chunkCount - counts[i]) }, (_, j) => chunkId(d.userId, d.externalId, counts[i] + j)));
+        } else await this.redo(repo, d, Math.max(counts[i], d.chunkCount), model);
+      });
+    }
+  }
+
+  /** A document changed while this page was embedded: index what it holds now (or remove its chunks if it is gone). The caller holds its lock. */
+  private async redo(repo: DocumentsRepository, read: DocumentEntity, written: number, model: string): Promise<void> {
+    const embeddings = this.embeddings!;
+    {
+      const now = await repo.findOne(read.userId, read.externalId);
+      if (!now) {
+        await this.vectors.deleteByDocument(read.userId, read.externalId);
+        return;
+      }
+      const texts = await this.chunk(now.content);
+      const records = texts.map((content, j) => this.record(now, j, content));
+      (await embeddings.embed(texts)).forEach((v, j) => (records[j].embedding = v));
+      await this.vectors.upsert(records);
+      const high = Math.max(written, now.chunkCount);
+      await this.vectors.deleteIds(Array.from({ length: Math.max(0, high - texts.length) }, (_, j) => chunkId(now.userId, now.externalId, texts.length + j)));
+      await repo.markIndexed(now.id, texts.length, model);
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import { errorMessage, SwitchyardError } from '@switchyard/core';
+import type { VectorDb, VectorRecord } from '@switchyard/vector-db';
+import type { DataReader, DataWriter, Page, WriteMode } from './datasets';
+
+/** The embedding of a record that has none (yet): a re-index fills it, a malformed export line keeps it. */
+export const NO_EMBEDDING = new Float32Array(0);
+
+/** A vector collection of any driver: scanned in id order, written in bulk. */
+export class VectorCollection implements DataReader<VectorRecord>, DataWriter<VectorRecord> {
+  readonly name: string;
+  readonly label: string;
+
+  constructor(readonly db: VectorDb) {
+    this.name = db.collection;
+    this.label = `${db.provider} collection "${db.collection}" at ${db.location}`;
+  }
+
+  count(): Promise<number> {
+    return this.db.count();
+  }
+
+  async *pages(size: number, after?: string): AsyncGenerator<Page<VectorRecord>> {
+    for await (const items of this.db.scan(size, after)) yield { items, cursor: items[items.length - 1].id, units: items.length };
+  }
+
+  idOf(r: VectorRecord): string {
+    return r.id;
+  }
+
+  async existing(items: VectorRecord[]): Promise<number> {
+    return (await this.db.existingIds(items.map((r) => r.id))).length;
+  }
+
+  validate(r: VectorRecord): string | null {
+    try {
+      this.db.validate([r]);
+      return null;
+    } catch (e) {
+      return errorMessage(e);
+    }
+  }
+
+  async write(items: VectorRecord[], mode: WriteMode): Promise<{ written: number; skipped: number }> {
+    let todo = items;
+    if (mode !== 'overwrite' && items.length) {
+      const present = new Set(await this.db.existingIds(items.map((r) => r.id)));
+      if (present.size && mode === 'error') {
+        throw new SwitchyardError('CONFLICT', `${present.size} of the vector ids being written are already in ${this.label} (e.g. ${JSON.stringify([...present][0])})`, { collection: this.name, present: present.size });
+      }
+      todo = items.filter((r) => !present.has(r.id));
+    }
+    await this.db.upsert(todo);
+    return { written: todo.length, skipped: items.length - todo.length };
+  }
+
+  clear(): Promise<void> {
+    return this.db.reset();
+  }
+
+  prepare(): Promise<void> {
+    return this.db.prepareBulkLoad();
+  }
+
+  finish(): Promise<void> {
+    return this.db.finishBulkLoad();
+  }
+
+  encode(r: VectorRecord): unknown {
+    const embedding = Buffer.from(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength).toString('base64');
+    return { id: r.id, userId: r.userId, documentId: r.documentId, chunkIndex: r.chunkIndex, content: r.content, metadata: r.metadata ?? {}, embedding };
+  }
+
+  /**
+   * Every line of a vector export is a record: a line with missing or malformed fields still decodes (with
+   * what it has), so validation rejects it with its reason instead of the line being silently dropped.
+   */
+  decode(value: unknown): VectorRecord | null {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return { id: String(value), userId: '', documentId: '', chunkIndex: -1, content: '', metadata: {}, embedding: NO_EMBEDDING };
+    const v = value as Omit<VectorRecord, 'embedding'> & { embedding?: unknown };
+    let embedding = NO_EMBEDDING;
+    if (typeof v.embedding === 'string') {
+      const b = Buffer.from(v.embedding, 'base64');
+      embedding = b.byteLength % 4 === 0 ? new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) : NO_EMBEDDING;
+    }
+    return { id: typeof v.id === 'string' ? v.id : String(v.id ?? ''), userId: v.userId, documentId: v.documentId, chunkIndex: v.chunkIndex, content: typeof v.content === 'string' ? v.content : '', metadata: v.metadata ?? {}, embedding };
+  }
+}
