@@ -1,6 +1,6 @@
 import { VectorDb } from '@switchyard/vector-db';
 import jwt from 'jsonwebtoken';
-import { Stack, startApp, TestApp } from '../support/app';
+import { SECRET, Stack, startApp, TestApp } from '../support/app';
 
 const INDEX = `mutation($input: IndexDocumentInput!) { indexDocument(input: $input) { id title chunkCount contentBytes embeddingModel indexedAt } }`;
 const SEARCH = `query($q: String!, $limit: Int) { searchKnowledge(query: $q, limit: $limit) { documentId content score chunkIndex } }`;
@@ -23,6 +23,17 @@ describe.each<Stack>(['sqlite+sqlite-vec', 'postgres+pgvector', 'sqlite+chromadb
     bob = t.token('bob');
   });
   afterAll(async () => t?.close());
+
+  it('refuses a token that never expires or lives longer than AUTH_MAX_TOKEN_SECONDS', async () => {
+    const forever = jwt.sign({ sub: 'alice', roles: [] }, SECRET, { algorithm: 'HS256' });
+    const tooLong = jwt.sign({ sub: 'alice', roles: [] }, SECRET, { algorithm: 'HS256', expiresIn: '30d' });
+    for (const [token, why] of [[forever, /no exp claim/], [tooLong, /at most 86400 s/]] as const) {
+      const r = await t.gql(DOCS, {}, token);
+      expect(r.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
+      expect(r.errors?.[0].message).toMatch(why);
+    }
+    expect((await t.gql(DOCS, {}, jwt.sign({ sub: 'alice', roles: [] }, SECRET, { algorithm: 'HS256', expiresIn: '1h' }))).errors).toBeUndefined();
+  });
 
   it('refuses calls without a valid bearer token', async () => {
     for (const token of [null, 'not-a-jwt', jwt.sign({ sub: 'alice' }, 'another-secret-another-secret-1234', { algorithm: 'HS256' }), jwt.sign({ roles: [] }, 'x'.repeat(10))]) {

@@ -31,13 +31,19 @@ function authorizationOf(c: GqlContext): string | undefined {
   return c.req?.headers?.authorization ?? fromParams ?? c.extra?.request?.headers?.authorization;
 }
 
-/** Verifies an HS256 bearer token; `sub` is the user id, `roles` may include `admin`. */
-export function verifyToken(header: string | undefined, secret: string): Caller {
+/**
+ * Verifies an HS256 bearer token; `sub` is the user id, `roles` may include `admin`. The token must expire
+ * (`exp`), and not be made to live longer than `maxTokenSeconds` (from `iat`, else from now).
+ */
+export function verifyToken(header: string | undefined, secret: string, maxTokenSeconds = 86_400): Caller {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
   if (!m) throw new SwitchyardError('UNAUTHENTICATED', 'missing bearer token (Authorization: Bearer <jwt>)');
   try {
     const claims = jwt.verify(m[1], secret, { algorithms: ['HS256'] }) as jwt.JwtPayload;
     if (typeof claims.sub !== 'string' || !claims.sub) throw new Error('token has no sub claim');
+    if (typeof claims.exp !== 'number') throw new Error('token has no exp claim (tokens must expire)');
+    const from = typeof claims.iat === 'number' ? claims.iat : Math.floor(Date.now() / 1000);
+    if (claims.exp - from > maxTokenSeconds) throw new Error(`token lives ${claims.exp - from} s; at most ${maxTokenSeconds} s are accepted (AUTH_MAX_TOKEN_SECONDS)`);
     const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
     return { userId: claims.sub, roles };
   } catch (e) {
@@ -55,7 +61,7 @@ export class AuthGuard implements CanActivate {
 
   canActivate(ctx: ExecutionContext): boolean {
     const req = request(ctx);
-    req.caller ??= verifyToken(authorizationOf(req), this.config.auth.jwtSecret);
+    req.caller ??= verifyToken(authorizationOf(req), this.config.auth.jwtSecret, this.config.auth.maxTokenSeconds);
     const need = this.reflector.getAllAndOverride<string[] | undefined>(ROLES_KEY, [ctx.getHandler(), ctx.getClass()]);
     if (need?.length && !need.some((r) => req.caller!.roles.includes(r))) {
       throw new SwitchyardError('FORBIDDEN', `this operation requires the ${need.join(' or ')} role`);

@@ -71,6 +71,12 @@ describe('loadConfig', () => {
   it('requires a strong AUTH_JWT_SECRET in production', () => {
     expect(issues({ NODE_ENV: 'production' }).join()).toMatch(/AUTH_JWT_SECRET: is required when NODE_ENV=production/);
     expect(issues({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'short' }).join()).toMatch(/AUTH_JWT_SECRET: is too short/);
+    for (const weak of ['switchyard-dev-secret-do-not-use-in-production', 'a'.repeat(32), '0123456789'.repeat(4).slice(0, 36).replace(/9/g, '0')]) {
+      expect(issues({ NODE_ENV: 'production', AUTH_JWT_SECRET: weak }).join()).toMatch(/AUTH_JWT_SECRET: is a known or low-entropy secret/);
+    }
+    expect(loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'Zq8#vR2!mK9@xL4$pT7%wB1^nH6&cF3*' }).auth.jwtSecret).toHaveLength(32);
+    expect(loadConfig({}).auth.maxTokenSeconds).toBe(86_400);
+    expect(issues({ AUTH_MAX_TOKEN_SECONDS: '5' })).toEqual([expect.stringMatching(/^AUTH_MAX_TOKEN_SECONDS: .*seconds from 60/)]);
   });
 
   it('reads postgres + pgvector from RELATIONAL_DB_* (pgvector reuses the connection)', () => {

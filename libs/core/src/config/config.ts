@@ -75,7 +75,8 @@ export interface SwitchyardConfig {
   vector: VectorDbConfig;
   embeddings: EmbeddingsConfig;
   llm: LlmConfig;
-  auth: { jwtSecret: string; insecureDefault: boolean };
+  /** maxTokenSeconds: the longest lifetime (exp - iat) a token may have (AUTH_MAX_TOKEN_SECONDS); a token without exp is refused. */
+  auth: { jwtSecret: string; insecureDefault: boolean; maxTokenSeconds: number };
   knowledge: { maxDocumentBytes: number; maxSearchLimit: number; minScore: number; answerContextChunks: number };
   /** instanceId: names this app instance in migration job owners (MIGRATION_INSTANCE_ID; default: the host name). */
   migration: { dataDir: string; batchSize: number; profiles: Record<string, ProviderProfile>; instanceId?: string };
@@ -258,7 +259,11 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
     insecureDefault = true;
   } else if (nodeEnv === 'production' && jwtSecret.length < 32) {
     issues.list.push('AUTH_JWT_SECRET: is too short for production; allowed: a secret of at least 32 characters');
+  } else if (nodeEnv === 'production' && (jwtSecret === DEV_SECRET || new Set(jwtSecret).size < 10)) {
+    // The README's development secret, or one a guesser tries first ('a' x 32, '0123456789' repeated...).
+    issues.list.push('AUTH_JWT_SECRET: is a known or low-entropy secret, refused in production; allowed: a random secret of at least 32 characters (e.g. `openssl rand -base64 48`)');
   }
+  const maxTokenSeconds = issues.parse(env, 'AUTH_MAX_TOKEN_SECONDS', int(86_400, { min: 60, max: 31_536_000, what: 'seconds from 60 to 31536000' })) as number;
   const minScore = Number(env.KNOWLEDGE_MIN_SCORE ?? '0.2');
   if (!Number.isFinite(minScore) || minScore < -1 || minScore > 1) {
     issues.list.push(`KNOWLEDGE_MIN_SCORE: got ${JSON.stringify(env.KNOWLEDGE_MIN_SCORE)}; allowed: a number from -1 to 1`);
@@ -271,7 +276,7 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
     vector: active.vector,
     embeddings,
     llm,
-    auth: { jwtSecret, insecureDefault },
+    auth: { jwtSecret, insecureDefault, maxTokenSeconds },
     knowledge: {
       maxDocumentBytes: issues.parse(env, 'KNOWLEDGE_MAX_DOCUMENT_BYTES', int(10 * 1024 * 1024)),
       maxSearchLimit: issues.parse(env, 'KNOWLEDGE_MAX_SEARCH_LIMIT', int(50, { max: 1000 })),
