@@ -1,4 +1,5 @@
-import { CapturedChange, ChangeCapture, ColumnRow } from '@switchyard/relational-db';
+import { CapturedChange, ChangeCapture, ColumnRow, kindOf } from '@switchyard/relational-db';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { RelationalTable } from './datasets';
 import type { LiveProgress } from './migration.types';
 
@@ -151,7 +152,8 @@ export class LiveSync {
       const valid = rows.filter((r) => t.target.validate(r) === null);
       const screened = await t.target.screenWhole(valid);
       const ok = valid.filter((_, i) => !screened.has(i));
-      for (const r of rows) if (!ok.includes(r)) held.add(`${t.name}\0${keyOf(r)}`);
+      const written = new Set(ok);
+      for (const r of rows) if (!written.has(r)) held.add(`${t.name}\0${keyOf(r)}`);
       if (ok.length) await t.target.io.write(ok, 'overwrite');
       const missing = wanted.filter((k) => !found.has(JSON.stringify(io.key.map((c, i) => keyText(c, k[i])))));
       if (missing.length) gone.push({ table: t, keys: missing });
@@ -165,10 +167,9 @@ export class LiveSync {
 }
 
 /** A key part as one text, whether it comes from a row (a number, a Date) or from the change log (the database's text). */
-function keyText(c: { type: unknown }, v: unknown): string {
+function keyText(c: ColumnMetadata, v: unknown): string {
   if (v instanceof Date) return v.toISOString();
-  const t = String(typeof c.type === 'function' ? (c.type as { name?: string }).name : c.type).toLowerCase();
-  if (typeof v === 'string' && (c.type === Date || /timestamp|datetime/.test(t))) {
+  if (typeof v === 'string' && kindOf(c) === 'instant') {
     const d = new Date(v.includes('T') || v.includes('+') || v.endsWith('Z') ? v : `${v.replace(' ', 'T')}Z`);
     return Number.isNaN(d.getTime()) ? v : d.toISOString();
   }

@@ -67,19 +67,17 @@ export class ReindexSource implements DataReader<VectorRecord> {
   /** A document changed while this page was embedded: index what it holds now (or remove its chunks if it is gone). The caller holds its lock. */
   private async redo(repo: DocumentsRepository, read: DocumentEntity, written: number, model: string): Promise<void> {
     const embeddings = this.embeddings!;
-    {
-      const now = await repo.findOne(read.userId, read.externalId);
-      if (!now) {
-        await this.vectors.deleteByDocument(read.userId, read.externalId);
-        return;
-      }
-      const texts = await this.chunk(now.content);
-      const records = texts.map((content, j) => this.record(now, j, content));
-      (await embeddings.embed(texts)).forEach((v, j) => (records[j].embedding = v));
-      await this.vectors.upsert(records);
-      const high = Math.max(written, now.chunkCount);
-      await this.vectors.deleteIds(Array.from({ length: Math.max(0, high - texts.length) }, (_, j) => chunkId(now.userId, now.externalId, texts.length + j)));
-      await repo.markIndexed(now.id, texts.length, model);
+    const now = await repo.findOne(read.userId, read.externalId);
+    if (!now) {
+      await this.vectors.deleteByDocument(read.userId, read.externalId);
+      return;
     }
+    const texts = await this.chunk(now.content);
+    const records = texts.map((content, j) => this.record(now, j, content));
+    (await embeddings.embed(texts)).forEach((v, j) => (records[j].embedding = v));
+    await this.vectors.upsert(records);
+    const high = Math.max(written, now.chunkCount);
+    await this.vectors.deleteIds(Array.from({ length: Math.max(0, high - texts.length) }, (_, j) => chunkId(now.userId, now.externalId, texts.length + j)));
+    await repo.markIndexed(now.id, texts.length, model);
   }
 }

@@ -11,3 +11,4 @@ export * from './table-names';
 export * from './table-io';
 export * from './change-capture';
 export * from './provider-errors';
+export * from './column-kinds';

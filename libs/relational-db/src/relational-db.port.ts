@@ -394,17 +394,25 @@ export abstract class RelationalDb {
   async snapshotTable(table: string, snapshot: string): Promise<string> {
     const q = (n: string) => this.dataSource.driver.escape(n);
     // Never replaces a table of that name (it may be a recorded backup): CREATE fails if it exists.
-    await this.dataSource.query(`CREATE TABLE ${q(snapshot)} AS SELECT * FROM ${q(table)}`);
+    await this.longStatements(false, (query) => query(`CREATE TABLE ${q(snapshot)} AS SELECT * FROM ${q(table)}`));
     return snapshot;
   }
 
   /** Replaces a table's rows with a snapshot's rows. */
   async restoreSnapshot(table: string, snapshot: string): Promise<void> {
     const q = (n: string) => this.dataSource.driver.escape(n);
-    await this.dataSource.transaction(async (em) => {
-      await em.query(`DELETE FROM ${q(table)}`);
-      await em.query(`INSERT INTO ${q(table)} SELECT * FROM ${q(snapshot)}`);
+    await this.longStatements(true, async (query) => {
+      await query(`DELETE FROM ${q(table)}`);
+      await query(`INSERT INTO ${q(table)} SELECT * FROM ${q(snapshot)}`);
     });
+  }
+
+  /**
+   * Runs statements that are long by nature (whole-table copies), in one transaction if `atomic`. A
+   * driver that bounds every query (PostgreSQL's query timeout) lifts the bound for them.
+   */
+  protected longStatements<T>(atomic: boolean, fn: (query: (sql: string) => Promise<unknown>) => Promise<T>): Promise<T> {
+    return atomic ? this.dataSource.transaction((em) => fn((sql) => em.query(sql))) : fn((sql) => this.dataSource.query(sql));
   }
 
   /** Rows in a table by name (a snapshot table, which has no entity). */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityMetadata } from 'typeorm';
+import { kindOf } from './column-kinds';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { RelationalDb, RowConflict } from './relational-db.port';
 
@@ -94,7 +95,7 @@ export class TableIo {
 
   /** The key values back from idOf(). */
   keyOf(id: string): unknown[] {
-    if (this.key.length === 1) return [integerColumn(this.key[0]) && /^-?\d{1,15}$/.test(id) ? Number(id) : id];
+    if (this.key.length === 1) return [kindOf(this.key[0]) === 'integer' && /^-?\d{1,15}$/.test(id) ? Number(id) : id];
     return JSON.parse(id) as unknown[];
   }
 
@@ -194,10 +195,6 @@ export class TableIo {
 }
 
 const wrap = (placeholders: string[]): string => (placeholders.length === 1 ? placeholders[0] : `(${placeholders.join(', ')})`);
-
-function integerColumn(c: ColumnMetadata): boolean {
-  return /^(int|integer|smallint|bigint|int2|int4|int8|tinyint|mediumint)$/i.test(typeof c.type === 'function' ? (c.type as { name: string }).name : String(c.type)) || c.type === Number;
-}
 
 /** A key value as JSON keeps it (Dates as ISO strings). */
 function keyPart(v: unknown): unknown {

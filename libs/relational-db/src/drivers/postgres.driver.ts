@@ -154,32 +154,30 @@ export class PostgresRelationalDb extends RelationalDb {
     let reusable = false; // back to the pool only when the lock is known released and lock_timeout reset
     await runner.connect();
     const client = (runner as unknown as { databaseConnection: PoolClient }).databaseConnection;
-    // The wait is bounded by lock_timeout, the migrations may take long: no query timeout on this connection.
-    const lifted = (client as unknown as { connectionParameters?: { query_timeout?: number | false } }).connectionParameters;
-    const before = lifted?.query_timeout;
-    if (lifted) lifted.query_timeout = false;
     try {
-      // at least 1 ms: lock_timeout 0 means "wait forever"
-      await runner.query("SELECT set_config('lock_timeout', $1, false)", [`${Math.max(1, Math.ceil(this.schemaLockWaitMs))}ms`]);
-      try {
-        await runner.query('SELECT pg_advisory_lock($1::bigint)', [SCHEMA_LOCK_KEY]);
-      } catch (e) {
-        if ((e as { code?: string }).code === LOCK_TIMEOUT) throw this.schemaLockTimeout(this.lockHolderHint(), e);
-        throw e;
-      }
-      await runner.query('RESET lock_timeout');
-      try {
-        await migrate(runner, 'each');
-      } finally {
-        // after a failed migration too (TypeORM rolled its transaction back); a failed unlock does not
-        // replace the migration's error: the connection is destroyed below, which ends the lock
-        reusable = await runner.query('SELECT pg_advisory_unlock($1::bigint)', [SCHEMA_LOCK_KEY]).then(
-          () => true,
-          () => false,
-        );
-      }
+      // The wait is bounded by lock_timeout, the migrations may take long: no query timeout on this connection.
+      await withoutQueryTimeout(client, async () => {
+        // at least 1 ms: lock_timeout 0 means "wait forever"
+        await runner.query("SELECT set_config('lock_timeout', $1, false)", [`${Math.max(1, Math.ceil(this.schemaLockWaitMs))}ms`]);
+        try {
+          await runner.query('SELECT pg_advisory_lock($1::bigint)', [SCHEMA_LOCK_KEY]);
+        } catch (e) {
+          if ((e as { code?: string }).code === LOCK_TIMEOUT) throw this.schemaLockTimeout(this.lockHolderHint(), e);
+          throw e;
+        }
+        await runner.query('RESET lock_timeout');
+        try {
+          await migrate(runner, 'each');
+        } finally {
+          // after a failed migration too (TypeORM rolled its transaction back); a failed unlock does not
+          // replace the migration's error: the connection is destroyed below, which ends the lock
+          reusable = await runner.query('SELECT pg_advisory_unlock($1::bigint)', [SCHEMA_LOCK_KEY]).then(
+            () => true,
+            () => false,
+          );
+        }
+      });
     } finally {
-      if (lifted) lifted.query_timeout = before;
       if (reusable) await runner.release();
       else await destroyConnection(runner);
     }
@@ -234,22 +232,16 @@ export class PostgresRelationalDb extends RelationalDb {
 
   private readonly lockSlots = new Semaphore(LOCK_CONNECTIONS);
 
-  /** A snapshot copies a whole table: no query timeout on its connection. */
-  override async snapshotTable(table: string, snapshot: string): Promise<string> {
-    const e = (n: string) => this.dataSource.driver.escape(n);
-    await this.withClient((c) => withoutQueryTimeout(c, () => c.query(`CREATE TABLE ${e(snapshot)} AS SELECT * FROM ${e(table)}`)));
-    return snapshot;
-  }
-
-  override async restoreSnapshot(table: string, snapshot: string): Promise<void> {
-    const e = (n: string) => this.dataSource.driver.escape(n);
-    await this.withClient((c) =>
+  /** Whole-table copies (snapshots, restores): on a connection without the query timeout. */
+  protected override async longStatements<T>(atomic: boolean, fn: (query: (sql: string) => Promise<unknown>) => Promise<T>): Promise<T> {
+    return this.withClient((c) =>
       withoutQueryTimeout(c, async () => {
+        if (!atomic) return fn((sql) => c.query(sql));
         await c.query('BEGIN');
         try {
-          await c.query(`DELETE FROM ${e(table)}`);
-          await c.query(`INSERT INTO ${e(table)} SELECT * FROM ${e(snapshot)}`);
+          const out = await fn((sql) => c.query(sql));
           await c.query('COMMIT');
+          return out;
         } catch (err) {
           await c.query('ROLLBACK').catch(() => undefined);
           throw err;
