@@ -68,7 +68,7 @@ export async function switchyardSearch(a: SearchArgs): Promise<void> {
     if (embeddings.dimensions !== a.dims) throw new Error(`model has ${embeddings.dimensions} dims, data ${a.dims}`);
     const options = { chunkSize: 1000, chunkOverlap: 200, maxDocumentBytes: 1 << 20, maxSearchLimit: 50, minScore: 0, answerContextChunks: 5 };
     // search() uses only the vector store and the embeddings; repositories and the LLM are not touched.
-    const knowledge = new KnowledgeService(null as never, null as never, vectors, embeddings, null as never, options);
+    const knowledge = new KnowledgeService(null as never, null as never, vectors, embeddings, null as never, options, null as never);
     one = async (q) => (await knowledge.search(userId(q % a.users), queryText(q), K)).length;
     close = () => embeddings.close();
   } else {

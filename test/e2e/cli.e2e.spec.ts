@@ -87,7 +87,7 @@ describe('switchyard CLI: migrate SQLite + sqlite-vec -> PostgreSQL + pgvector',
   it('rejects a bad command or kind with usage and a non-zero exit', async () => {
     const bad = await cli(['migrate', 'tables'], env);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/expected one of relational, vectors, reindex; got "tables"/);
+    expect(bad.stderr).toMatch(/expected one of relational, vectors, reindex, full-stack; got "tables"/);
     const none = await cli([], env);
     expect(none.code).toBe(2);
     expect(none.stdout).toMatch(/usage: switchyard/);

@@ -68,7 +68,7 @@ describe.each<[Stack, string, string]>([
 
   it('GET /health/ready is 503 while the relational database is frozen by a live migration, 200 after', async () => {
     const db = t.app.get(RelationalDb);
-    const capture = new ChangeCapture(db, []);
+    const capture = new ChangeCapture(db, [], 'health-e2e');
     await capture.install();
     try {
       expect((await get(t, '/health/ready')).status).toBe(200); // the freeze table alone is no freeze

@@ -79,6 +79,13 @@ describe('seed-guide migration through GraphQL: SQLite + Chroma -> PostgreSQL + 
     expect(planned.status).toBe('PLANNED');
     const docsStep = planned.plan!.steps.find((s) => s.name === 'documents')!;
     expect(docsStep).toMatchObject({ sourceCount: 3, targetCount: 0 });
+    // The whole stack in one job: its plan holds the tables and the vectors.
+    const stack = await prod.gql<{ startMigration: { id: string } }>(START, { input: { kind: 'FULL_STACK', dryRun: true } }, admin);
+    expect(stack.errors).toBeUndefined();
+    const stackPlan = await finished(prod, admin, stack.data!.startMigration.id);
+    expect(stackPlan.status).toBe('PLANNED');
+    expect(stackPlan.plan!.steps.map((s) => s.sourceCount)).toEqual([expect.any(Number), 3, 3]);
+    expect(stackPlan.plan!.steps.slice(0, 2).map((s) => s.name)).toEqual(['users', 'documents']);
 
     const rel = await prod.gql<{ startMigration: { id: string; status: string } }>(START, { input: { kind: 'RELATIONAL' } }, admin);
     const relJob = await finished(prod, admin, rel.data!.startMigration.id);

@@ -7,7 +7,7 @@ import { createVectorDb } from '@switchyard/vector-db';
 
 const USAGE = `usage: switchyard <command> [options]
 
-  migrate <relational|vectors|reindex> [--dry-run] [--on-conflict FAIL|SKIP|OVERWRITE|TRUNCATE] [--source NAME] [--batch-size N] [--tables a,b] [--exclude-tables c] [--live]
+  migrate <relational|vectors|reindex|full-stack> [--dry-run] [--on-conflict FAIL|SKIP|OVERWRITE|TRUNCATE] [--source NAME] [--batch-size N] [--tables a,b] [--exclude-tables c] [--live]
   unfreeze [--source NAME]                 end the write freeze a live migration left on a source (rollback)
   resume <jobId> [--overwrite]
   export <relational|vectors> --path FILE [--source NAME] [--overwrite]
@@ -53,7 +53,7 @@ function summary(job: MigrationJob): string {
   const out = [line(all[0]), w.map((n) => '-'.repeat(n)).join('  '), ...all.slice(1).map(line)];
   out.push('', `job ${job.id}: ${job.status}${job.error ? ` — ${job.errorCode ?? ''} ${job.error}` : ''}`);
   if (job.verification) {
-    out.push(`verification: ${job.verification.ok ? 'OK' : 'FAILED'}${job.verification.recallAt10 !== null ? `, recall@10 ${job.verification.recallAt10.toFixed(3)}` : ''}`);
+    out.push(`verification: ${job.verification.ok ? 'OK' : 'FAILED'}${job.verification.recallAt10 !== null ? `, recall@10 ${job.verification.recallAt10.toFixed(3)}` : ''}${job.verification.orphans != null ? `, ${job.verification.orphans} orphan vector(s)` : ''}`);
     for (const t of job.verification.tables) out.push(`  ${t.name}: source ${t.sourceCount}, target ${t.targetCount}, checksum ${t.checksumMatch === null ? 'n/a' : t.checksumMatch ? 'match' : 'MISMATCH'}`);
   }
   if (job.backups.length) out.push(`backups: ${job.backups.map((b) => (b.empty ? `${b.step} (empty)` : `${b.kind}:${b.name}`)).join(', ')}`);
@@ -98,8 +98,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   await vector.init();
   const service = createMigrationService(config, relational, vector, embeddings);
   const kindOf = (s: string | undefined, allowed: string[]) => {
-    const k = (s ?? '').toUpperCase();
-    if (!allowed.includes(k)) throw new SwitchyardError('BAD_INPUT', `expected one of ${allowed.map((a) => a.toLowerCase()).join(', ')}; got ${JSON.stringify(s ?? '')}`);
+    const k = (s ?? '').toUpperCase().replace(/-/g, '_');
+    if (!allowed.includes(k)) throw new SwitchyardError('BAD_INPUT', `expected one of ${allowed.map((a) => a.toLowerCase().replace(/_/g, '-')).join(', ')}; got ${JSON.stringify(s ?? '')}`);
     return k;
   };
   const policy = flags['on-conflict'] ? (String(flags['on-conflict']).toUpperCase() as ConflictPolicy) : undefined;
@@ -107,7 +107,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     let job: MigrationJob;
     switch (cmd) {
       case 'migrate': {
-        const kind = kindOf(arg, ['RELATIONAL', 'VECTORS', 'REINDEX']) as MigrationKind;
+        const kind = kindOf(arg, ['RELATIONAL', 'VECTORS', 'REINDEX', 'FULL_STACK']) as MigrationKind;
         if (kind === 'REINDEX') await embeddings.init();
         job = await service.start({ kind, source: flags.source as string | undefined, dryRun: !!flags['dry-run'], onConflict: policy, batchSize: flags['batch-size'] ? Number(flags['batch-size']) : undefined, tables: tableFlags(flags), live: !!flags.live });
         break;

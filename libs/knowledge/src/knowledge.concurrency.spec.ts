@@ -1,7 +1,7 @@
 import { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
 import { createEmbeddings, Embeddings } from '@switchyard/embeddings';
 import { createLlm } from '@switchyard/llm';
-import { createRelationalDb, DocumentsRepository, RelationalDb, UsersRepository } from '@switchyard/relational-db';
+import { createRelationalDb, DocumentsRepository, RelationalDb, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
 import { createVectorDb, VectorDb, VectorRecord } from '@switchyard/vector-db';
 import { freshDir, freshPostgres, serviceEnv } from '../../../test/support/services';
 import { createChunker } from './chunking';
@@ -50,7 +50,7 @@ describe.each<Stack>(['sqlite+sqlite-vec', 'postgres+pgvector', 'postgres+chroma
       const vec = createVectorDb(vector, embeddings.model);
       await vec.init();
       const llm = createLlm({ provider: 'ollama', url: 'http://127.0.0.1:1', model: 'm', timeoutMs: 500 });
-      instances.push({ relational: rel, vectors: vec, service: new KnowledgeService(new DocumentsRepository(rel), new UsersRepository(rel), vec, embeddings, llm, OPTIONS) });
+      instances.push({ relational: rel, vectors: vec, service: new KnowledgeService(new DocumentsRepository(rel), new UsersRepository(rel), vec, embeddings, llm, OPTIONS, new VectorFreezeRepository(rel)) });
     }
   });
 

@@ -1,6 +1,6 @@
 import { createEmbeddings, Embeddings } from '@switchyard/embeddings';
 import { createLlm } from '@switchyard/llm';
-import { createRelationalDb, DocumentEntity, DocumentsRepository, RelationalDb, UsersRepository } from '@switchyard/relational-db';
+import { createRelationalDb, DocumentEntity, DocumentsRepository, RelationalDb, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
 import { createVectorDb, VectorDb } from '@switchyard/vector-db';
 import { freshDir, serviceEnv } from '../../../test/support/services';
 import { KnowledgeService } from './knowledge.service';
@@ -27,7 +27,7 @@ describe('KnowledgeService: a failed re-index leaves the previous version search
     const llm = createLlm({ provider: 'ollama', url: 'http://127.0.0.1:1', model: 'm', timeoutMs: 500 });
     service = new KnowledgeService(new DocumentsRepository(relational), new UsersRepository(relational), vectors, embeddings, llm, {
       chunkSize: 120, chunkOverlap: 20, maxDocumentBytes: 100_000, maxSearchLimit: 20, minScore: 0.2, answerContextChunks: 3,
-    });
+    }, new VectorFreezeRepository(relational));
   });
   afterAll(async () => {
     await vectors.close();
@@ -78,14 +78,34 @@ describe('KnowledgeService: a failed re-index leaves the previous version search
     expect((await service.getDocument('u', 'd'))?.chunkCount).toBe(1);
   });
 
-  it('a new document whose first write died: its leftover chunks are removed by the next write', async () => {
-    const spy = jest.spyOn(relational.repository(DocumentEntity), 'save').mockRejectedValueOnce(new Error('database went away'));
+  it('a new document whose first write fails after its chunks: neither its row nor a chunk stays (no chunk without its document)', async () => {
+    const repo = relational.repository(DocumentEntity);
+    const save = repo.save.bind(repo);
+    // The row is created first (before any chunk), its text is recorded again after the chunks: that one fails.
+    const spy = jest.spyOn(repo, 'save').mockImplementationOnce(save as never).mockRejectedValueOnce(new Error('database went away'));
     const many = Array.from({ length: 7 }, (_, i) => `Chapter ${i}: the engine of the train was repaired at the station.`).join('\n\n');
     await expect(service.indexDocument('u', { documentId: 'fresh', content: many })).rejects.toThrow('database went away');
     spy.mockRestore();
     expect(await service.getDocument('u', 'fresh')).toBeNull();
-    expect(await vectors.count({ userId: 'u', documentId: 'fresh' })).toBeGreaterThan(1); // the dead write's chunks
-    await service.indexDocument('u', { documentId: 'fresh', content: 'Tiny.' });
-    expect(await vectors.count({ userId: 'u', documentId: 'fresh' })).toBe(1);
+    expect(await vectors.count({ userId: 'u', documentId: 'fresh' })).toBe(0);
+  });
+
+  it('a new document whose first write died half-way (no cleanup): the row covers its chunks, and the next write removes the leftovers', async () => {
+    const repo = relational.repository(DocumentEntity);
+    const save = repo.save.bind(repo);
+    const spy = jest.spyOn(repo, 'save').mockImplementationOnce(save as never).mockRejectedValueOnce(new Error('database went away'));
+    const original = vectors.deleteByDocument.bind(vectors);
+    const cleanup = jest.spyOn(vectors, 'deleteByDocument');
+    cleanup.mockImplementationOnce(original).mockRejectedValueOnce(new Error('vector store went away')); // the cleanup fails too, as if the process died
+    const many = Array.from({ length: 7 }, (_, i) => `Chapter ${i}: the engine of the train was repaired at the station.`).join('\n\n');
+    await expect(service.indexDocument('u', { documentId: 'dead', content: many })).rejects.toThrow('database went away');
+    spy.mockRestore();
+    cleanup.mockRestore();
+    const left = await service.getDocument('u', 'dead');
+    const chunks = await vectors.count({ userId: 'u', documentId: 'dead' });
+    expect(chunks).toBeGreaterThan(1); // the dead write's chunks, with their row
+    expect(left?.chunkCount).toBeGreaterThanOrEqual(chunks);
+    await service.indexDocument('u', { documentId: 'dead', content: 'Tiny.' });
+    expect(await vectors.count({ userId: 'u', documentId: 'dead' })).toBe(1);
   });
 });

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { BadInputError } from '@switchyard/core';
 import { Embeddings } from '@switchyard/embeddings';
 import { Llm } from '@switchyard/llm';
-import { DocumentEntity, DocumentsRepository, UsersRepository } from '@switchyard/relational-db';
+import { DocumentEntity, DocumentsRepository, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
 import { VectorDb, VectorRecord } from '@switchyard/vector-db';
 import { createHash, randomUUID } from 'node:crypto';
 import { createChunker } from './chunking';
@@ -21,6 +21,7 @@ export function chunkId(userId: string, documentId: string, index: number): stri
 @Injectable()
 export class KnowledgeService {
   private readonly chunk: (text: string) => Promise<string[]>;
+  private store$: Promise<string> | null = null;
 
   constructor(
     private readonly documents: DocumentsRepository,
@@ -29,6 +30,7 @@ export class KnowledgeService {
     private readonly embeddings: Embeddings,
     private readonly llm: Llm,
     @Inject(KNOWLEDGE_OPTIONS) private readonly options: KnowledgeOptions,
+    private readonly freeze: VectorFreezeRepository,
   ) {
     this.chunk = createChunker(options);
   }
@@ -49,7 +51,25 @@ export class KnowledgeService {
     return this.documents.withDocumentLock(userId, documentId, () => this.store(userId, documentId, input, chunks, vectors));
   }
 
-  /** The writing part of indexDocument, under the document's lock. */
+  /**
+   * Refuses the write (MAINTENANCE) when a live VECTORS migration froze this app's vector store. Called
+   * after the write's first change of the document row (which a live migration's change capture records)
+   * and before any chunk is written: a write that passes this check is in the capture's log, so the
+   * migration's last delta waits for it (under the document's lock) and copies what it wrote.
+   */
+  private async assertVectorsWritable(): Promise<void> {
+    this.store$ ??= this.vectors.identity().catch((e) => {
+      this.store$ = null;
+      throw e;
+    });
+    await this.freeze.assertWritable(await this.store$);
+  }
+
+  /**
+   * The writing part of indexDocument, under the document's lock. The row changes first (a new
+   * document's row is created before its chunks, so a chunk never exists without its document), the
+   * chunks follow, the new text and the indexing are recorded last.
+   */
   private async store(
     userId: string,
     documentId: string,
@@ -57,31 +77,55 @@ export class KnowledgeService {
     chunks: string[],
     vectors: Float32Array[],
   ): Promise<IndexResult> {
+    await this.assertVectorsWritable(); // refused before it changes anything (nothing for a capture to record)
     const found = await this.documents.findOne(userId, documentId);
-    // Chunks a write that died half-way left behind: beyond the recorded count of an existing document
-    // (raised before writing, with its version), or of a document that has no row yet. The count is read
-    // again after the raise: a re-index job may have recorded more chunks since the first read.
-    if (found) await this.documents.beginWrite(found.id, chunks.length);
-    else await this.vectors.deleteByDocument(userId, documentId);
-    const previous = found && (await this.documents.findOne(userId, documentId));
-    const records: VectorRecord[] = chunks.map((content, i) => ({
-      id: chunkId(userId, documentId, i),
-      userId,
-      documentId,
-      chunkIndex: i,
-      content,
-      embedding: vectors[i],
-      metadata: { title: input.title ?? null },
-    }));
-    await this.vectors.upsert(records);
-    const previousChunks = previous?.chunkCount ?? 0;
-    const staleIds = Array.from({ length: Math.max(0, previousChunks - chunks.length) }, (_, j) => chunkId(userId, documentId, chunks.length + j));
-    await this.vectors.deleteIds(staleIds);
+    const fields = { userId, externalId: documentId, title: input.title ?? null, content: input.content, metadata: input.metadata ?? null };
+    let created: DocumentEntity | null = null;
+    if (!found) {
+      await this.users.ensure(userId);
+      created = await this.documents.save(fields);
+    } else await this.documents.beginWrite(found.id, 0); // the version only: a capture records the write
+    try {
+      await this.assertVectorsWritable(); // again, now that the write is recorded (see assertVectorsWritable)
+      // Chunks a write that died half-way left behind: beyond the recorded count (raised before writing,
+      // with the version). The count is read again after the raise: a re-index job may have recorded more.
+      await this.documents.beginWrite((found ?? created)!.id, chunks.length);
+      if (created) await this.vectors.deleteByDocument(userId, documentId); // left by a write before this version
+      const previous = found && (await this.documents.findOne(userId, documentId));
+      const records: VectorRecord[] = chunks.map((content, i) => ({
+        id: chunkId(userId, documentId, i),
+        userId,
+        documentId,
+        chunkIndex: i,
+        content,
+        embedding: vectors[i],
+        metadata: { title: input.title ?? null },
+      }));
+      await this.vectors.upsert(records);
+      const previousChunks = previous?.chunkCount ?? 0;
+      const staleIds = Array.from({ length: Math.max(0, previousChunks - chunks.length) }, (_, j) => chunkId(userId, documentId, chunks.length + j));
+      await this.vectors.deleteIds(staleIds);
 
-    await this.users.ensure(userId);
-    const document = await this.documents.save({ userId, externalId: documentId, title: input.title ?? null, content: input.content, metadata: input.metadata ?? null });
-    await this.documents.markIndexed(document.id, chunks.length, this.embeddings.model);
+      await this.users.ensure(userId);
+      const document = await this.documents.save(fields);
+      await this.documents.markIndexed(document.id, chunks.length, this.embeddings.model);
+    } catch (e) {
+      // A new document whose chunks could not be written is not left half there: its row goes again
+      // (and any chunk already stored). An existing one keeps its old text and chunks (or a count covering them).
+      if (created) await this.forget(userId, documentId);
+      throw e;
+    }
     return { document: (await this.documents.findOne(userId, documentId)) as DocumentEntity, chunks: chunks.length };
+  }
+
+  /** Best effort: removes a failed new document's chunks and row (the error that led here is what the caller sees). */
+  private async forget(userId: string, documentId: string): Promise<void> {
+    try {
+      await this.vectors.deleteByDocument(userId, documentId);
+      await this.documents.delete(userId, documentId);
+    } catch {
+      // The store is failing; the next write of this document replaces what is left.
+    }
   }
 
   listDocuments(userId: string): Promise<DocumentEntity[]> {
@@ -135,6 +179,10 @@ export class KnowledgeService {
   /** Removes the document and every chunk of it. False when the user has no such document. */
   async deleteDocument(userId: string, documentId: string): Promise<boolean> {
     return this.documents.withDocumentLock(userId, documentId, async () => {
+      await this.assertVectorsWritable();
+      const found = await this.documents.findOne(userId, documentId);
+      if (found) await this.documents.beginWrite(found.id, 0);
+      await this.assertVectorsWritable();
       const removedChunks = await this.vectors.deleteByDocument(userId, documentId);
       const removed = await this.documents.delete(userId, documentId);
       return removed || removedChunks > 0;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { BadInputError, ErrorCode, ProviderProfile, ProviderUnavailableError, SwitchyardError } from '@switchyard/core';
 import type { Embeddings } from '@switchyard/embeddings';
-import { ChangeCapture, ColumnRow, createRelationalDb, datasetNameOf, MigrationJobEntity, RelationalDb } from '@switchyard/relational-db';
+import { ChangeCapture, ColumnRow, createRelationalDb, datasetNameOf, DocumentsRepository, MigrationJobEntity, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
 import { createVectorDb, VectorDb, VectorRecord, VectorStoreInfo } from '@switchyard/vector-db';
 import type { EntityMetadata } from 'typeorm';
 import { Checksum, recordFieldsHash, rowHash, vectorHash } from './checksum';
@@ -11,9 +11,10 @@ import { ACTIVE_PROFILE, Backup, ChunkFn, ConflictPolicy, DatasetKind, JobKind, 
 import { ExportHeader, NdjsonWriter, readHeader, resolveDataPath } from './ndjson';
 import { rulesFor } from './row-rules';
 import { relationalTables } from './table-order';
-import { LiveSync } from './live-sync';
+import type { LiveJob } from './live-sync';
+import { goLiveRelational, goLiveStack, goLiveVectors, sourceTable } from './live-context';
 import { checksumOf, copyPages } from './pipeline';
-import { compareNeighbours, RecallResult, selfRetrieval, vectorHeader } from './vector-checks';
+import { compareNeighbours, OrphanCheck, RecallResult, selfRetrieval, vectorHeader } from './vector-checks';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- steps are heterogeneous (rows, vectors) */
 
@@ -52,14 +53,16 @@ export interface JobContext {
   /** OVERWRITE must empty the target too (a store built with other dimensions or another model). */
   clearOnOverwrite: boolean;
   recall?: { side: 'source' | 'target'; measure(samples: VectorRecord[]): Promise<RecallResult> };
+  /** Verification: the target's vectors must find their documents here. */
+  orphans?: OrphanCheck;
   /** Plan: extra cost (ms per record) measured on a sample page (embedding for a re-index). */
   sampleCost?(page: Page<any>): Promise<number>;
   before?(): Promise<void>;
   after?(): Promise<void>;
   /** Cleanup after a failed or cancelled run (`shutdown`: the app stops and the job is resumed later). */
   abort?(reason: 'shutdown' | 'failed'): Promise<void>;
-  /** A live RELATIONAL job: change capture, catch-up, freeze, cutover. */
-  live?: LiveSync;
+  /** A live job: change capture, catch-up, freeze, cutover. */
+  live?: LiveJob;
   close(): Promise<void>;
 }
 
@@ -106,14 +109,6 @@ async function sameStore(profile: string, source: StoreRef, target: StoreRef): P
   );
 }
 
-/** The source's table for a target table: the same dataset (the same entity, or the join table of the same name). */
-function sourceTable(db: RelationalDb, target: EntityMetadata): EntityMetadata['target'] {
-  const name = datasetNameOf(target);
-  const meta = db.dataSource.entityMetadatas.find((m) => datasetNameOf(m) === name);
-  if (!meta) throw new SwitchyardError('INTERNAL', `the source has no table ${name}`);
-  return meta.target;
-}
-
 /** What vectors coming from somewhere carry, to check against the target before any write. */
 interface IncomingVectors {
   label: string;
@@ -139,6 +134,8 @@ export class ContextBuilder {
         return this.vectors(job);
       case 'REINDEX':
         return this.reindex(job);
+      case 'FULL_STACK':
+        return this.fullStack(job);
       case 'EXPORT':
         return this.exportData(job, options.dataset ?? 'RELATIONAL', options);
       case 'IMPORT':
@@ -166,7 +163,9 @@ export class ContextBuilder {
 
   /**
    * Ends the write freeze a live job's cutover left on a source profile (a rollback to it): the freeze
-   * row and its refusing triggers go. Returns whether it was frozen.
+   * row and its refusing triggers go, and the freeze of the profile's vector store. A change capture
+   * left by a job that is not running here (its process died, it was cancelled) is removed too. Returns
+   * whether anything was frozen.
    */
   async unfreeze(name: string): Promise<boolean> {
     const profile = this.profile(name);
@@ -177,9 +176,29 @@ export class ContextBuilder {
       const capture = new ChangeCapture(writer, relationalTables(writer).map((m) => ({ meta: m, name: datasetNameOf(m) })));
       const was = await capture.frozen();
       await capture.unfreeze();
-      return was;
+      const owner = await capture.owner();
+      if (owner) {
+        const job = await this.target.relational.repository(MigrationJobEntity).findOne({ where: { id: owner } });
+        if (!job || !['RUNNING', 'PENDING'].includes(job.status)) await capture.remove(false);
+      }
+      return (await this.unfreezeVectors(profile, writer)) || was;
     } finally {
       await writer.close();
+    }
+  }
+
+  /** Ends the freeze of a profile's vector store (a live VECTORS job's cutover). False if it was not frozen or cannot be opened. */
+  private async unfreezeVectors(profile: ProviderProfile, writer: RelationalDb): Promise<boolean> {
+    const freezes = new VectorFreezeRepository(writer);
+    if (!(await freezes.frozenStores().catch(() => [])).length) return false;
+    const db = createVectorDb(profile.vector, null);
+    try {
+      await db.init({ createIfMissing: false });
+      return await freezes.unfreeze(await db.identity());
+    } catch {
+      return false;
+    } finally {
+      await db.close();
     }
   }
 
@@ -258,37 +277,13 @@ export class ContextBuilder {
     });
   }
 
-  private async relational(job: MigrationJobEntity): Promise<JobContext> {
+  private async relational(job: MigrationJobEntity, live = (job.options as JobOptions | null)?.live === true): Promise<JobContext> {
     const src = await this.openRelational(job.source);
     const ctx = this.base(job, this.tableSteps(job, (t) => new RelationalTable(src.db, sourceTable(src.db, t.meta))), { profile: job.source, relational: src.db.label }, this.activeSide('relational'), src.close);
     ctx.refusal = await sameStore(job.source, { label: src.db.label, identity: () => src.db.identity() }, { label: this.target.relational.label, identity: () => this.target.relational.identity() });
     ctx.refusal ??= await this.missingTargetTables(ctx.steps);
-    if ((job.options as JobOptions | null)?.live && !ctx.refusal && !job.dryRun) await this.goLive(job, ctx);
+    if (live && !ctx.refusal && !job.dryRun) await goLiveRelational(job, ctx, this.profile(job.source)!, this.target.relational.hostEntities);
     return ctx;
-  }
-
-  /**
-   * A live job: a second, writable handle on the source (connected only, no schema migration) that
-   * installs the change capture before the copy and removes it at the end.
-   */
-  private async goLive(job: MigrationJobEntity, ctx: JobContext): Promise<void> {
-    const profile = this.profile(job.source)!;
-    const writer = createRelationalDb(profile.relational, { entities: [...this.target.relational.hostEntities] });
-    await writer.connect();
-    const tables = ctx.steps.map((s) => ({ name: s.name, source: s.source as RelationalTable, target: s.target as RelationalTable }));
-    const capture = new ChangeCapture(writer, tables.map((t) => ({ meta: writer.metadata(sourceTable(writer, t.source.meta)), name: t.name })));
-    const live = new LiveSync(capture, tables, job.id);
-    const close = ctx.close;
-    Object.assign(ctx, {
-      live,
-      before: () => live.install(),
-      // A shutdown keeps capturing (the resumed run catches up on what was written meanwhile).
-      abort: (reason: 'shutdown' | 'failed') => live.abort(reason === 'shutdown'),
-      close: async () => {
-        await close();
-        await writer.close();
-      },
-    });
   }
 
   /** A target without some of the job's tables (a host's schema not migrated there yet) is refused before any write. */
@@ -380,7 +375,7 @@ export class ContextBuilder {
     if (model && (await this.target.vector.describe()).storedModel !== model) await this.target.vector.recordModel(model);
   }
 
-  private async vectors(job: MigrationJobEntity): Promise<JobContext> {
+  private async vectors(job: MigrationJobEntity, live = (job.options as JobOptions | null)?.live === true): Promise<JobContext> {
     const src = await this.openVector(job.source);
     const info = await src.db.describe();
     const targetInfo = await this.target.vector.describe();
@@ -394,6 +389,38 @@ export class ContextBuilder {
     if (!info.storedModel) ctx.warnings.push(`the source ${vectorLabel(info)} does not record which embedding model made its vectors; make sure it is the target's.`);
     ctx.after = () => this.adoptModel(info.storedModel);
     ctx.recall = { side: 'source', measure: (samples) => compareNeighbours(src.db, this.target.vector, samples) };
+    ctx.orphans = { documents: new DocumentsRepository(this.target.relational), label: this.target.relational.label, required: live };
+    if (live && !ctx.refusal && !job.dryRun) await goLiveVectors(job, ctx, this.profile(job.source)!, src.db, this.target.vector);
+    return ctx;
+  }
+
+  /**
+   * The whole stack in one job (the seed guide's dev -> prod): every table, then the vectors, from one
+   * source profile into the active providers; one plan, one verification (the vectors' documents are
+   * looked up in the target's own tables), and live: one capture, one freeze, one cutover.
+   */
+  private async fullStack(job: MigrationJobEntity): Promise<JobContext> {
+    const rel = await this.relational(job, false);
+    let vec: JobContext;
+    try {
+      vec = await this.vectors(job, false);
+    } catch (e) {
+      await rel.close();
+      throw e;
+    }
+    const ctx = this.base(job, [...rel.steps, ...vec.steps], { ...rel.source, ...vec.source }, { ...rel.target, ...vec.target }, async () => {
+      await vec.close();
+      await rel.close();
+    });
+    ctx.refusal = rel.refusal ?? vec.refusal;
+    ctx.warnings.push(...rel.warnings, ...vec.warnings);
+    ctx.after = vec.after;
+    ctx.recall = vec.recall;
+    ctx.orphans = { ...vec.orphans!, required: true };
+    if ((job.options as JobOptions | null)?.live && !ctx.refusal && !job.dryRun) {
+      const src = vec.steps[0].source as VectorCollection;
+      await goLiveStack(job, ctx, this.profile(job.source)!, this.target.relational.hostEntities, src.db, this.target.vector);
+    }
     return ctx;
   }
 

@@ -4,7 +4,7 @@ import { errorMessage, RelationalDbConfig, VectorDbConfig } from '@switchyard/co
 import { createChunker, KnowledgeService } from '@switchyard/knowledge';
 import { createLlm } from '@switchyard/llm';
 import { VectorDb } from '@switchyard/vector-db';
-import { ChangeCapture, createRelationalDb, datasetNameOf, DocumentEntity, DocumentsRepository, RelationalDb, UserEntity, UsersRepository } from '@switchyard/relational-db';
+import { ChangeCapture, createRelationalDb, datasetNameOf, DocumentEntity, DocumentsRepository, RelationalDb, UserEntity, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
 import { Client } from 'pg';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { freshDir, freshPostgres } from '../../../test/support/services';
@@ -53,6 +53,7 @@ describe('review: ChangeCapture on PostgreSQL', () => {
     capture = new ChangeCapture(
       db,
       [UserEntity, DocumentEntity].map((e) => ({ meta: db.metadata(e), name: datasetNameOf(db.metadata(e)) })),
+      'races-job',
     );
     await capture.unfreeze();
     await capture.remove(false);
@@ -129,7 +130,7 @@ describe('review: ChangeCapture on PostgreSQL', () => {
     await host.init();
     try {
       const meta = host.metadata(BigKeyed);
-      const cap = new ChangeCapture(host, [{ meta, name: datasetNameOf(meta) }]);
+      const cap = new ChangeCapture(host, [{ meta, name: datasetNameOf(meta) }], 'bigkey-job');
       await cap.install();
       await host.dataSource.query(`INSERT INTO big_keyed (id, v) VALUES ('1801234567890123457', 'a'), ('1801234567890123456', 'b')`);
       const keys = (await cap.pending(10)).map((c) => String(c.key[0]));
@@ -237,7 +238,7 @@ describe('review: REINDEX while the app re-indexes one document (SQLite + sqlite
 
   it("a document re-indexed by the app while the job works on it ends with the chunks of the app's text", async () => {
     const llm = createLlm({ provider: 'ollama', url: 'http://127.0.0.1:1', model: 'm', timeoutMs: 500 });
-    const app = new KnowledgeService(new DocumentsRepository(appRel), new UsersRepository(appRel), appVec, embeddings, llm, OPTIONS);
+    const app = new KnowledgeService(new DocumentsRepository(appRel), new UsersRepository(appRel), appVec, embeddings, llm, OPTIONS, new VectorFreezeRepository(appRel));
     await app.indexDocument('u1', { documentId: 'doc-1', content: 'OLD text of the document about airplanes.' });
     // The app's write is slow to store its chunks (a busy vector store): it is paused right after them.
     const realUpsert = appVec.upsert.bind(appVec);

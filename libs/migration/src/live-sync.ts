@@ -9,6 +9,29 @@ const MAX_ROUNDS = 10;
 const FREEZE_BELOW = 200;
 const PAGE = 1000;
 
+/** A record a live job's catch-up set aside, for the reject file. */
+export interface LiveReject {
+  step: string;
+  id: string;
+  reason: string;
+  record: unknown;
+}
+
+/** The live part of a job (RELATIONAL: LiveSync; VECTORS: VectorLiveSync), as the copier drives it. */
+export interface LiveJob {
+  readonly report: LiveProgress;
+  /** Change capture on the source, before the bulk copy (idempotent: a resumed run calls it again). */
+  install(): Promise<void>;
+  /** Catch-up rounds, the freeze, the last delta. */
+  catchUp(check: () => Promise<void>, report: (phase: 'catch-up' | 'freeze') => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void>;
+  /** Of the records set aside so far (per step), those settled now (in the target, or gone from the source). */
+  retryRejected(rejected: Map<string, Set<string>>): Promise<Map<string, Set<string>>>;
+  /** After verification passed: the capture goes, the freeze stays. */
+  cutOver(): Promise<void>;
+  /** After a failure (the freeze and, unless `keepCapturing`, the capture go). */
+  abort(keepCapturing: boolean): Promise<void>;
+}
+
 /** One table of a live job: where its rows are read again from, and where they go. */
 export interface LiveTable {
   name: string;
@@ -22,16 +45,24 @@ export interface LiveTable {
  * the write freeze, the last delta; after a verified cutover the capture goes and the freeze stays (the
  * old store must take no more writes); after a failure both go and the source takes writes again.
  */
-export class LiveSync {
+export class LiveSync implements LiveJob {
   private freezeStarted: number | null = null;
   readonly report: LiveProgress = { rounds: 0, applied: 0, backlog: 0, frozen: false, freezeMs: null };
+  private readonly names: string[];
 
   constructor(
     private readonly capture: ChangeCapture,
     /** In copy order (parents first). */
     private readonly tables: LiveTable[],
     private readonly jobId: string,
-  ) {}
+  ) {
+    this.names = tables.map((t) => t.name);
+  }
+
+  /** Changes of this job's tables waiting to be applied. */
+  backlog(): Promise<number> {
+    return this.capture.backlog(this.names);
+  }
 
   install(): Promise<void> {
     return this.capture.install();
@@ -45,7 +76,7 @@ export class LiveSync {
     this.report.frozen = await this.capture.frozen();
     while (!this.report.frozen) {
       await check();
-      this.report.backlog = await this.capture.backlog();
+      this.report.backlog = await this.backlog();
       if (this.report.backlog <= FREEZE_BELOW || this.report.rounds >= MAX_ROUNDS) break;
       this.report.rounds++;
       await this.drain(this.report.backlog, check);
@@ -59,7 +90,7 @@ export class LiveSync {
     } else this.freezeStarted ??= Date.now(); // resumed while frozen: counted from now
     await report('freeze');
     await this.drain(Infinity, check);
-    this.report.backlog = await this.capture.backlog();
+    this.report.backlog = await this.backlog();
   }
 
   /**
@@ -107,14 +138,14 @@ export class LiveSync {
    * stay in the log for the next pass; before the freeze that is the next round, during it the passes go
    * on while they make progress (the frozen source is consistent, so every parent comes).
    */
-  private async drain(limit: number, check: () => Promise<void>): Promise<void> {
+  async drain(limit: number, check: () => Promise<void>): Promise<void> {
     for (;;) {
       let seen = 0;
       let applied = 0;
       let after = 0;
       while (seen < limit) {
         await check();
-        const changes = await this.capture.pending(Math.min(PAGE, limit - seen), after);
+        const changes = await this.capture.pending(Math.min(PAGE, limit - seen), after, this.names);
         if (!changes.length) break;
         after = changes[changes.length - 1].seq;
         seen += changes.length;
@@ -123,7 +154,7 @@ export class LiveSync {
         applied += done.length;
         this.report.applied += done.length;
       }
-      if (limit !== Infinity || applied === 0 || (await this.capture.backlog()) === 0) return;
+      if (limit !== Infinity || applied === 0 || (await this.backlog()) === 0) return;
     }
   }
 

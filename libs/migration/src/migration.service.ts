@@ -107,7 +107,7 @@ export class MigrationService implements OnApplicationShutdown {
     const kind = oneOf<MigrationKind>('kind', input?.kind, MIGRATION_KINDS);
     const source = kind === 'REINDEX' ? ACTIVE_PROFILE : (input.source ?? 'source');
     this.contexts.profile(source);
-    if (input.live && kind !== 'RELATIONAL') throw new BadInputError('live', `a live migration is a RELATIONAL job (change capture on a relational source); ${kind} jobs copy a quiet store`);
+    if (input.live && kind === 'REINDEX') throw new BadInputError('live', 'a live migration is a RELATIONAL, VECTORS or FULL_STACK job (change capture on the source); a REINDEX runs beside the app\'s writes already');
     if (input.live && source === ACTIVE_PROFILE) throw new BadInputError('live', 'a live migration needs a source profile other than the active providers');
     return this.create(kind, {
       source,

@@ -5,7 +5,7 @@ import type { RelationalDb } from '@switchyard/relational-db';
 import type { VectorDb } from '@switchyard/vector-db';
 
 /** What a migration moves. */
-export type MigrationKind = 'RELATIONAL' | 'VECTORS' | 'REINDEX';
+export type MigrationKind = 'RELATIONAL' | 'VECTORS' | 'REINDEX' | 'FULL_STACK';
 /** What an export/import file holds. */
 export type DatasetKind = 'RELATIONAL' | 'VECTORS';
 /** Every kind of job recorded in the job table. */
@@ -25,7 +25,7 @@ export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['PLANNED', 'SUCCE
 /** Statuses that mean "the data moved and was verified". */
 export const SUCCESS_STATUSES: ReadonlySet<JobStatus> = new Set(['SUCCEEDED', 'SUCCEEDED_WITH_REJECTS', 'CUT_OVER']);
 
-export const MIGRATION_KINDS: readonly MigrationKind[] = ['RELATIONAL', 'VECTORS', 'REINDEX'];
+export const MIGRATION_KINDS: readonly MigrationKind[] = ['RELATIONAL', 'VECTORS', 'REINDEX', 'FULL_STACK'];
 export const DATASET_KINDS: readonly DatasetKind[] = ['RELATIONAL', 'VECTORS'];
 export const CONFLICT_POLICIES: readonly ConflictPolicy[] = ['FAIL', 'SKIP', 'OVERWRITE', 'TRUNCATE'];
 /** The profile name that means "the active providers" (the target itself), e.g. to export a backup of them. */
@@ -99,6 +99,8 @@ export interface MigrationVerification {
   tables: TableVerification[];
   /** Sampled user-scoped top-10 of the target against the source (vectors), or self-retrieval after a re-index. */
   recallAt10: number | null;
+  /** Vectors in the target whose document has no row in the relational database (null: not checked). */
+  orphans?: number | null;
   notes: string[];
   checkedAt: string;
 }

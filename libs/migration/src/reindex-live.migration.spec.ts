@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { XenovaEmbeddings } from '@switchyard/embeddings';
 import { chunkId, createChunker, KnowledgeService } from '@switchyard/knowledge';
 import { createLlm } from '@switchyard/llm';
-import { DocumentsRepository, RelationalDb, UsersRepository } from '@switchyard/relational-db';
+import { DocumentsRepository, RelationalDb, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
 import { VectorDb, VectorRecord } from '@switchyard/vector-db';
 import { freshDir, freshPostgres, serviceEnv } from '../../../test/support/services';
 import { openRelational, openVector, service } from './testing/fixtures';
@@ -37,7 +37,7 @@ describe('REINDEX while the app writes (real PostgreSQL + pgvector)', () => {
     vec = await openVector(vectors, embeddings.model);
     appVec = await openVector(vectors, embeddings.model);
     const llm = createLlm({ provider: 'ollama', url: 'http://127.0.0.1:1', model: 'm', timeoutMs: 500 });
-    app = new KnowledgeService(new DocumentsRepository(appRel), new UsersRepository(appRel), appVec, embeddings, llm, OPTIONS);
+    app = new KnowledgeService(new DocumentsRepository(appRel), new UsersRepository(appRel), appVec, embeddings, llm, OPTIONS, new VectorFreezeRepository(appRel));
     for (let i = 0; i < DOCS; i++) await app.indexDocument(`user-${i % 3}`, { documentId: `doc-${i}`, content: text(i, 0) });
   });
 

@@ -48,6 +48,21 @@ async function killAfter(db: RelationalDb, run: { child: ChildProcess; jobId: st
   return (await repo.find({ where: { jobId: run.jobId } })).reduce((n, c) => n + c.done, 0);
 }
 
+/**
+ * Runs `fn` with a document row in `db` for every (user, document) of the test vectors (a VECTORS job checks
+ * that each vector's document exists in the target's relational database), removed again afterwards.
+ */
+async function withTheirDocuments<T>(db: RelationalDb, fn: () => Promise<T>): Promise<T> {
+  const keys = new Map(makeRecords(4000, 16, { seed: 3, users: 3, prefix: 'v' }).map((r) => [`${r.userId}/${r.documentId}`, r]));
+  const rows = [...keys.values()].map((r, i) => ({ id: `vd-${i}`, userId: r.userId, externalId: r.documentId, content: '', contentBytes: 0, chunkCount: 10 }));
+  for (let i = 0; i < rows.length; i += 500) await db.repository(DocumentEntity).insert(rows.slice(i, i + 500));
+  try {
+    return await fn();
+  } finally {
+    await db.repository(DocumentEntity).delete(rows.map((r) => r.id));
+  }
+}
+
 /** Resumes a killed job in this process; returns it finished and the `done` of its first reported batch. */
 async function resumeKilled(svc: MigrationService, jobId: string, killedAt: number): Promise<{ job: MigrationJob; firstDone: number }> {
   let firstDone = -1;
@@ -138,7 +153,7 @@ describe('resume after SIGKILL (real child process, real servers)', () => {
     expect((await svc.resume(run.jobId)).finishedAt).toEqual(job.finishedAt);
   });
 
-  it('a vector copy killed mid-run (HNSW dropped for the load) continues from its checkpoint and is verified equal', async () => {
+  it('a vector copy killed mid-run (HNSW dropped for the load) continues from its checkpoint and is verified equal', () => withTheirDocuments(rel, async () => {
     const run = await startChild(childConfig({ kind: 'VECTORS', batchSize: 200, throttleMs: 40 }));
     const killedAt = await killAfter(rel, run, 800);
     expect(killedAt).toBeLessThan(4000);
@@ -148,8 +163,9 @@ describe('resume after SIGKILL (real child process, real servers)', () => {
     const { job } = await resumeKilled(svc, run.jobId, killedAt);
     expect(job.verification).toMatchObject({ ok: true, tables: [{ sourceCount: 4000, targetCount: 4000, checksumMatch: true }] });
     expect(job.verification!.recallAt10).toBeGreaterThanOrEqual(0.9);
+    expect(job.verification!.orphans).toBe(0);
     expect(await vec.count()).toBe(4000);
-  });
+  }));
 
   it('a process thought dead (frozen with SIGSTOP) whose job was resumed elsewhere stops at its next batch without touching the job', async () => {
     const run = await startChild(childConfig({ kind: 'RELATIONAL', onConflict: 'OVERWRITE', batchSize: 200, throttleMs: 40 }));
@@ -170,7 +186,7 @@ describe('resume after SIGKILL (real child process, real servers)', () => {
     expect((await svc.get(run.jobId)).status).toBe('SUCCEEDED');
   });
 
-  it('a restarted instance resumes its own dead job at once (same instance and boot, process gone), without waiting for the heartbeat', async () => {
+  it('a restarted instance resumes its own dead job at once (same instance and boot, process gone), without waiting for the heartbeat', () => withTheirDocuments(rel, async () => {
     // staleAfterMs of a minute: only the owner rule can let this resume happen now
     const patient = service({ target: { relational: rel, vector: vec }, profiles: profiles(), dataDir, staleAfterMs: 60_000 });
     const elsewhere = service({ target: { relational: rel, vector: vec }, profiles: profiles(), dataDir, staleAfterMs: 60_000, instanceId: 'another-host' });
@@ -188,7 +204,7 @@ describe('resume after SIGKILL (real child process, real servers)', () => {
       await patient.close();
       await elsewhere.close();
     }
-  });
+  }));
 
   it('a run taken over while it takes its backup (frozen with SIGSTOP) never empties the target afterwards (fencing)', async () => {
     const before = await rel.repository(DocumentEntity).count();

@@ -135,7 +135,15 @@ export async function copyJob(run: Run): Promise<void> {
         progress.live = live.report;
         await run.update({ progress });
       },
+      async (rejects) => {
+        await run.rejects.append(rejects);
+        for (const r of rejects) {
+          const sp = progress.steps.find((s) => s.name === r.step);
+          if (sp) (sp.errors++, sp.rejected.length < MAX_REJECTED && sp.rejected.push({ id: r.id, reason: r.reason }));
+        }
+      },
     );
+    rejected = await run.rejects.ids();
     const resolved = await live.retryRejected(rejected);
     for (const [step, ids] of resolved) {
       const left = new Set([...(rejected.get(step) ?? [])].filter((id) => !ids.has(id)));

@@ -1,4 +1,5 @@
 import type { Embeddings } from '@switchyard/embeddings';
+import type { DocumentsRepository } from '@switchyard/relational-db';
 import type { VectorDb, VectorRecord } from '@switchyard/vector-db';
 import type { ExportHeader } from './ndjson';
 
@@ -65,4 +66,41 @@ export async function selfRetrieval(embeddings: Embeddings, target: VectorDb, sa
     ? `${wrong.length} of ${samples.length} sampled chunks have a stored embedding that is not what "${embeddings.model}" makes of their text (e.g. ${JSON.stringify(wrong[0])}).`
     : null;
   return { recall: hit / samples.length, problem };
+}
+
+/** Where a target's vectors must find their documents: the relational database the app will use with them. */
+export interface OrphanCheck {
+  documents: DocumentsRepository;
+  label: string;
+  /** Checked even when that database holds no document at all (a live or whole-stack job: the app wrote both). */
+  required: boolean;
+}
+
+/** Counts a target's vectors per (user, document) while they are scanned, then looks the documents up. */
+export class OrphanTally {
+  private readonly perDocument = new Map<string, number>();
+
+  visit(r: VectorRecord): void {
+    const key = JSON.stringify([r.userId, r.documentId]);
+    this.perDocument.set(key, (this.perDocument.get(key) ?? 0) + 1);
+  }
+
+  /** Vectors without a document row, and a few of their documents; null when not checked (and why). */
+  async result(check: OrphanCheck): Promise<{ orphans: number | null; note: string | null }> {
+    if (!check.required && (await check.documents.countAll()) === 0) {
+      return { orphans: null, note: `vectors were not checked against documents: ${check.label} holds none (a vector-only store).` };
+    }
+    const pairs = [...this.perDocument.keys()].map((k) => JSON.parse(k) as [string, string]);
+    const found = await check.documents.existingKeys(pairs);
+    let orphans = 0;
+    const examples: string[] = [];
+    for (const [key, n] of this.perDocument) {
+      if (found.has(key)) continue;
+      orphans += n;
+      if (examples.length < 5) examples.push(key);
+    }
+    const docs = this.perDocument.size - found.size;
+    const note = orphans ? `${orphans} vector(s) of ${docs} document(s) have no document row in ${check.label} (e.g. [user, document] ${examples.join(', ')}): search would return chunks of documents that do not exist.` : null;
+    return { orphans, note };
+  }
 }

@@ -4,6 +4,7 @@ import type { JobContext, Step } from './job-context';
 import { Checksum, hash64 } from './checksum';
 import type { ConflictPolicy, MigrationPlan, MigrationProgress, MigrationVerification, PlanStep, TableVerification } from './migration.types';
 import { checksumOf, prefetch, screen } from './pipeline';
+import { OrphanTally } from './vector-checks';
 
 const RECALL_SAMPLES = 20;
 const MIN_RECALL = 0.9;
@@ -135,8 +136,10 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
   const notes: string[] = [];
   const samples: VectorRecord[] = [];
   let ok = true;
+  let orphans: number | null = null;
   for (const s of ctx.steps) {
     const check = s.check;
+    const tally = ctx.orphans && s.kind === 'collection' ? new OrphanTally() : null;
     if (!check) {
       notes.push(`${s.name}: not compared.`);
       continue;
@@ -144,15 +147,29 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
     const rejected = o.rejected?.get(s.name) ?? new Set<string>();
     const keep = (item: unknown) => !rejected.has(s.scan.idOf(item));
     const before = o.progress?.steps.find((p) => p.name === s.name)?.targetBefore ?? 0;
-    const sampled = ctx.recall?.side === 'source' ? s.scan : ctx.recall?.side === 'target' ? check.target : null;
+    // The recall sample is of vectors (a whole-stack job's tables are compared by checksum only).
+    const recall = s.kind === 'table' ? undefined : ctx.recall;
+    const sampled = recall?.side === 'source' ? s.scan : recall?.side === 'target' ? check.target : null;
     const picks = new Set(sampled ? sampleIndices(await sampled.count(), RECALL_SAMPLES, `${o.seed ?? ''}:${s.name}`) : []);
     const visit = (item: unknown, i: number) => {
       if (picks.has(i)) samples.push(item as VectorRecord);
     };
+    const visitTarget = (item: unknown, i: number) => {
+      if (sampled === check.target) visit(item, i);
+      tally?.visit(item as VectorRecord);
+    };
+    const orphanCheck = async () => {
+      if (!tally || !ctx.orphans) return;
+      const r = await tally.result(ctx.orphans);
+      orphans = r.orphans === null ? orphans : (orphans ?? 0) + r.orphans;
+      if (r.orphans) ok = false;
+      if (r.note) notes.push(`${s.name}: ${r.note}`);
+    };
     if (before > 0 && !s.expected) {
       const byContent = (ctx.job.onConflict as ConflictPolicy) === 'OVERWRITE';
       const { differing, ...t } = await keyedCompare(s, pageSize, keep, byContent, sampled === s.scan ? visit : undefined);
-      if (sampled === check.target) await checksumOf(check.target, check.hash, pageSize, visit); // the sample is of the target side
+      if (sampled === check.target || tally) await checksumOf(check.target, check.hash, pageSize, visitTarget); // the sample is of the target side
+      await orphanCheck();
       tables.push(t);
       if (t.sourceCount !== t.targetCount) {
         ok = false;
@@ -168,8 +185,9 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
     }
     const [src, tgt] = await Promise.all([
       s.expected ? Promise.resolve(s.expected) : checksumOf(s.scan, check.hash, pageSize, sampled === s.scan ? visit : undefined, keep),
-      checksumOf(check.target, check.hash, pageSize, sampled === check.target ? visit : undefined),
+      checksumOf(check.target, check.hash, pageSize, visitTarget),
     ]);
+    await orphanCheck();
     const srcHex = 'hex' in src ? src.hex : src.checksum;
     const match = src.count === tgt.count && (srcHex === null || srcHex === tgt.hex);
     tables.push({ name: s.name, sourceCount: src.count, targetCount: tgt.count, sourceChecksum: srcHex, targetChecksum: tgt.hex, checksumMatch: srcHex === null ? null : match });
@@ -198,7 +216,7 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
   if (recallAt10 !== null && recallAt10 < MIN_RECALL) {
     notes.push(`recall@10 ${recallAt10.toFixed(3)} is below ${MIN_RECALL}: the target's approximate index (e.g. pgvector HNSW with a user filter) returns other neighbours than the source for some queries, although the records are identical; raise the index's search breadth (hnsw.ef_search) if search quality matters more than speed.`);
   }
-  return { ok, tables, recallAt10, notes, checkedAt: new Date().toISOString() };
+  return { ok, tables, recallAt10, orphans, notes, checkedAt: new Date().toISOString() };
 }
 
 /**

@@ -30,16 +30,28 @@ export const FREEZE_MESSAGE = 'MAINTENANCE: this database is frozen for a migrat
 export class ChangeCapture {
   readonly logTable: string;
   readonly freezeTable: string;
-  private readonly tables: { meta: EntityMetadata; name: string; io: TableIo }[];
+  /** Which job's capture this is (one at a time per source database: two jobs would consume each other's changes). */
+  readonly ownerTable: string;
+  private readonly tables: { meta: EntityMetadata; name: string; io: TableIo; key: string[] }[];
 
+  /**
+   * @param tables per table: its entity, its dataset name, and (`key`) the columns a change is recorded
+   *   by (database names; default: the primary key)
+   */
   constructor(
     private readonly db: RelationalDb,
-    tables: { meta: EntityMetadata; name: string }[],
+    tables: { meta: EntityMetadata; name: string; key?: string[] }[],
+    /** The job installing it (null: a handle that only ends a freeze or removes a left-over capture). */
+    private readonly jobId: string | null = null,
   ) {
     if (db.readOnly) throw new SwitchyardError('INTERNAL', 'change capture needs a writable handle on the source');
     this.logTable = `${db.tablePrefix}change_log`;
     this.freezeTable = `${db.tablePrefix}freeze`;
-    this.tables = tables.map((t) => ({ ...t, io: new TableIo(db, t.meta) }));
+    this.ownerTable = `${db.tablePrefix}change_capture`;
+    this.tables = tables.map((t) => {
+      const io = new TableIo(db, t.meta);
+      return { ...t, io, key: t.key ?? io.key.map((k) => k.databaseName) };
+    });
   }
 
   private get pg(): boolean {
@@ -63,8 +75,35 @@ export class ChangeCapture {
     return `'${s.replace(/'/g, "''")}'`;
   }
 
+  /** The job whose capture is installed on this database, or null. */
+  async owner(): Promise<string | null> {
+    if (!(await this.hasTable(this.ownerTable))) return null;
+    const [r] = (await this.q(`SELECT job_id FROM ${this.e(this.ownerTable)} WHERE id = 1`)) as { job_id: string }[];
+    return r?.job_id ?? null;
+  }
+
+  /**
+   * Claims the database for this job's capture; refused (MIGRATION_LOCKED) while another job's capture
+   * is installed: both would consume the same log, and each would miss the other's changes.
+   */
+  private async claim(): Promise<void> {
+    if (!this.jobId) throw new SwitchyardError('INTERNAL', 'a change capture is installed by a job');
+    await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.ownerTable)} (id integer PRIMARY KEY, job_id text NOT NULL)`);
+    await this.q(`INSERT INTO ${this.e(this.ownerTable)} (id, job_id) VALUES (1, ${this.pg ? '$1' : '?'}) ON CONFLICT (id) DO NOTHING`, [this.jobId]);
+    const owner = await this.owner();
+    if (owner !== this.jobId) {
+      throw new SwitchyardError(
+        'MIGRATION_LOCKED',
+        `The source ${this.db.label} already carries the change capture of live migration job ${owner}; one live job per source at a time. ` +
+          'Wait for it to end or cancel it; if its process is gone, cancel it and run `switchyard unfreeze` for this source, which removes a capture no running job owns. Nothing was written.',
+        { owner },
+      );
+    }
+  }
+
   /** Creates the log and freeze tables and every table's triggers (idempotent: a resumed job calls it again). */
   async install(): Promise<void> {
+    await this.claim();
     if (this.pg) {
       await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.logTable)} (seq bigserial PRIMARY KEY, tbl text NOT NULL, pk text NOT NULL)`);
       await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.freezeTable)} (id integer PRIMARY KEY, job_id text, since timestamptz NOT NULL DEFAULT now())`);
@@ -89,7 +128,7 @@ BEGIN
 END $f$`);
       for (const t of this.tables) {
         const trg = this.name('trg', t.name);
-        const args = [t.name, ...t.io.key.map((k) => k.databaseName)].map((a) => this.literal(a)).join(', ');
+        const args = [t.name, ...t.key].map((a) => this.literal(a)).join(', ');
         // Replaced in one statement (PostgreSQL 14+): a resumed job never leaves a moment without capture.
         await this.q(`CREATE OR REPLACE TRIGGER ${this.e(trg)} BEFORE INSERT OR UPDATE OR DELETE ON ${this.e(t.io.table)} FOR EACH ROW EXECUTE FUNCTION ${this.e(fn)}(${args})`);
       }
@@ -99,7 +138,7 @@ END $f$`);
     await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.freezeTable)} (id integer PRIMARY KEY, job_id text, since text NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')))`);
     for (const t of this.tables) {
       // As text: a JSON number would lose the digits of a 64-bit key past 2^53.
-      const key = (row: 'NEW' | 'OLD') => `json_array(${t.io.key.map((k) => `CAST(${row}.${this.e(k.databaseName)} AS TEXT)`).join(', ')})`;
+      const key = (row: 'NEW' | 'OLD') => `json_array(${t.key.map((k) => `CAST(${row}.${this.e(k)} AS TEXT)`).join(', ')})`;
       const log = (row: 'NEW' | 'OLD') => `INSERT INTO ${this.e(this.logTable)} (tbl, pk) VALUES (${this.literal(t.name)}, ${key(row)});`;
       const refuse = `SELECT RAISE(ABORT, ${this.literal(FREEZE_MESSAGE)}) WHERE EXISTS (SELECT 1 FROM ${this.e(this.freezeTable)});`;
       const defs: [string, string, string][] = [
@@ -125,6 +164,7 @@ END $f$`);
     if (this.pg) await this.q(`DROP FUNCTION IF EXISTS ${this.e(this.name('fn', this.logTable))}() CASCADE`);
     await this.q(`DROP TABLE IF EXISTS ${this.e(this.logTable)}`);
     if (!keepFreeze) await this.q(`DROP TABLE IF EXISTS ${this.e(this.freezeTable)}`);
+    await this.q(`DROP TABLE IF EXISTS ${this.e(this.ownerTable)}`);
   }
 
   /**
@@ -154,16 +194,48 @@ END $f$`);
     }
   }
 
-  /** Up to `limit` captured changes after sequence number `after`, oldest first. */
-  async pending(limit: number, after = 0): Promise<CapturedChange[]> {
-    const rows = (await this.q(`SELECT seq, tbl, pk FROM ${this.e(this.logTable)} WHERE seq > ${Math.floor(after)} ORDER BY seq LIMIT ${Math.max(1, Math.floor(limit))}`)) as { seq: number | string; tbl: string; pk: string }[];
+  /** `AND tbl IN (...)` for a filter by dataset name (none: every table). */
+  private only(tables: readonly string[] | undefined): string {
+    return tables ? ` AND tbl IN (${tables.length ? tables.map((t) => this.literal(t)).join(', ') : 'NULL'})` : '';
+  }
+
+  /** Up to `limit` captured changes after sequence number `after` (of these tables only, if given), oldest first. */
+  async pending(limit: number, after = 0, tables?: readonly string[]): Promise<CapturedChange[]> {
+    const rows = (await this.q(`SELECT seq, tbl, pk FROM ${this.e(this.logTable)} WHERE seq > ${Math.floor(after)}${this.only(tables)} ORDER BY seq LIMIT ${Math.max(1, Math.floor(limit))}`)) as { seq: number | string; tbl: string; pk: string }[];
     return rows.map((r) => ({ seq: Number(r.seq), table: r.tbl, key: (JSON.parse(r.pk) as unknown[]).map((v) => String(v)) }));
   }
 
-  /** How many changes wait to be applied. */
-  async backlog(): Promise<number> {
-    const [r] = (await this.q(`SELECT COUNT(*) AS n FROM ${this.e(this.logTable)}`)) as { n: number | string }[];
+  /** How many changes wait to be applied (of these tables only, if given). */
+  async backlog(tables?: readonly string[]): Promise<number> {
+    const [r] = (await this.q(`SELECT COUNT(*) AS n FROM ${this.e(this.logTable)} WHERE 1 = 1${this.only(tables)}`)) as { n: number | string }[];
     return Number(r?.n ?? 0);
+  }
+
+  /** The highest sequence number logged so far (0 when the log is empty). */
+  async lastSeq(): Promise<number> {
+    const [r] = (await this.q(`SELECT MAX(seq) AS n FROM ${this.e(this.logTable)}`)) as { n: number | string | null }[];
+    return Number(r?.n ?? 0);
+  }
+
+  /**
+   * Forgets every change of these keys of one table up to sequence `through` (read before the keys'
+   * current state was): duplicates of an applied change that were not on its page. Only for changes
+   * made under a lock the applier took before reading (the app's document lock), so none of them can
+   * still be uncommitted.
+   */
+  async consumedKeys(table: string, keys: string[][], through: number): Promise<void> {
+    const texts = keys.map((k) => JSON.stringify(k));
+    for (let i = 0; i < texts.length; i += 200) {
+      const part = texts.slice(i, i + 200);
+      const params = this.pg ? part.map((_, j) => `$${j + 2}`) : part.map(() => '?');
+      // The log's text of a key is the database's JSON: compared as JSON values, not as spellings.
+      const pk = this.pg ? 'pk::jsonb' : 'json(pk)';
+      const arg = (p: string) => (this.pg ? `${p}::jsonb` : `json(${p})`);
+      await this.q(
+        `DELETE FROM ${this.e(this.logTable)} WHERE tbl = ${this.pg ? '$1' : '?'} AND seq <= ${Math.floor(through)} AND ${pk} IN (${params.map(arg).join(', ')})`,
+        [table, ...part],
+      );
+    }
   }
 
   /** Forgets changes once they are applied. */

@@ -5,7 +5,7 @@ import { createLlm } from '@switchyard/llm';
 import { createVectorDb, VectorDb } from '@switchyard/vector-db';
 import { Client } from 'pg';
 import { freshPostgres } from '../../../test/support/services';
-import { createRelationalDb, DocumentsRepository, RelationalDb, UsersRepository } from './index';
+import { createRelationalDb, DocumentsRepository, RelationalDb, UsersRepository, VectorFreezeRepository } from './index';
 
 
 const OPTIONS = { chunkSize: 120, chunkOverlap: 20, maxDocumentBytes: 100_000, maxSearchLimit: 20, minScore: 0.2, answerContextChunks: 3 };
@@ -34,7 +34,7 @@ describe('review: document locks on PostgreSQL under load (real PostgreSQL + pgv
 
   it('50 parallel indexDocument calls on 50 different documents all succeed, quickly', async () => {
     const llm = createLlm({ provider: 'ollama', url: 'http://127.0.0.1:1', model: 'm', timeoutMs: 500 });
-    const svc = new KnowledgeService(new DocumentsRepository(rel), new UsersRepository(rel), vec, new HashEmbeddings(), llm, OPTIONS);
+    const svc = new KnowledgeService(new DocumentsRepository(rel), new UsersRepository(rel), vec, new HashEmbeddings(), llm, OPTIONS, new VectorFreezeRepository(rel));
     const t0 = Date.now();
     const text = (i: number) => Array.from({ length: 1 + (i % 4) }, (_, p) => `Document ${i} paragraph ${p}: the pilot flew the airplane over the mountains.`).join('\n\n');
     const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => svc.indexDocument(`user-${i % 5}`, { documentId: `doc-${i}`, content: text(i) })));

@@ -7,6 +7,7 @@ export * from './drivers/sqlite.driver';
 export * from './drivers/postgres.driver';
 export * from './repositories/documents.repository';
 export * from './repositories/users.repository';
+export * from './repositories/vector-freeze.repository';
 export * from './table-names';
 export * from './table-io';
 export * from './change-capture';

@@ -5,6 +5,7 @@ import { RELATIONAL_DB_OPTIONS, RelationalDbConfigurableModule, RelationalDbModu
 import { EntityClassOrSchema, RelationalDb } from './relational-db.port';
 import { DocumentsRepository } from './repositories/documents.repository';
 import { UsersRepository } from './repositories/users.repository';
+import { VectorFreezeRepository } from './repositories/vector-freeze.repository';
 
 /** Entities registered by forFeature(), for `autoLoadEntities` (filled while modules are declared, read when the DataSource is built). */
 const FEATURE_ENTITIES = new Set<EntityClassOrSchema>();
@@ -45,8 +46,9 @@ class RelationalDbFeatureModule {}
     },
     DocumentsRepository,
     UsersRepository,
+    VectorFreezeRepository,
   ],
-  exports: [RelationalDb, DocumentsRepository, UsersRepository],
+  exports: [RelationalDb, DocumentsRepository, UsersRepository, VectorFreezeRepository],
 })
 export class RelationalDbModule extends RelationalDbConfigurableModule implements OnApplicationShutdown {
   constructor(@Inject(RelationalDb) private readonly db: RelationalDb) {

@@ -131,6 +131,14 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       expect(bobView.every((m) => m.userId === 'bob')).toBe(true);
       // A user owning 1 record of 10k: a filtered index scan must still find it (no false "nothing found").
       expect(bobView).toHaveLength(1);
+      // One user's document, whole and exact, in chunk order; the other user's same-named document apart.
+      const alice = await db.documentRecords('alice', 'shared');
+      expect(alice.map((r) => [r.id, r.chunkIndex, r.content])).toEqual([['alice-shared-0', 0, 'alice secret 0'], ['alice-shared-1', 1, 'alice secret 1']]);
+      const scanned = (await firstPage(db, 1, 'alice-shared-0'))[0];
+      expect(scanned.id).toBe('alice-shared-1');
+      expect(Array.from(alice[1].embedding)).toEqual(Array.from(scanned.embedding));
+      expect((await db.documentRecords('bob', 'shared')).map((r) => r.id)).toEqual(['bob-shared-0']);
+      expect(await db.documentRecords('carol', 'shared')).toEqual([]);
       expect(await db.deleteByDocument('bob', 'shared')).toBe(1);
       expect(await db.count({ userId: 'alice', documentId: 'shared' })).toBe(2);
       expect(await db.count({ userId: 'bob' })).toBe(0);

@@ -66,6 +66,8 @@ export abstract class VectorDb {
   /** Records with id > after, ascending by id (byte order), at most `limit`. */
   protected abstract doPage(limit: number, after: string | undefined): Promise<VectorRecord[]>;
   protected abstract doExistingIds(ids: string[]): Promise<string[]>;
+  /** Every record of one (user, document), in chunk order then id order. */
+  protected abstract doDocumentRecords(userId: string, documentId: string): Promise<VectorRecord[]>;
   /**
    * What this driver cannot store of a record that passed the shared rules (e.g. a NUL character in
    * PostgreSQL text), or null. validate() turns it into BAD_INPUT naming the field.
@@ -234,6 +236,12 @@ export abstract class VectorDb {
 
   async count(filter: { userId?: string; documentId?: string } = {}): Promise<number> {
     return this.guard(() => this.doCount(filter));
+  }
+
+  /** Every record of one user's document (a live migration re-copies a changed document this way). */
+  async documentRecords(userId: string, documentId: string): Promise<VectorRecord[]> {
+    const found = await this.guard(() => this.doDocumentRecords(userId, documentId));
+    return found.sort((a, b) => a.chunkIndex - b.chunkIndex || compareIds(a.id, b.id));
   }
 
   async existingIds(ids: string[]): Promise<string[]> {

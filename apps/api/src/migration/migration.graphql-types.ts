@@ -5,6 +5,7 @@ export enum MigrationKindEnum {
   RELATIONAL = 'RELATIONAL',
   VECTORS = 'VECTORS',
   REINDEX = 'REINDEX',
+  FULL_STACK = 'FULL_STACK',
 }
 export enum DatasetKindEnum {
   RELATIONAL = 'RELATIONAL',
@@ -108,6 +109,7 @@ export class MigrationVerificationModel {
   @Field() ok: boolean;
   @Field(() => [TableVerificationModel]) tables: TableVerificationModel[];
   @Field(() => Float, { nullable: true }) recallAt10: number | null;
+  @Field(() => Int, { nullable: true, description: 'Vectors in the target whose document has no row in the relational database (any fails the job); null: not checked.' }) orphans?: number | null;
   @Field(() => [String]) notes: string[];
   @Field() checkedAt: string;
 }
@@ -154,7 +156,7 @@ export class StartMigrationInput {
   @Field(() => Int, { nullable: true }) batchSize?: number;
   @Field(() => [String], { nullable: true, description: 'RELATIONAL: only these tables (users, documents, or a host table by name).' }) includeTables?: string[];
   @Field(() => [String], { nullable: true, description: 'RELATIONAL: every table but these.' }) excludeTables?: string[];
-  @Field({ defaultValue: false, description: 'RELATIONAL: a live migration (change-capture triggers on the source with your consent, catch-up, a short write freeze, CUT_OVER).' }) live: boolean;
+  @Field({ defaultValue: false, description: 'RELATIONAL, VECTORS or FULL_STACK: a live migration (change-capture triggers on the source relational database with your consent, catch-up, a short write freeze, CUT_OVER).' }) live: boolean;
 }
 
 @InputType()

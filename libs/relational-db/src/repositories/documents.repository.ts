@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { Repository } from 'typeorm';
+import { In, Repository } from 'typeorm';
 import { DocumentEntity } from '../entities';
 import { RelationalDb } from '../relational-db.port';
 
@@ -73,6 +73,25 @@ export class DocumentsRepository {
 
   async markIndexed(id: string, chunkCount: number, embeddingModel: string): Promise<void> {
     await this.repo.update({ id }, { chunkCount, embeddingModel, indexedAt: new Date() });
+  }
+
+  /** How many documents there are (of every user). */
+  countAll(): Promise<number> {
+    return this.repo.count();
+  }
+
+  /** Of these (user, document) pairs, the ones that have a document row, as JSON.stringify([userId, externalId]). */
+  async existingKeys(pairs: [string, string][]): Promise<Set<string>> {
+    const byUser = new Map<string, string[]>();
+    for (const [u, d] of pairs) byUser.set(u, [...(byUser.get(u) ?? []), d]);
+    const found = new Set<string>();
+    for (const [userId, ids] of byUser) {
+      for (let i = 0; i < ids.length; i += 500) {
+        const rows = await this.repo.find({ select: { userId: true, externalId: true }, where: { userId, externalId: In(ids.slice(i, i + 500)) } });
+        for (const r of rows) found.add(JSON.stringify([r.userId, r.externalId]));
+      }
+    }
+    return found;
   }
 
   async delete(userId: string, externalId: string): Promise<boolean> {

@@ -17,6 +17,9 @@ const META = { dims: 'switchyard:dimensions', model: 'switchyard:model', metric:
 const MAX_BATCH = 1000;
 /** How often listing all ids is started again when deletions keep shifting the offsets. */
 const LIST_ATTEMPTS = 5;
+/** A read the server failed on its side while records were being written (seen: "Error finding id"): asked again. */
+const TRANSIENT_READ = /Error finding id|Error executing plan/i;
+const READ_ATTEMPTS = 4;
 
 function toChroma(r: VectorRecord): ChromaMetadata {
   const m: ChromaMetadata = { [K.user]: r.userId, [K.doc]: r.documentId, [K.chunk]: r.chunkIndex };
@@ -193,7 +196,7 @@ export class ChromaVectorDb extends VectorDb {
       const part = records.slice(i, i + MAX_BATCH);
       const metadatas = part.map(toChroma);
       const next = new Map(part.map((r, j) => [r.id, metadatas[j]]));
-      const old = await coll.get({ ids: part.map((r) => r.id), include: ['metadatas'] as never });
+      const old = await this.read(() => coll.get({ ids: part.map((r) => r.id), include: ['metadatas'] as never }));
       const stale = old.ids.filter((id, j) => Object.keys(old.metadatas?.[j] ?? {}).some((k) => !(k in next.get(id)!)));
       if (stale.length) await coll.delete({ ids: stale });
       await coll.upsert({
@@ -206,15 +209,32 @@ export class ChromaVectorDb extends VectorDb {
     this.snapshot = undefined;
   }
 
+  /**
+   * An idempotent read, asked again (up to READ_ATTEMPTS, with a short backoff) when the server fails it
+   * with an internal error it gives under concurrent writes ("Error executing plan: ... Error finding id").
+   */
+  private async read<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (attempt >= READ_ATTEMPTS || !TRANSIENT_READ.test(e instanceof Error ? e.message : String(e))) throw e;
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
+  }
+
   protected async doQuery(embedding: Float32Array, q: VectorQuery): Promise<VectorMatch[]> {
     const coll = await this.handle();
     const where: Where = q.documentId === undefined ? { [K.user]: q.userId } : { $and: [{ [K.user]: q.userId }, { [K.doc]: q.documentId }] };
-    const res = await coll.query({
-      queryEmbeddings: [Array.from(embedding)],
-      nResults: q.k,
-      where,
-      include: ['documents', 'metadatas', 'distances'] as never,
-    });
+    const res = await this.read(() =>
+      coll.query({
+        queryEmbeddings: [Array.from(embedding)],
+        nResults: q.k,
+        where,
+        include: ['documents', 'metadatas', 'distances'] as never,
+      }),
+    );
     const ids = res.ids[0] ?? [];
     return ids
       .map((id, i) => {
@@ -227,9 +247,15 @@ export class ChromaVectorDb extends VectorDb {
   protected async doDeleteByDocument(userId: string, documentId: string): Promise<number> {
     const coll = await this.handle();
     const where: Where = { $and: [{ [K.user]: userId }, { [K.doc]: documentId }] };
-    const found = await coll.get({ where, include: [] });
+    const found = await this.read(() => coll.get({ where, include: [] }));
     if (found.ids.length) await this.doDeleteIds(found.ids);
     return found.ids.length;
+  }
+
+  protected async doDocumentRecords(userId: string, documentId: string): Promise<VectorRecord[]> {
+    const coll = await this.handle();
+    const found = await this.read(() => coll.get({ where: { $and: [{ [K.user]: userId }, { [K.doc]: documentId }] }, include: [] }));
+    return this.getByIds(found.ids);
   }
 
   protected async doDeleteIds(ids: string[]): Promise<void> {
@@ -245,13 +271,13 @@ export class ChromaVectorDb extends VectorDb {
       ...(filter.documentId !== undefined ? [{ [K.doc]: filter.documentId }] : []),
     ];
     if (!parts.length) return coll.count();
-    const found = await coll.get({ where: parts.length === 1 ? parts[0] : { $and: parts }, include: [] });
+    const found = await this.read(() => coll.get({ where: parts.length === 1 ? parts[0] : { $and: parts }, include: [] }));
     return found.ids.length;
   }
 
   /** One listing request: ids in Chroma's own order, from `offset`. */
   protected async listIds(offset: number, limit: number): Promise<string[]> {
-    return (await (await this.handle()).get({ limit, offset, include: [] })).ids;
+    return (await this.read(async () => (await this.handle()).get({ limit, offset, include: [] }))).ids;
   }
 
   /** Every id, sorted by compareIds. */
@@ -308,7 +334,7 @@ export class ChromaVectorDb extends VectorDb {
     const coll = await this.handle();
     const byId = new Map<string, VectorRecord>();
     for (let i = 0; i < ids.length; i += MAX_BATCH) {
-      const res = await coll.get({ ids: ids.slice(i, i + MAX_BATCH), include: ['embeddings', 'documents', 'metadatas'] as never });
+      const res = await this.read(() => coll.get({ ids: ids.slice(i, i + MAX_BATCH), include: ['embeddings', 'documents', 'metadatas'] as never }));
       res.ids.forEach((id, j) => {
         byId.set(id, { ...fromChroma(id, res.documents?.[j] ?? null, res.metadatas?.[j] ?? null), embedding: embeddingOf(res.metadatas?.[j] ?? null, res.embeddings?.[j]) });
       });
@@ -319,7 +345,7 @@ export class ChromaVectorDb extends VectorDb {
   protected async doExistingIds(ids: string[]): Promise<string[]> {
     const coll = await this.handle();
     const out: string[] = [];
-    for (let i = 0; i < ids.length; i += MAX_BATCH) out.push(...(await coll.get({ ids: ids.slice(i, i + MAX_BATCH), include: [] })).ids);
+    for (let i = 0; i < ids.length; i += MAX_BATCH) out.push(...(await this.read(() => coll.get({ ids: ids.slice(i, i + MAX_BATCH), include: [] }))).ids);
     return out;
   }
 

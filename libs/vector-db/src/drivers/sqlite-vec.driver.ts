@@ -221,6 +221,13 @@ export class SqliteVecVectorDb extends VectorDb {
     return rows.map((r) => ({ ...this.fields(r), embedding: fromBlob(r.embedding!) }));
   }
 
+  protected async doDocumentRecords(userId: string, documentId: string): Promise<VectorRecord[]> {
+    const rows = this.db
+      .prepare(`SELECT r.*, v.embedding FROM ${this.t.rec} r JOIN ${this.t.vec} v ON v.rowid = r.rid WHERE r.user_id = ? AND r.document_id = ?`)
+      .all(userId, documentId) as Row[];
+    return rows.map((r) => ({ ...this.fields(r), embedding: fromBlob(r.embedding!) }));
+  }
+
   protected async doExistingIds(ids: string[]): Promise<string[]> {
     const out: string[] = [];
     for (let i = 0; i < ids.length; i += 500) {

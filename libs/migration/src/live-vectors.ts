@@ -1,0 +1,164 @@
+import { CapturedChange, ChangeCapture, DocumentsRepository, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
+import type { VectorDb, VectorRecord } from '@switchyard/vector-db';
+import type { LiveProgress } from './migration.types';
+import type { LiveJob, LiveReject } from './live-sync';
+import { VectorCollection } from './vector-collection';
+
+const MAX_ROUNDS = 10;
+/** Freeze once this few documents wait (they are then copied during the freeze). */
+const FREEZE_BELOW = 100;
+const PAGE = 1000;
+/**
+ * After the freeze, the log must stay empty this long before the last delta is taken as complete: a
+ * write that passed the freeze check just before the freeze records its document again when it ends
+ * (PostgreSQL: the document lock also waits for it; SQLite's lock is per process, so this covers the
+ * writers of other processes).
+ */
+const SETTLE_MS = 500;
+
+/**
+ * The live part of a VECTORS job. Changes are captured where the app records them: every write of a
+ * document (index, re-index, delete) changes the document's row before any chunk and again after the
+ * last one, so triggers on the source's `documents` table, keyed by (user, document), name every
+ * document whose chunks changed. Catch-up copies each such document whole (its chunks are read from the
+ * source under the document's lock and replace the target's), until few are left; then the source vector
+ * store is frozen (a row in `<prefix>vector_freeze` the app checks before writing chunks: instances on
+ * the old store answer MAINTENANCE, instances on the new store, maybe on the same database, write on),
+ * the last documents are copied, and after a verified cutover the freeze stays.
+ */
+export class VectorLiveSync implements LiveJob {
+  private freezeStarted: number | null = null;
+  readonly report: LiveProgress = { rounds: 0, applied: 0, backlog: 0, frozen: false, freezeMs: null };
+  private readonly locks: DocumentsRepository;
+  private readonly freezes: VectorFreezeRepository;
+  private readonly codec: VectorCollection;
+
+  constructor(
+    private readonly capture: ChangeCapture,
+    /** A writable handle on the source's relational database (where the capture and the freeze live). */
+    writer: RelationalDb,
+    private readonly source: VectorDb,
+    private readonly target: VectorDb,
+    /** The source vector store's identity: what the app compares its own store with. */
+    private readonly store: string,
+    private readonly step: string,
+    private readonly jobId: string,
+    /** The capture's name for the documents' changes (a whole-stack job captures the same table twice: rows and vectors). */
+    private readonly logName = 'documents',
+  ) {
+    this.locks = new DocumentsRepository(writer);
+    this.freezes = new VectorFreezeRepository(writer);
+    this.codec = new VectorCollection(source);
+  }
+
+  install(): Promise<void> {
+    return this.capture.install();
+  }
+
+  async catchUp(check: () => Promise<void>, report: (phase: 'catch-up' | 'freeze') => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void> {
+    this.report.frozen = await this.freezes.isFrozen(this.store);
+    while (!this.report.frozen) {
+      await check();
+      this.report.backlog = await this.backlog();
+      if (this.report.backlog <= FREEZE_BELOW || this.report.rounds >= MAX_ROUNDS) break;
+      this.report.rounds++;
+      await this.drain(this.report.backlog, check, reject);
+      await report('catch-up');
+    }
+    await check();
+    if (!this.report.frozen) {
+      this.freezeStarted = Date.now();
+      await this.freezes.freeze(this.store, this.jobId);
+      this.report.frozen = true;
+    } else this.freezeStarted ??= Date.now();
+    await report('freeze');
+    await this.settle(check, reject);
+  }
+
+  /** Changes of documents' vectors waiting to be copied. */
+  backlog(): Promise<number> {
+    return this.capture.backlog([this.logName]);
+  }
+
+  /**
+   * The last delta, once frozen: until the log has stayed empty for SETTLE_MS (a write that passed the
+   * freeze check just before the freeze records its document again when it ends).
+   */
+  async settle(check: () => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void> {
+    let quietSince = Date.now();
+    for (;;) {
+      await this.drain(Infinity, check, reject);
+      if ((await this.backlog()) > 0) quietSince = Date.now();
+      else if (Date.now() - quietSince >= SETTLE_MS) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    this.report.backlog = 0;
+  }
+
+  /**
+   * Records set aside by the bulk copy (for what they are, never for a missing parent) that are settled
+   * now: in the target (the source fixed them and the catch-up copied them) or gone from the source.
+   */
+  async retryRejected(rejected: Map<string, Set<string>>): Promise<Map<string, Set<string>>> {
+    const ids = [...(rejected.get(this.step) ?? [])];
+    if (!ids.length) return new Map();
+    const inTarget = await this.target.existingIds(ids);
+    const inSource = new Set(await this.source.existingIds(ids));
+    return new Map([[this.step, new Set([...inTarget, ...ids.filter((id) => !inSource.has(id))])]]);
+  }
+
+  async cutOver(): Promise<void> {
+    this.report.freezeMs = this.freezeStarted === null ? null : Date.now() - this.freezeStarted;
+    await this.capture.remove(false);
+  }
+
+  async abort(keepCapturing: boolean): Promise<void> {
+    await this.freezes.unfreeze(this.store);
+    if (!keepCapturing) await this.capture.remove(false);
+  }
+
+  async drain(limit: number, check: () => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void> {
+    let seen = 0;
+    while (seen < limit) {
+      await check();
+      const changes = await this.capture.pending(Math.min(PAGE, limit - seen), 0, [this.logName]);
+      if (!changes.length) return;
+      seen += changes.length;
+      const through = await this.capture.lastSeq();
+      const keys = await this.apply(changes, reject);
+      await this.capture.consumed(changes);
+      // The same documents' other changes up to `through` are covered too (read under their lock after it).
+      await this.capture.consumedKeys(this.logName, keys, through);
+      this.report.applied += changes.length;
+    }
+  }
+
+  /** Copies each changed document whole: the source's chunks of it replace the target's. Returns the documents' keys. */
+  private async apply(changes: CapturedChange[], reject: (r: LiveReject[]) => Promise<void>): Promise<string[][]> {
+    const docs = new Map<string, [string, string]>();
+    for (const c of changes) docs.set(JSON.stringify(c.key), [c.key[0], c.key[1]]);
+    for (const [userId, documentId] of docs.values()) {
+      const records = await this.locks.withDocumentLock(userId, documentId, () => this.source.documentRecords(userId, documentId));
+      const bad: LiveReject[] = [];
+      const good: VectorRecord[] = [];
+      for (const r of records) {
+        const why = this.problem(r);
+        if (why) bad.push({ step: this.step, id: r.id, reason: why, record: this.codec.encode(r) });
+        else good.push(r);
+      }
+      await this.target.deleteByDocument(userId, documentId);
+      await this.target.upsert(good);
+      if (bad.length) await reject(bad);
+    }
+    return [...docs.values()];
+  }
+
+  private problem(r: VectorRecord): string | null {
+    try {
+      this.target.validate([r]);
+      return null;
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import * as path from 'node:path';
+import { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
+import { ChangeCapture, DocumentEntity, RelationalDb, UserEntity } from '@switchyard/relational-db';
+import { VectorDb, VectorRecord } from '@switchyard/vector-db';
+import { freshDir, freshPostgres } from '../../../test/support/services';
+import { openRelational, openVector, profile, service } from './testing/fixtures';
+
+const DIMS = 4;
+const rec = (userId: string, documentId: string, i: number): VectorRecord => ({ id: `${userId}-${documentId}-${i}`, userId, documentId, chunkIndex: i, content: `chunk ${i}`, embedding: Float32Array.from([1, i + 1, 0.5, 0.25]), metadata: {} });
+
+/** No vector without its document: a VECTORS job checks the target's vectors against the app's documents. */
+describe('VECTORS verification finds vectors without a document (real SQLite)', () => {
+  const dir = freshDir('sy-orphans-');
+  const relConfig: RelationalDbConfig = { provider: 'sqlite', database: dir.file('app.sqlite'), logging: false };
+  const sourceConfig: VectorDbConfig = { provider: 'sqlite-vec', path: dir.file('old.sqlite'), dimensions: DIMS, collection: 'c' };
+  let rel: RelationalDb;
+  let src: VectorDb;
+  let tgt: VectorDb;
+
+  beforeAll(async () => {
+    rel = await openRelational(relConfig);
+    src = await openVector(sourceConfig, 'm');
+    tgt = await openVector({ provider: 'sqlite-vec', path: dir.file('new.sqlite'), dimensions: DIMS, collection: 'c' }, 'm');
+  });
+
+  afterAll(async () => {
+    await Promise.all([rel?.close(), src?.close(), tgt?.close()]);
+    dir.remove();
+  });
+
+  it('a vector-only store (no document at all) is copied and says it was not checked; once documents exist, orphans fail the job, naming them', async () => {
+    await src.upsert([rec('alice', 'a1', 0), rec('alice', 'a1', 1), rec('bob', 'gone', 0), rec('bob', 'gone', 1), rec('bob', 'gone', 2)]);
+    const svc = service({ target: { relational: rel, vector: tgt }, profiles: { source: profile('source', relConfig, sourceConfig) }, dataDir: path.join(dir.dir, 'data') });
+    try {
+      const first = await svc.waitFor((await svc.start({ kind: 'VECTORS' })).id);
+      expect(first.status).toBe('SUCCEEDED');
+      expect(first.verification?.orphans ?? null).toBeNull();
+      expect(first.verification?.notes.join(' ')).toMatch(/not checked against documents: .* holds none/);
+
+      await rel.repository(UserEntity).insert([{ id: 'alice', roles: null, active: true }]);
+      await rel.repository(DocumentEntity).insert({ id: 'd1', userId: 'alice', externalId: 'a1', content: 'x', contentBytes: 1, chunkCount: 2 });
+      const second = await svc.waitFor((await svc.start({ kind: 'VECTORS', onConflict: 'TRUNCATE' })).id);
+      expect([second.status, second.errorCode]).toEqual(['FAILED', 'VERIFICATION_FAILED']);
+      expect(second.verification).toMatchObject({ ok: false, orphans: 3 });
+      expect(second.error).toContain('3 vector(s) of 1 document(s) have no document row');
+      expect(second.error).toContain('["bob","gone"]');
+
+      await rel.repository(DocumentEntity).insert({ id: 'd2', userId: 'bob', externalId: 'gone', content: 'y', contentBytes: 1, chunkCount: 3 });
+      const third = await svc.waitFor((await svc.start({ kind: 'VECTORS', onConflict: 'TRUNCATE' })).id);
+      expect(third.status).toBe('SUCCEEDED');
+      expect(third.verification).toMatchObject({ ok: true, orphans: 0 });
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe.each<'sqlite' | 'postgres'>(['sqlite', 'postgres'])('one live job per source (%s)', (engine) => {
+  const dir = freshDir('sy-claim-');
+  let db: RelationalDb;
+  let drop: () => Promise<void> = async () => undefined;
+
+  beforeAll(async () => {
+    let config: RelationalDbConfig = { provider: 'sqlite', database: dir.file('src.sqlite'), logging: false };
+    if (engine === 'postgres') {
+      const pg = await freshPostgres('claim');
+      drop = pg.drop;
+      config = { provider: 'postgres', logging: false, ...pg.connection };
+    }
+    db = await openRelational(config);
+  });
+
+  afterAll(async () => {
+    await db?.close();
+    await drop();
+    dir.remove();
+  });
+
+  it('a second job cannot install its capture beside another job\'s (they would consume each other\'s changes); the owner can again, and after removal anyone can', async () => {
+    const tables = [{ meta: db.metadata(DocumentEntity), name: 'documents' }];
+    const a = new ChangeCapture(db, tables, 'job-a');
+    const b = new ChangeCapture(db, tables, 'job-b');
+    await a.install();
+    await expect(b.install()).rejects.toMatchObject({ code: 'MIGRATION_LOCKED', message: expect.stringContaining('live migration job job-a') });
+    await expect(a.install()).resolves.toBeUndefined(); // a resumed run of the same job
+    expect(await b.owner()).toBe('job-a');
+    await a.remove(false);
+    await expect(b.install()).resolves.toBeUndefined();
+    await b.remove(false);
+    expect(await a.owner()).toBeNull();
+  });
+});
