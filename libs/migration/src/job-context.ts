@@ -14,7 +14,7 @@ import { relationalTables } from './table-order';
 import type { LiveJob } from './live-sync';
 import { goLiveRelational, goLiveStack, goLiveVectors, sourceTable } from './live-context';
 import { checksumOf, copyPages } from './pipeline';
-import { compareNeighbours, OrphanCheck, RecallResult, selfRetrieval, vectorHeader } from './vector-checks';
+import { compareNeighbours, exactRecall, OrphanCheck, RecallResult, selfRetrieval, vectorHeader } from './vector-checks';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- steps are heterogeneous (rows, vectors) */
 
@@ -53,6 +53,8 @@ export interface JobContext {
   /** OVERWRITE must empty the target too (a store built with other dimensions or another model). */
   clearOnOverwrite: boolean;
   recall?: { side: 'source' | 'target'; measure(samples: VectorRecord[]): Promise<RecallResult> };
+  /** Verification: the target's search against an exact scan of the target, for the recall samples. */
+  exactRecall?(samples: VectorRecord[]): Promise<number | null>;
   /** Verification: the target's vectors must find their documents here. */
   orphans?: OrphanCheck;
   /** Plan: extra cost (ms per record) measured on a sample page (embedding for a re-index). */
@@ -389,6 +391,7 @@ export class ContextBuilder {
     if (!info.storedModel) ctx.warnings.push(`the source ${vectorLabel(info)} does not record which embedding model made its vectors; make sure it is the target's.`);
     ctx.after = () => this.adoptModel(info.storedModel);
     ctx.recall = { side: 'source', measure: (samples) => compareNeighbours(src.db, this.target.vector, samples) };
+    ctx.exactRecall = (samples) => exactRecall(this.target.vector, samples);
     ctx.orphans = { documents: new DocumentsRepository(this.target.relational), label: this.target.relational.label, required: live };
     if (live && !ctx.refusal && !job.dryRun) await goLiveVectors(job, ctx, this.profile(job.source)!, src.db, this.target.vector);
     return ctx;
@@ -416,6 +419,7 @@ export class ContextBuilder {
     ctx.warnings.push(...rel.warnings, ...vec.warnings);
     ctx.after = vec.after;
     ctx.recall = vec.recall;
+    ctx.exactRecall = vec.exactRecall;
     ctx.orphans = { ...vec.orphans!, required: true };
     if ((job.options as JobOptions | null)?.live && !ctx.refusal && !job.dryRun) {
       const src = vec.steps[0].source as VectorCollection;
@@ -462,6 +466,7 @@ export class ContextBuilder {
       return (Date.now() - t0) / texts.length;
     };
     ctx.recall = { side: 'target', measure: (samples) => selfRetrieval(embeddings, vec, samples) };
+    ctx.exactRecall = (samples) => exactRecall(vec, samples);
     return ctx;
   }
 

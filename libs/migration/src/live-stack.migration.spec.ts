@@ -81,6 +81,7 @@ describe('FULL_STACK live migration, SQLite + Chroma -> PostgreSQL + pgvector, w
     const out = writer.output();
     expect([job.status, job.errorCode ?? null, job.error]).toEqual(['CUT_OVER', null, null]);
     expect(job.verification).toMatchObject({ ok: true, orphans: 0 });
+    expect(job.verification!.indexRecallAt10).toBeGreaterThanOrEqual(0.99); // the target's search vs an exact scan of it
     expect(job.verification?.tables.map((t) => t.name)).toEqual(['users', 'documents', 'chunks']);
     const live = job.progress!.live!;
     console.log(`FULL_STACK live: ${oks()} app writes accepted, ${live.rounds} catch-up round(s), ${live.applied} change(s) applied, freeze ${live.freezeMs} ms`);

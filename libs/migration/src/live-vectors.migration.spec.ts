@@ -86,6 +86,7 @@ describe.each<{ name: string; engine: 'sqlite' | 'postgres'; source: 'sqlite-vec
     const out = writer.output();
     expect([job.status, job.errorCode ?? null, job.error]).toEqual(['CUT_OVER', null, null]);
     expect(job.verification).toMatchObject({ ok: true, orphans: 0 });
+    expect(job.verification!.indexRecallAt10).toBeGreaterThanOrEqual(0.99); // the target's search vs an exact scan of it
     const live = job.progress!.live!;
     console.log(`live VECTORS (${engine} + ${sourceProvider}): ${oks()} app writes accepted, ${live.rounds} catch-up round(s), ${live.applied} document change(s) applied, freeze ${live.freezeMs} ms`);
     expect(live.applied).toBeGreaterThan(0);

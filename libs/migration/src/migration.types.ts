@@ -99,6 +99,8 @@ export interface MigrationVerification {
   tables: TableVerification[];
   /** Sampled user-scoped top-10 of the target against the source (vectors), or self-retrieval after a re-index. */
   recallAt10: number | null;
+  /** The target's own top-10 for the sampled vectors against an exact scan of the target (what its index loses). */
+  indexRecallAt10?: number | null;
   /** Vectors in the target whose document has no row in the relational database (null: not checked). */
   orphans?: number | null;
   notes: string[];

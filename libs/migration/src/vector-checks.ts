@@ -1,6 +1,6 @@
 import type { Embeddings } from '@switchyard/embeddings';
 import type { DocumentsRepository } from '@switchyard/relational-db';
-import type { VectorDb, VectorRecord } from '@switchyard/vector-db';
+import { compareIds, VectorDb, VectorRecord } from '@switchyard/vector-db';
 import type { ExportHeader } from './ndjson';
 
 /** What a sampled check of vectors found: recall@10, and what is wrong if anything. */
@@ -103,4 +103,42 @@ export class OrphanTally {
     const note = orphans ? `${orphans} vector(s) of ${docs} document(s) have no document row in ${check.label} (e.g. [user, document] ${examples.join(', ')}): search would return chunks of documents that do not exist.` : null;
     return { orphans, note };
   }
+}
+
+/** recall@10 of the target's own search against an exact scan of the target, below which verification says so. */
+export const MIN_INDEX_RECALL = 0.99;
+
+/**
+ * The target's user-scoped top-10 for each sample against an exact scan of the target (every record of
+ * the sample's user, by cosine distance, ties by id): what its approximate index (HNSW) loses, measured
+ * where the app will search. One scan of the target for all samples.
+ */
+export async function exactRecall(target: VectorDb, samples: VectorRecord[], pageSize = 1000): Promise<number | null> {
+  if (!samples.length) return null;
+  const norm = (v: Float32Array) => Math.sqrt(v.reduce((n, x) => n + x * x, 0)) || 1;
+  const queries = samples.map((s) => ({ s, n: norm(s.embedding), best: [] as { id: string; d: number }[] }));
+  for await (const page of target.scan(pageSize)) {
+    for (const r of page) {
+      const rn = norm(r.embedding);
+      for (const q of queries) {
+        if (q.s.userId !== r.userId || r.embedding.length !== q.s.embedding.length) continue;
+        let dot = 0;
+        for (let i = 0; i < r.embedding.length; i++) dot += r.embedding[i] * q.s.embedding[i];
+        const d = 1 - dot / (rn * q.n);
+        const worst = q.best[q.best.length - 1];
+        if (q.best.length === 10 && (d > worst.d || (d === worst.d && compareIds(r.id, worst.id) > 0))) continue;
+        q.best.push({ id: r.id, d });
+        q.best.sort((a, b) => a.d - b.d || compareIds(a.id, b.id));
+        if (q.best.length > 10) q.best.pop();
+      }
+    }
+  }
+  let hit = 0;
+  let total = 0;
+  for (const q of queries) {
+    const got = new Set((await target.query(q.s.embedding, { userId: q.s.userId, k: 10 })).map((m) => m.id));
+    total += q.best.length;
+    hit += q.best.filter((m) => got.has(m.id)).length;
+  }
+  return total ? hit / total : null;
 }

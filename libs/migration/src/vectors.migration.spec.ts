@@ -101,6 +101,7 @@ describe('vector migration between drivers (Chroma, pgvector, sqlite-vec; real s
     console.log(`ChromaDB -> pgvector: ${CHROMA_N} vectors in ${Date.now() - t0} ms incl. verification (copy rate ${job.progress!.ratePerSecond}/s)`);
     expect(job.verification).toMatchObject({ ok: true, tables: [{ name: 'vector_embeddings', sourceCount: CHROMA_N, targetCount: CHROMA_N, checksumMatch: true }] });
     expect(job.verification!.recallAt10).toBeGreaterThanOrEqual(0.95);
+    expect(job.verification!.indexRecallAt10).toBeGreaterThanOrEqual(0.99);
     chromaChecksum = job.verification!.tables[0].sourceChecksum!;
     expect(await pgVec.count()).toBe(CHROMA_N);
     expect((await pgVec.describe()).storedModel).toBe('model-a');

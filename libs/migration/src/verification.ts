@@ -4,7 +4,7 @@ import type { JobContext, Step } from './job-context';
 import { Checksum, hash64 } from './checksum';
 import type { ConflictPolicy, MigrationPlan, MigrationProgress, MigrationVerification, PlanStep, TableVerification } from './migration.types';
 import { checksumOf, prefetch, screen } from './pipeline';
-import { OrphanTally } from './vector-checks';
+import { MIN_INDEX_RECALL, OrphanTally } from './vector-checks';
 
 const RECALL_SAMPLES = 20;
 const MIN_RECALL = 0.9;
@@ -216,7 +216,18 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
   if (recallAt10 !== null && recallAt10 < MIN_RECALL) {
     notes.push(`recall@10 ${recallAt10.toFixed(3)} is below ${MIN_RECALL}: the target's approximate index (e.g. pgvector HNSW with a user filter) returns other neighbours than the source for some queries, although the records are identical; raise the index's search breadth (hnsw.ef_search) if search quality matters more than speed.`);
   }
-  return { ok, tables, recallAt10, orphans, notes, checkedAt: new Date().toISOString() };
+  let indexRecallAt10: number | null = null;
+  if (ctx.exactRecall && samples.length) {
+    try {
+      indexRecallAt10 = await ctx.exactRecall(samples);
+      if (indexRecallAt10 !== null && indexRecallAt10 < MIN_INDEX_RECALL) {
+        notes.push(`the target's search finds ${(indexRecallAt10 * 100).toFixed(1)}% of the exact top-10 (an exact scan of the target, for the sampled vectors): its approximate index misses some neighbours; on pgvector raise VECTOR_DB_HNSW_EF_SEARCH.`);
+      }
+    } catch (e) {
+      notes.push(`the target's recall against an exact scan could not be measured: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return { ok, tables, recallAt10, indexRecallAt10, orphans, notes, checkedAt: new Date().toISOString() };
 }
 
 /**

@@ -109,6 +109,7 @@ export class MigrationVerificationModel {
   @Field() ok: boolean;
   @Field(() => [TableVerificationModel]) tables: TableVerificationModel[];
   @Field(() => Float, { nullable: true }) recallAt10: number | null;
+  @Field(() => Float, { nullable: true, description: "The target's own user-scoped top-10 for the sampled vectors against an exact scan of the target (what its approximate index loses)." }) indexRecallAt10?: number | null;
   @Field(() => Int, { nullable: true, description: 'Vectors in the target whose document has no row in the relational database (any fails the job); null: not checked.' }) orphans?: number | null;
   @Field(() => [String]) notes: string[];
   @Field() checkedAt: string;

@@ -61,6 +61,13 @@ describe('loadConfig', () => {
     expect(issues({ VECTOR_DB_PROVIDER: 'chromadb', VECTOR_DB_TIMEOUT_MS: '5' })).toEqual([expect.stringMatching(/^VECTOR_DB_TIMEOUT_MS: .*milliseconds from 100 to 3600000/)]);
   });
 
+  it('VECTOR_DB_HNSW_EF_SEARCH: pgvector\'s search breadth, 100 by default, 10..1000, named when bad', () => {
+    const env = { RELATIONAL_DB_PROVIDER: 'postgres', RELATIONAL_DB_URL: 'postgres://u@h/db', VECTOR_DB_PROVIDER: 'pgvector' };
+    expect(loadConfig(env).vector).toMatchObject({ efSearch: 100 });
+    expect(loadConfig({ ...env, VECTOR_DB_HNSW_EF_SEARCH: '400' }).vector).toMatchObject({ efSearch: 400 });
+    expect(issues({ ...env, VECTOR_DB_HNSW_EF_SEARCH: '5000' })).toEqual([expect.stringMatching(/^VECTOR_DB_HNSW_EF_SEARCH: .*from 10 to 1000/)]);
+  });
+
   it('rejects pgvector without postgres, a bad URL, a bad boolean, overlap >= size', () => {
     const list = issues({ VECTOR_DB_PROVIDER: 'pgvector', LLM_URL: 'not a url', EMBEDDINGS_CHUNK_SIZE: '100', EMBEDDINGS_CHUNK_OVERLAP: '100' });
     expect(list.join('\n')).toMatch(/VECTOR_DB_PROVIDER: pgvector reuses the PostgreSQL connection/);

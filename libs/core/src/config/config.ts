@@ -28,6 +28,9 @@ export type RelationalDbConfig =
   | { provider: 'sqlite'; database: string; logging: boolean; tablePrefix?: string }
   | ({ provider: 'postgres'; logging: boolean; tablePrefix?: string; timeoutMs?: number } & PostgresConnection);
 
+/** pgvector's HNSW search breadth unless configured (VECTOR_DB_HNSW_EF_SEARCH). */
+export const DEFAULT_HNSW_EF_SEARCH = 100;
+
 /** The longest one provider call may wait for an answer (RELATIONAL_DB_TIMEOUT_MS / VECTOR_DB_TIMEOUT_MS) unless configured. */
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 30_000;
 
@@ -38,7 +41,15 @@ export const TABLE_PREFIX_PATTERN = /^(?:[a-z][a-z0-9_]{0,23})?$/;
 
 export type VectorDbConfig =
   | { provider: 'sqlite-vec'; path: string; dimensions: number; collection: string }
-  | { provider: 'pgvector'; connection: PostgresConnection; dimensions: number; collection: string; timeoutMs?: number }
+  | {
+      provider: 'pgvector';
+      connection: PostgresConnection;
+      dimensions: number;
+      collection: string;
+      timeoutMs?: number;
+      /** HNSW candidate list per query (VECTOR_DB_HNSW_EF_SEARCH, default 100; at least 4 k for a query of k). */
+      efSearch?: number;
+    }
   | { provider: 'chromadb'; url: string; dimensions: number; collection: string; timeoutMs?: number };
 
 export interface EmbeddingsConfig {
@@ -168,7 +179,14 @@ function parseProfile(env: Env, name: string, p: string, issues: Issues, default
           `${p}VECTOR_DB_PROVIDER: pgvector reuses the PostgreSQL connection of ${p}RELATIONAL_DB_*; set ${p}RELATIONAL_DB_PROVIDER=postgres (allowed with ${p}RELATIONAL_DB_PROVIDER=sqlite: sqlite-vec, chromadb)`,
         );
       }
-      vector = { provider: 'pgvector', connection: relational as PostgresConnection, dimensions, collection, timeoutMs: timeout('VECTOR') };
+      vector = {
+        provider: 'pgvector',
+        connection: relational as PostgresConnection,
+        dimensions,
+        collection,
+        timeoutMs: timeout('VECTOR'),
+        efSearch: issues.parse(env, `${p}VECTOR_DB_HNSW_EF_SEARCH`, int(DEFAULT_HNSW_EF_SEARCH, { min: 10, max: 1000, what: 'an HNSW candidate list size from 10 to 1000' })) as number,
+      };
       break;
     case 'chromadb':
       vector = {

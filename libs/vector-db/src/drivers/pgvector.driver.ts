@@ -1,5 +1,9 @@
-import { DEFAULT_PROVIDER_TIMEOUT_MS, PostgresConnection, VectorDbConfig, withoutQueryTimeout } from '@switchyard/core';
+import { DEFAULT_HNSW_EF_SEARCH, DEFAULT_PROVIDER_TIMEOUT_MS, PostgresConnection, VectorDbConfig, withoutQueryTimeout } from '@switchyard/core';
 import { Pool, PoolClient } from 'pg';
+
+/** A user with at most this many chunks is searched exactly (no graph): exact recall, and as fast at that size. */
+export const EXACT_SCAN_BELOW = 10_000;
+const USER_SIZE_TTL_MS = 60_000;
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -82,7 +86,11 @@ export class PgvectorVectorDb extends VectorDb {
     this.location = `postgres://${c.username ? `${c.username}@` : ''}${c.host}:${c.port}/${c.database}`;
     this.connection = c;
     this.timeoutMs = config.timeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS;
+    this.efSearch = config.efSearch ?? DEFAULT_HNSW_EF_SEARCH;
   }
+  /** VECTOR_DB_HNSW_EF_SEARCH: the HNSW candidate list of a query (at least 4 k). */
+  private readonly efSearch: number;
+  private readonly userSizes = new Map<string, { n: number; at: number }>();
   private readonly connection: PostgresConnection;
   /** VECTOR_DB_TIMEOUT_MS: the longest one query may wait for an answer. */
   private readonly timeoutMs: number;
@@ -137,9 +145,10 @@ export class PgvectorVectorDb extends VectorDb {
       // Filtered HNSW scans keep searching until k rows pass the user filter (pgvector >= 0.8); set once
       // per connection, so a query is one round trip. onConnect is awaited before the client is handed out
       // (a 'connect' listener is not: its query would queue under the caller's).
-      // ef_search 100 (default 40): a wider candidate list, so a user-filtered top-10 on an HNSW graph built
-      // by parallel workers (not deterministic) stays close to exact search (recall ~0.87-0.95 at 40 measured).
-      onConnect: (client: { query(q: string): Promise<unknown> }) => client.query('SET hnsw.iterative_scan = strict_order; SET hnsw.ef_search = 100').then(() => undefined, () => undefined),
+      // ef_search (VECTOR_DB_HNSW_EF_SEARCH, default 100; pgvector's own is 40): a wider candidate list, so a
+      // user-filtered top-10 on an HNSW graph stays close to exact search (recall ~0.87-0.95 at 40 measured).
+      onConnect: (client: { query(q: string): Promise<unknown> }) =>
+        client.query(`SET hnsw.iterative_scan = strict_order; SET hnsw.ef_search = ${Math.floor(this.efSearch)}`).then(() => undefined, () => undefined),
       ...(this.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
     } as unknown as ConstructorParameters<typeof Pool>[0]);
     this.pool.on('error', () => undefined);
@@ -312,18 +321,35 @@ export class PgvectorVectorDb extends VectorDb {
     const args: unknown[] = [toVectorText(embedding), q.userId, q.k];
     const docFilter = q.documentId === undefined ? '' : 'AND document_id = $4';
     if (q.documentId !== undefined) args.push(q.documentId);
-    const sql = `SELECT id, user_id, document_id, chunk_index, content, metadata, embedding <=> $1::vector AS distance
-         FROM ${this.t.rec} WHERE user_id = $2 ${docFilter} ORDER BY embedding <=> $1::vector, id LIMIT $3`;
+    const cols = 'id, user_id, document_id, chunk_index, content, metadata, embedding <=> $1::vector AS distance';
+    // Few candidates (one document, or a user with few chunks): an exact scan of them (the filter's btree
+    // index, then every distance), which is exact and, at that size, as fast as the graph.
+    if (q.documentId !== undefined || (await this.userSize(q.userId)) <= EXACT_SCAN_BELOW) {
+      const exact = `WITH mine AS MATERIALIZED (SELECT ${cols} FROM ${this.t.rec} WHERE user_id = $2 ${docFilter}) SELECT * FROM mine ORDER BY distance, id LIMIT $3`;
+      const rows = await this.sql<Row>(exact, args);
+      return rows.map((r) => ({ ...this.fields(r), distance: Number(r.distance), score: 1 - Number(r.distance) }));
+    }
+    const sql = `SELECT ${cols} FROM ${this.t.rec} WHERE user_id = $2 ${docFilter} ORDER BY embedding <=> $1::vector, id LIMIT $3`;
     const efSearch = Math.min(1000, q.k * 4);
-    // pgvector's default ef_search (40) serves k <= 10; larger k widen the search for this query only.
+    // The connection's ef_search serves k up to a quarter of it; larger k widen the search for this query only.
     const rows =
-      efSearch <= 40
+      efSearch <= this.efSearch
         ? await this.sql<Row>(sql, args)
         : await this.tx(async (c) => {
             await c.query(`SET LOCAL hnsw.ef_search = ${efSearch}`);
             return (await c.query(sql, args)).rows as Row[];
           });
     return rows.map((r) => ({ ...this.fields(r), distance: Number(r.distance), score: 1 - Number(r.distance) }));
+  }
+
+  /** A user's chunk count, remembered for a minute (it only picks exact or graph search, never what is found). */
+  private async userSize(userId: string): Promise<number> {
+    const known = this.userSizes.get(userId);
+    if (known && Date.now() - known.at < USER_SIZE_TTL_MS) return known.n;
+    const [r] = await this.sql<{ n: string }>(`SELECT COUNT(*) AS n FROM ${this.t.rec} WHERE user_id = $1`, [userId]);
+    if (this.userSizes.size > 10_000) this.userSizes.clear();
+    this.userSizes.set(userId, { n: Number(r.n), at: Date.now() });
+    return Number(r.n);
   }
 
   private fields(r: Row) {
@@ -352,6 +378,15 @@ export class PgvectorVectorDb extends VectorDb {
       `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_send(embedding) AS embedding
        FROM ${this.t.rec} WHERE id > $1 ORDER BY id LIMIT $2`,
       [after ?? '', limit],
+    );
+    return rows.map((r) => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) }));
+  }
+
+  protected async doDocumentRecords(userId: string, documentId: string): Promise<VectorRecord[]> {
+    const rows = await this.sql<Row>(
+      `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_send(embedding) AS embedding
+       FROM ${this.t.rec} WHERE user_id = $1 AND document_id = $2`,
+      [userId, documentId],
     );
     return rows.map((r) => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) }));
   }
