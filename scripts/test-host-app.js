@@ -55,6 +55,22 @@ function run(label, cmd, argv, opts = {}) {
   });
 }
 
+/** better-sqlite3's compiled addon in the host app: copied from the root's identical version, or rebuilt. */
+async function nativeBuilds(npm) {
+  const name = 'better-sqlite3';
+  const version = (dir) => JSON.parse(fs.readFileSync(path.join(dir, 'node_modules', name, 'package.json'), 'utf8')).version;
+  const built = path.join(ROOT, 'node_modules', name, 'build', 'Release', 'better_sqlite3.node');
+  if (fs.existsSync(built) && version(ROOT) === version(HOST)) {
+    const dest = path.join(HOST, 'node_modules', name, 'build', 'Release');
+    fs.mkdirSync(dest, { recursive: true });
+    fs.copyFileSync(built, path.join(dest, 'better_sqlite3.node'));
+    log(`${name} ${version(HOST)}: native addon copied from the root install (same version)`);
+    return;
+  }
+  await run('rebuild', npm, ['rebuild', name, '--loglevel=error'], { cwd: HOST });
+}
+
+
 function checkInstalled() {
   const nodeModules = fs.realpathSync(path.join(HOST, 'node_modules')) + path.sep;
   for (const lib of PACKAGES) {
@@ -80,7 +96,10 @@ async function main() {
     // Installed @switchyard/* copies would be kept if their version did not change; take the new tarballs.
     fs.rmSync(path.join(HOST, 'node_modules', '@switchyard'), { recursive: true, force: true });
     fs.rmSync(path.join(HOST, 'node_modules', '.package-lock.json'), { force: true });
-    await run('install', npm, ['install', '--no-package-lock', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: HOST });
+    // Without install scripts: the only one the app needs is better-sqlite3's native build, taken from the
+    // root's install when it is the same version (compiling it again costs 1-2 minutes here), else rebuilt.
+    await run('install', npm, ['install', '--no-package-lock', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', '--ignore-scripts'], { cwd: HOST });
+    await nativeBuilds(npm);
   }
   checkInstalled();
 

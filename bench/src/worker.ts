@@ -10,6 +10,7 @@ import { genSqlite, switchyardRelational } from './relational';
 import { naiveLoop, rawChromaRead, rawCopy, seedChroma, switchyardVectors } from './vectors';
 import { rawEmbed, seedDocuments, switchyardReindex } from './reindex';
 import { rawSearch, seedSearch, switchyardSearch } from './search';
+import { seedLive, switchyardLive } from './live';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const TASKS: Record<string, (args: any) => Promise<void>> = {
@@ -26,6 +27,8 @@ const TASKS: Record<string, (args: any) => Promise<void>> = {
   'search-seed': seedSearch,
   'search-switchyard': switchyardSearch,
   'search-raw': rawSearch,
+  'live-seed': seedLive,
+  'live-switchyard': switchyardLive,
 };
 
 async function main(): Promise<void> {

@@ -110,8 +110,10 @@ export class KnowledgeService {
       const document = await this.documents.save(fields);
       await this.documents.markIndexed(document.id, chunks.length, this.embeddings.model);
     } catch (e) {
-      // A new document whose chunks could not be written is not left half there: its row goes again
-      // (and any chunk already stored). An existing one keeps its old text and chunks (or a count covering them).
+      // A new document whose write failed is not left half there: its row goes again (and any chunk
+      // already stored). An existing one keeps its old text; its chunks are the old ones, or (when the
+      // failure came after they were replaced) the new ones, always within the recorded count, which the
+      // next write of the document cleans up to.
       if (created) await this.forget(userId, documentId);
       throw e;
     }

@@ -197,8 +197,10 @@ export class ContextBuilder {
     try {
       await db.init({ createIfMissing: false });
       return await freezes.unfreeze(await db.identity());
-    } catch {
-      return false;
+    } catch (e) {
+      // A store that is gone cannot be frozen; one that does not answer is said so (its freeze stays).
+      if (e instanceof SwitchyardError && e.code === 'NOT_FOUND') return false;
+      throw e;
     } finally {
       await db.close();
     }
@@ -393,7 +395,7 @@ export class ContextBuilder {
     ctx.recall = { side: 'source', measure: (samples) => compareNeighbours(src.db, this.target.vector, samples) };
     ctx.exactRecall = (samples) => exactRecall(this.target.vector, samples);
     ctx.orphans = { documents: new DocumentsRepository(this.target.relational), label: this.target.relational.label, required: live };
-    if (live && !ctx.refusal && !job.dryRun) await goLiveVectors(job, ctx, this.profile(job.source)!, src.db, this.target.vector);
+    if (live && !ctx.refusal && !job.dryRun) await goLiveVectors(job, ctx, this.profile(job.source)!, src.db, this.target);
     return ctx;
   }
 

@@ -1,5 +1,5 @@
 import { ProviderProfile, SwitchyardError } from '@switchyard/core';
-import { ChangeCapture, createRelationalDb, datasetNameOf, DocumentEntity, MigrationJobEntity, RelationalDb } from '@switchyard/relational-db';
+import { ChangeCapture, createRelationalDb, datasetNameOf, DocumentEntity, MigrationJobEntity, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
 import type { VectorDb } from '@switchyard/vector-db';
 import type { EntityMetadata } from 'typeorm';
 import type { JobContext } from './job-context';
@@ -48,6 +48,7 @@ export async function goLiveRelational(job: MigrationJobEntity, ctx: JobContext,
   const tables = ctx.steps.map((s) => ({ name: s.name, source: s.source as RelationalTable, target: s.target as RelationalTable }));
   const capture = new ChangeCapture(writer, tables.map((t) => ({ meta: writer.metadata(sourceTable(writer, t.source.meta)), name: t.name })), job.id);
   attach(ctx, new LiveSync(capture, tables, job.id), writer);
+  ctx.refusal = await capture.refusal();
 }
 
 /**
@@ -55,10 +56,35 @@ export async function goLiveRelational(job: MigrationJobEntity, ctx: JobContext,
  * document (its row changes before the first chunk and after the last), so triggers on its `documents`
  * table, keyed by (user, document), name the documents whose chunks changed.
  */
-export async function goLiveVectors(job: MigrationJobEntity, ctx: JobContext, profile: ProviderProfile, source: VectorDb, target: VectorDb): Promise<void> {
+export async function goLiveVectors(job: MigrationJobEntity, ctx: JobContext, profile: ProviderProfile, source: VectorDb, target: { relational: RelationalDb; vector: VectorDb }): Promise<void> {
   const writer = await openWriter(profile, []);
   const capture = new ChangeCapture(writer, [{ meta: writer.metadata(DocumentEntity), name: 'documents', key: ['user_id', 'external_id'] }], job.id);
-  attach(ctx, new VectorLiveSync(capture, writer, source, target, await source.identity(), ctx.steps[0].name, job.id), writer);
+  const sourceStore = await source.identity();
+  const freezes = new VectorFreezeRepository(writer);
+  attach(ctx, new VectorLiveSync(capture, writer, source, target.vector, sourceStore, ctx.steps[0].name, job.id, 'documents', { freezes: new VectorFreezeRepository(target.relational), store: await target.vector.identity() }), writer);
+  ctx.refusal = await liveVectorsRefusal(job, writer, target.relational, freezes, sourceStore, capture);
+}
+
+/** Why a live VECTORS job cannot run (found before any write), or null. */
+async function liveVectorsRefusal(job: MigrationJobEntity, writer: RelationalDb, targetRelational: RelationalDb, freezes: VectorFreezeRepository, sourceStore: string, capture: ChangeCapture): Promise<SwitchyardError | null> {
+  const [a, b] = await Promise.all([writer.identity(), targetRelational.identity()]);
+  if (a !== b) {
+    return new SwitchyardError(
+      'BAD_INPUT',
+      `A live VECTORS job moves the vector store of an app whose relational database stays: the source profile's (${writer.label}) is not the active one (${targetRelational.label}). Documents written during the job would have no row in the target. Move both in one job instead (kind FULL_STACK). Nothing was written.`,
+      { source: writer.label, target: targetRelational.label },
+    );
+  }
+  let by: string | null;
+  try {
+    by = await freezes.frozenBy(sourceStore);
+  } catch (e) {
+    return new SwitchyardError('MIGRATION_STATE', `The source ${writer.label} has no vector freeze table: start this version of Switchyard on it once (its schema migrations add it), then migrate live. Nothing was written. (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (by !== null && by !== job.id) {
+    return new SwitchyardError('MIGRATION_STATE', `The source vector store is frozen by the cutover of migration job ${by || '(unknown)'}; it is an old store now. Roll back to it first (unfreezeSource / switchyard unfreeze). Nothing was written.`, { frozenBy: by });
+  }
+  return capture.refusal();
 }
 
 /**
@@ -81,7 +107,9 @@ export async function goLiveStack(job: MigrationJobEntity, ctx: JobContext, prof
     ],
     job.id,
   );
+  const refusal = await capture.refusal();
   const rows = new LiveSync(capture, tables, job.id);
   const vectors = new VectorLiveSync(capture, writer, source, target, await source.identity(), vectorStep.name, job.id, VECTOR_LOG);
   attach(ctx, new StackLiveSync(capture, rows, vectors, job.id), writer);
+  ctx.refusal = refusal;
 }

@@ -1,4 +1,5 @@
 import { CapturedChange, ChangeCapture, DocumentsRepository, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
+import { SwitchyardError } from '@switchyard/core';
 import type { VectorDb, VectorRecord } from '@switchyard/vector-db';
 import type { LiveProgress } from './migration.types';
 import type { LiveJob, LiveReject } from './live-sync';
@@ -15,6 +16,8 @@ const PAGE = 1000;
  * writers of other processes).
  */
 const SETTLE_MS = 500;
+/** The last delta gives up after this long without a quiet moment (something keeps writing documents rows). */
+const SETTLE_LIMIT_MS = 120_000;
 
 /**
  * The live part of a VECTORS job. Changes are captured where the app records them: every write of a
@@ -45,14 +48,21 @@ export class VectorLiveSync implements LiveJob {
     private readonly jobId: string,
     /** The capture's name for the documents' changes (a whole-stack job captures the same table twice: rows and vectors). */
     private readonly logName = 'documents',
+    /**
+     * The target store's freeze until the cutover, where the app instances on the new store look (a
+     * VECTORS job: the catch-up replaces changed documents in the target with the source's, so a write
+     * there before the cutover would be lost; they answer MAINTENANCE until then).
+     */
+    private readonly targetFreeze: { freezes: VectorFreezeRepository; store: string } | null = null,
   ) {
     this.locks = new DocumentsRepository(writer);
     this.freezes = new VectorFreezeRepository(writer);
     this.codec = new VectorCollection(source);
   }
 
-  install(): Promise<void> {
-    return this.capture.install();
+  async install(): Promise<void> {
+    await this.capture.install();
+    await this.targetFreeze?.freezes.freeze(this.targetFreeze.store, this.jobId);
   }
 
   async catchUp(check: () => Promise<void>, report: (phase: 'catch-up' | 'freeze') => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void> {
@@ -85,9 +95,16 @@ export class VectorLiveSync implements LiveJob {
    * freeze check just before the freeze records its document again when it ends).
    */
   async settle(check: () => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void> {
-    let quietSince = Date.now();
+    const started = Date.now();
+    let quietSince = started;
     for (;;) {
       await this.drain(Infinity, check, reject);
+      if (Date.now() - started > SETTLE_LIMIT_MS) {
+        throw new SwitchyardError(
+          'MIGRATION_STATE',
+          `documents kept changing for ${SETTLE_LIMIT_MS / 1000} s after the vector store was frozen: something other than this version's KnowledgeService on the old store writes document rows (another app version, host code, a REINDEX). Stop it and resume the job.`,
+        );
+      }
       if ((await this.backlog()) > 0) quietSince = Date.now();
       else if (Date.now() - quietSince >= SETTLE_MS) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -110,11 +127,15 @@ export class VectorLiveSync implements LiveJob {
   async cutOver(): Promise<void> {
     this.report.freezeMs = this.freezeStarted === null ? null : Date.now() - this.freezeStarted;
     await this.capture.remove(false);
+    await this.targetFreeze?.freezes.unfreeze(this.targetFreeze.store, this.jobId);
   }
 
+  /** After a failure: both stores take writes again. A shutdown keeps the capture and the target's freeze (the job resumes). */
   async abort(keepCapturing: boolean): Promise<void> {
-    await this.freezes.unfreeze(this.store);
-    if (!keepCapturing) await this.capture.remove(false);
+    await this.freezes.unfreeze(this.store, this.jobId);
+    if (keepCapturing) return;
+    await this.capture.remove(false);
+    await this.targetFreeze?.freezes.unfreeze(this.targetFreeze.store, this.jobId);
   }
 
   async drain(limit: number, check: () => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void> {

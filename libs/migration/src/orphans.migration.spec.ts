@@ -84,6 +84,15 @@ describe.each<'sqlite' | 'postgres'>(['sqlite', 'postgres'])('one live job per s
     await expect(b.install()).rejects.toMatchObject({ code: 'MIGRATION_LOCKED', message: expect.stringContaining('live migration job job-a') });
     await expect(a.install()).resolves.toBeUndefined(); // a resumed run of the same job
     expect(await b.owner()).toBe('job-a');
+    await expect(b.refusal()).resolves.toMatchObject({ code: 'MIGRATION_LOCKED' }); // found when the job is built
+    // The refused job's cleanup leaves the other job's capture and freeze alone.
+    await a.freeze('job-a');
+    await b.unfreeze();
+    await b.remove(false);
+    expect(await a.owner()).toBe('job-a');
+    expect(await a.frozen()).toBe(true);
+    await a.unfreeze();
+    expect(await a.frozen()).toBe(false);
     await a.remove(false);
     await expect(b.install()).resolves.toBeUndefined();
     await b.remove(false);

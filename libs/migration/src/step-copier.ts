@@ -7,7 +7,7 @@ import type { Backup, ConflictPolicy, JobStatus, MigrationLogger, MigrationProgr
 import { copyPages } from './pipeline';
 import { Checkpoint, initialProgress, rateAndEta, summary } from './progress';
 import type { RejectFile } from './rejects';
-import { planOf, verifyOf } from './verification';
+import { planOf, verifyOf, VerifyOptions } from './verification';
 
 const WRITE_MODE: Record<ConflictPolicy, WriteMode> = { FAIL: 'error', SKIP: 'skip', OVERWRITE: 'overwrite', TRUNCATE: 'overwrite' };
 const MAX_REJECTED = 10;
@@ -157,13 +157,14 @@ export async function copyJob(run: Run): Promise<void> {
   await ctx.after?.();
   progress.phase = 'verify';
   await run.update({ progress });
-  const verification = await verifyOf(ctx, job.batchSize, { rejected, seed: job.id, progress });
+  const options: VerifyOptions = { rejected, seed: job.id, progress, deferIndexRecall: !!ctx.live };
+  const verification = await verifyOf(ctx, job.batchSize, options);
   await run.check();
-  await finish(run, progress, verification);
+  await finish(run, progress, verification, options.measureLater);
 }
 
 /** Records the outcome: a job is SUCCEEDED only when its verification passed. */
-async function finish(run: Run, progress: MigrationProgress, verification: MigrationVerification): Promise<void> {
+async function finish(run: Run, progress: MigrationProgress, verification: MigrationVerification, measureLater?: () => Promise<void>): Promise<void> {
   const { job } = run;
   const rejected = progress.steps.reduce((n, s) => n + s.errors, 0);
   progress.phase = 'done';
@@ -179,6 +180,7 @@ async function finish(run: Run, progress: MigrationProgress, verification: Migra
     progress.live = run.ctx.live.report;
     status = 'CUT_OVER';
   }
+  await measureLater?.(); // after the cutover: the old store is not frozen for it
   await run.update({ status, verification, progress, finishedAt: new Date(), error: null });
   const rejects = rejected > 0 ? `; ${rejected} record(s) set aside in ${run.rejects.relative}` : '';
   const freeze = progress.live?.freezeMs != null ? `; source frozen for ${progress.live.freezeMs} ms and left frozen` : '';

@@ -107,6 +107,13 @@ export interface VerifyOptions {
   seed?: string;
   /** The job's progress: steps whose target was not empty when they began are compared by key, not by checksum. */
   progress?: MigrationProgress | null;
+  /**
+   * Leaves the target's recall against an exact scan (a pass over the whole target that gates nothing) for
+   * later: verifyOf sets `measureLater`, which adds it to the verification (a live job: after the cutover,
+   * so the source is not frozen for it).
+   */
+  deferIndexRecall?: boolean;
+  measureLater?: () => Promise<void>;
 }
 
 /** `k` distinct indices from [0, n), drawn with a PRNG seeded by `seed` (sorted). */
@@ -216,18 +223,21 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
   if (recallAt10 !== null && recallAt10 < MIN_RECALL) {
     notes.push(`recall@10 ${recallAt10.toFixed(3)} is below ${MIN_RECALL}: the target's approximate index (e.g. pgvector HNSW with a user filter) returns other neighbours than the source for some queries, although the records are identical; raise the index's search breadth (hnsw.ef_search) if search quality matters more than speed.`);
   }
-  let indexRecallAt10: number | null = null;
-  if (ctx.exactRecall && samples.length) {
+  const result: MigrationVerification = { ok, tables, recallAt10, indexRecallAt10: null, orphans, notes, checkedAt: new Date().toISOString() };
+  const measure = async () => {
+    if (!ctx.exactRecall || !samples.length) return;
     try {
-      indexRecallAt10 = await ctx.exactRecall(samples);
-      if (indexRecallAt10 !== null && indexRecallAt10 < MIN_INDEX_RECALL) {
-        notes.push(`the target's search finds ${(indexRecallAt10 * 100).toFixed(1)}% of the exact top-10 (an exact scan of the target, for the sampled vectors): its approximate index misses some neighbours; on pgvector raise VECTOR_DB_HNSW_EF_SEARCH.`);
+      result.indexRecallAt10 = await ctx.exactRecall(samples);
+      if (result.indexRecallAt10 !== null && result.indexRecallAt10 < MIN_INDEX_RECALL) {
+        notes.push(`the target's search finds ${(result.indexRecallAt10 * 100).toFixed(1)}% of the exact top-10 (an exact scan of the target, for the sampled vectors): its approximate index misses some neighbours; on pgvector raise VECTOR_DB_HNSW_EF_SEARCH.`);
       }
     } catch (e) {
       notes.push(`the target's recall against an exact scan could not be measured: ${e instanceof Error ? e.message : String(e)}`);
     }
-  }
-  return { ok, tables, recallAt10, indexRecallAt10, orphans, notes, checkedAt: new Date().toISOString() };
+  };
+  if (o.deferIndexRecall) o.measureLater = measure;
+  else await measure();
+  return result;
 }
 
 /**

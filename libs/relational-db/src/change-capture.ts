@@ -91,14 +91,7 @@ export class ChangeCapture {
     await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.ownerTable)} (id integer PRIMARY KEY, job_id text NOT NULL)`);
     await this.q(`INSERT INTO ${this.e(this.ownerTable)} (id, job_id) VALUES (1, ${this.pg ? '$1' : '?'}) ON CONFLICT (id) DO NOTHING`, [this.jobId]);
     const owner = await this.owner();
-    if (owner !== this.jobId) {
-      throw new SwitchyardError(
-        'MIGRATION_LOCKED',
-        `The source ${this.db.label} already carries the change capture of live migration job ${owner}; one live job per source at a time. ` +
-          'Wait for it to end or cancel it; if its process is gone, cancel it and run `switchyard unfreeze` for this source, which removes a capture no running job owns. Nothing was written.',
-        { owner },
-      );
-    }
+    if (owner !== this.jobId) throw this.locked(owner ?? '(unknown)');
   }
 
   /** Creates the log and freeze tables and every table's triggers (idempotent: a resumed job calls it again). */
@@ -153,18 +146,40 @@ END $f$`);
     }
   }
 
-  /** Removes every trigger, the function and the log table; the freeze table too unless `keepFreeze` (after a cutover the old store stays frozen). */
+  /**
+   * Removes every trigger, the function and the log table; the freeze table too unless `keepFreeze` (after
+   * a cutover the old store stays frozen). A job's handle leaves another job's capture alone. Triggers are
+   * found by name in the database, so those of a capture with other tables (a whole-stack job's second
+   * set on documents) go too.
+   */
   async remove(keepFreeze: boolean): Promise<void> {
+    if (await this.ownedByOther()) return;
     // The refusing triggers first: at no moment may a frozen table have neither.
     if (keepFreeze) await this.installFreezeOnly();
-    for (const t of this.tables) {
-      if (this.pg) await this.q(`DROP TRIGGER IF EXISTS ${this.e(this.name('trg', t.name))} ON ${this.e(t.io.table)}`);
-      else for (const kind of ['ins', 'upd', 'del']) await this.q(`DROP TRIGGER IF EXISTS ${this.e(this.name(kind, t.name))}`);
-    }
+    for (const t of await this.triggers()) if (!t.name.startsWith('sy_cc_frz')) await this.dropTrigger(t);
     if (this.pg) await this.q(`DROP FUNCTION IF EXISTS ${this.e(this.name('fn', this.logTable))}() CASCADE`);
     await this.q(`DROP TABLE IF EXISTS ${this.e(this.logTable)}`);
     if (!keepFreeze) await this.q(`DROP TABLE IF EXISTS ${this.e(this.freezeTable)}`);
     await this.q(`DROP TABLE IF EXISTS ${this.e(this.ownerTable)}`);
+  }
+
+  /** Whether another job's capture is installed (a job's handle then touches nothing). */
+  private async ownedByOther(): Promise<boolean> {
+    if (!this.jobId) return false;
+    const owner = await this.owner();
+    return owner !== null && owner !== this.jobId;
+  }
+
+  /** Switchyard's capture and freeze triggers in this database (schema), by name. */
+  private async triggers(): Promise<{ name: string; table: string }[]> {
+    const sql = this.pg
+      ? `SELECT t.tgname AS name, c.relname AS "table" FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE starts_with(t.tgname, 'sy_cc_') AND n.nspname = current_schema()`
+      : `SELECT name, tbl_name AS "table" FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, 6) = 'sy_cc_'`;
+    return (await this.q(sql)) as { name: string; table: string }[];
+  }
+
+  private dropTrigger(t: { name: string; table: string }): Promise<unknown> {
+    return this.q(this.pg ? `DROP TRIGGER IF EXISTS ${this.e(t.name)} ON ${this.e(t.table)}` : `DROP TRIGGER IF EXISTS ${this.e(t.name)}`);
   }
 
   /**
@@ -177,14 +192,25 @@ END $f$`);
   private async installFreezeOnly(): Promise<void> {
     if (this.pg) {
       const fn = this.name('frz', this.freezeTable);
-      await this.db.dataSource.transaction(async (em) => {
-        await em.query(`SET LOCAL lock_timeout = '${FREEZE_LOCK_WAIT_MS}ms'`);
-        await em.query(`CREATE OR REPLACE FUNCTION ${this.e(fn)}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION '${FREEZE_MESSAGE}' USING ERRCODE = '55000'; END $f$`);
-        for (const t of this.tables) {
-          await em.query(`CREATE OR REPLACE TRIGGER ${this.e(this.name('frz', t.name))} BEFORE INSERT OR UPDATE OR DELETE ON ${this.e(t.io.table)} FOR EACH ROW EXECUTE FUNCTION ${this.e(fn)}()`);
+      const tables = [...new Set(this.tables.map((t) => t.io.table))];
+      // Every table's lock is taken without waiting, all or none, and taken again until it succeeds: a
+      // transaction of the app that holds one of the tables and waits for another (documents, then users)
+      // would otherwise deadlock with the freeze, and PostgreSQL would abort one of the two.
+      for (const deadline = Date.now() + FREEZE_LOCK_WAIT_MS; ; ) {
+        try {
+          await this.db.dataSource.transaction(async (em) => {
+            for (const t of tables) await em.query(`LOCK TABLE ${this.e(t)} IN SHARE ROW EXCLUSIVE MODE NOWAIT`);
+            await em.query(`CREATE OR REPLACE FUNCTION ${this.e(fn)}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION '${FREEZE_MESSAGE}' USING ERRCODE = '55000'; END $f$`);
+            for (const t of this.tables) {
+              await em.query(`CREATE OR REPLACE TRIGGER ${this.e(this.name('frz', t.name))} BEFORE INSERT OR UPDATE OR DELETE ON ${this.e(t.io.table)} FOR EACH ROW EXECUTE FUNCTION ${this.e(fn)}()`);
+            }
+          });
+          return;
+        } catch (e) {
+          if ((e as { code?: string }).code !== '55P03' || Date.now() > deadline) throw e;
+          await new Promise((r) => setTimeout(r, 20));
         }
-      });
-      return;
+      }
     }
     for (const t of this.tables) {
       for (const op of ['INSERT', 'UPDATE', 'DELETE']) {
@@ -257,18 +283,56 @@ END $f$`);
     await this.installFreezeOnly();
   }
 
-  /** Ends the freeze (a failed cutover, or a rollback to this store): the row goes, and the refusing triggers a cutover left. */
+  /**
+   * Ends the freeze (a failed cutover, or a rollback to this store): the row goes, and the refusing
+   * triggers a cutover left. A job's handle ends only its own freeze (never another job's cutover).
+   */
   async unfreeze(): Promise<void> {
     if (!(await this.hasTable(this.freezeTable))) return;
-    await this.q(`DELETE FROM ${this.e(this.freezeTable)}`);
-    for (const t of this.tables) {
-      if (this.pg) await this.q(`DROP TRIGGER IF EXISTS ${this.e(this.name('frz', t.name))} ON ${this.e(t.io.table)}`);
-      else for (const op of ['insert', 'update', 'delete']) await this.q(`DROP TRIGGER IF EXISTS ${this.e(this.name(`frz_${op}`, t.name))}`);
+    if (this.jobId) {
+      const by = await this.frozenBy();
+      if (by !== null && by !== this.jobId) return;
     }
+    await this.q(`DELETE FROM ${this.e(this.freezeTable)}`);
+    for (const t of await this.triggers()) if (t.name.startsWith('sy_cc_frz')) await this.dropTrigger(t);
     if (!(await this.hasTable(this.logTable))) {
       if (this.pg) await this.q(`DROP FUNCTION IF EXISTS ${this.e(this.name('frz', this.freezeTable))}() CASCADE`);
       await this.q(`DROP TABLE IF EXISTS ${this.e(this.freezeTable)}`);
     }
+  }
+
+  /** The job whose freeze this is, or null when not frozen. */
+  async frozenBy(): Promise<string | null> {
+    if (!(await this.hasTable(this.freezeTable))) return null;
+    const [r] = (await this.q(`SELECT job_id FROM ${this.e(this.freezeTable)}`)) as { job_id: string | null }[];
+    return r ? (r.job_id ?? '') : null;
+  }
+
+  /**
+   * Why this job cannot go live on this database now (another job's capture, or another job's freeze),
+   * or null. Checked when the job is built, before it writes anything.
+   */
+  async refusal(): Promise<SwitchyardError | null> {
+    const owner = await this.owner();
+    if (owner && owner !== this.jobId) return this.locked(owner);
+    const by = await this.frozenBy();
+    if (by !== null && by !== this.jobId) {
+      return new SwitchyardError(
+        'MIGRATION_STATE',
+        `The source ${this.db.label} is frozen by the cutover of migration job ${by || '(unknown)'}; it is an old store now. Roll back to it first (unfreezeSource / switchyard unfreeze) if you mean to move it again. Nothing was written.`,
+        { frozenBy: by },
+      );
+    }
+    return null;
+  }
+
+  private locked(owner: string): SwitchyardError {
+    return new SwitchyardError(
+      'MIGRATION_LOCKED',
+      `The source ${this.db.label} already carries the change capture of live migration job ${owner}; one live job per source at a time. ` +
+        'Wait for it to end or cancel it; if its process is gone, cancel it and run `switchyard unfreeze` for this source, which removes a capture no running job owns. Nothing was written.',
+      { owner },
+    );
   }
 
   /** Whether the store is frozen now. */

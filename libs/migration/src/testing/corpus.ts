@@ -15,12 +15,12 @@ export async function all(db: VectorDb): Promise<Map<string, bigint>> {
   return out;
 }
 
-/** Users and DOCS documents with CHUNKS chunks each, written as the app writes them (row, chunk ids, embeddings of the text). */
-export async function seedCorpus(rel: RelationalDb, vec: VectorDb): Promise<void> {
+/** Users and `docCount` (default DOCS) documents with CHUNKS chunks each, written as the app writes them (row, chunk ids, embeddings of the text). */
+export async function seedCorpus(rel: RelationalDb, vec: VectorDb, docCount = DOCS): Promise<void> {
   const embeddings = new HashEmbeddings();
   await rel.repository(UserEntity).insert(Array.from({ length: USERS }, (_, i) => ({ id: `u${String(i).padStart(4, '0')}`, roles: null, active: true })));
-  for (let d0 = 0; d0 < DOCS; d0 += 200) {
-    const docs = Array.from({ length: 200 }, (_, j) => d0 + j);
+  for (let d0 = 0; d0 < docCount; d0 += 200) {
+    const docs = Array.from({ length: Math.min(200, docCount - d0) }, (_, j) => d0 + j);
     await rel.repository(DocumentEntity).insert(
       docs.map((d) => ({ id: `doc-${d}`, userId: `u${String(d % USERS).padStart(4, '0')}`, externalId: `ext-${d}`, title: `t${d}`, content: `document ${d}`, contentBytes: Buffer.byteLength(`document ${d}`), chunkCount: CHUNKS, metadata: null, embeddingModel: embeddings.model, indexedAt: new Date() })),
     );

@@ -37,11 +37,18 @@ export class VectorFreezeRepository {
     await this.db.dataSource.query(`INSERT INTO ${this.table} (store, job_id, since) VALUES (${this.p(1)}, ${this.p(2)}, ${this.p(3)}) ON CONFLICT (store) DO NOTHING`, [store, jobId, new Date().toISOString()]);
   }
 
-  /** True if it was frozen. */
-  async unfreeze(store: string): Promise<boolean> {
-    const was = await this.isFrozen(store);
-    await this.db.dataSource.query(`DELETE FROM ${this.table} WHERE store = ${this.p(1)}`, [store]);
-    return was;
+  /** The job that froze `store`, or null when it is not frozen. */
+  async frozenBy(store: string): Promise<string | null> {
+    const [r] = (await this.db.dataSource.query(`SELECT job_id FROM ${this.table} WHERE store = ${this.p(1)}`, [store])) as { job_id: string | null }[];
+    return r ? (r.job_id ?? '') : null;
+  }
+
+  /** Ends the freeze of `store` (only `jobId`'s, when given). True if it was frozen. */
+  async unfreeze(store: string, jobId?: string): Promise<boolean> {
+    const by = await this.frozenBy(store);
+    if (by === null || (jobId !== undefined && by !== jobId)) return false;
+    await this.db.dataSource.query(`DELETE FROM ${this.table} WHERE store = ${this.p(1)}${jobId !== undefined ? ` AND job_id = ${this.p(2)}` : ''}`, jobId !== undefined ? [store, jobId] : [store]);
+    return true;
   }
 
   /** Every frozen store (readiness, unfreeze by profile). */

@@ -147,8 +147,11 @@ export class PgvectorVectorDb extends VectorDb {
       // (a 'connect' listener is not: its query would queue under the caller's).
       // ef_search (VECTOR_DB_HNSW_EF_SEARCH, default 100; pgvector's own is 40): a wider candidate list, so a
       // user-filtered top-10 on an HNSW graph stays close to exact search (recall ~0.87-0.95 at 40 measured).
-      onConnect: (client: { query(q: string): Promise<unknown> }) =>
-        client.query(`SET hnsw.iterative_scan = strict_order; SET hnsw.ef_search = ${Math.floor(this.efSearch)}`).then(() => undefined, () => undefined),
+      // Two statements: ef_search holds even where iterative scans do not exist (pgvector < 0.8).
+      onConnect: async (client: { query(q: string): Promise<unknown> }) => {
+        await client.query(`SET hnsw.ef_search = ${Math.floor(this.efSearch)}`).catch(() => undefined);
+        await client.query('SET hnsw.iterative_scan = strict_order').catch(() => undefined);
+      },
       ...(this.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
     } as unknown as ConstructorParameters<typeof Pool>[0]);
     this.pool.on('error', () => undefined);

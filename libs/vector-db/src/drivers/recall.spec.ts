@@ -6,7 +6,7 @@ import { VectorRecord } from '../vector-db.types';
 import { rng, unitVector } from '../testing/records';
 import { freshDir, freshPostgres, serviceEnv } from '../../../../test/support/services';
 
-const DIMS = 384;
+const DIMS = 128;
 const USERS: [string, number][] = [['big', 12_000], ['mid', 6_000], ['small', 2_000]]; // 20,000 chunks
 const QUERIES_PER_USER = 40;
 const K = 10;
@@ -69,7 +69,7 @@ describe.each<[string, () => Promise<{ db: VectorDb; cleanup(): Promise<void> }>
       return { db, cleanup: () => db.reset() };
     },
   ],
-])('recall@10 against an exact scan, user-filtered, 20k chunks (%s, real store)', (_name, open) => {
+])('recall@10 against an exact scan, user-filtered, 20k chunks x 128 (%s, real store)', (_name, open) => {
   const records = corpus();
   let db: VectorDb;
   let cleanup: () => Promise<void>;
