@@ -18,7 +18,7 @@ module.exports = {
     reindex: { chunks: 5_000, users: 50 },
     memory: { relational: { users: 250, docs: 5_000 }, vectors: { n: 1_000, dims: 384, users: 10 } },
     search: { n: 100_000, dims: 384, users: 100, queries: 500, warmup: 50 },
-    live: { docs: 10_000, pausesMs: [5, 1] },
+    live: { docs: 10_000, pausesMs: [5] },
   },
   medium: {
     relational: { users: 10_000, docs: 200_000 },
@@ -26,7 +26,7 @@ module.exports = {
     reindex: { chunks: 20_000, users: 50 },
     memory: { relational: { users: 1_000, docs: 20_000 }, vectors: { n: 3_000, dims: 384, users: 30 } },
     search: { n: 100_000, dims: 384, users: 100, queries: 1_000, warmup: 100 },
-    live: { docs: 10_000, pausesMs: [5, 1] },
+    live: { docs: 10_000, pausesMs: [5] },
   },
   large: {
     relational: { users: 50_000, docs: 1_000_000 },
@@ -34,6 +34,6 @@ module.exports = {
     reindex: { chunks: 20_000, users: 50 },
     memory: { relational: { users: 5_000, docs: 100_000 }, vectors: { n: 10_000, dims: 384, users: 50 } },
     search: { n: 100_000, dims: 384, users: 100, queries: 2_000, warmup: 200 },
-    live: { docs: 10_000, pausesMs: [5, 1] },
+    live: { docs: 10_000, pausesMs: [5] },
   },
 };

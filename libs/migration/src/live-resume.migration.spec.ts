@@ -6,26 +6,16 @@ import { createRelationalDb, DocumentEntity, MigrationJobEntity, RelationalDb, U
 import { VectorDb } from '@switchyard/vector-db';
 import { spawnTs } from '../../../test/support/child';
 import { freshDir, freshPostgres } from '../../../test/support/services';
-import { Checksum, rowHash } from './checksum';
 import type { MigrationProgress } from './migration.types';
 import type { ChildConfig } from './testing/migrate-child';
 import { openRelational, openVector, profile, service } from './testing/fixtures';
-import { all, seedCorpus } from './testing/corpus';
+import { all, seedCorpus, relationalDigest } from './testing/corpus';
 
 const CHILD = path.join(__dirname, 'testing', 'migrate-child.ts');
 const WRITER = path.join(__dirname, 'testing', 'knowledge-writer.ts');
 const DIMS = 32;
 
-async function digest(db: RelationalDb): Promise<Record<string, { rows: number; checksum: string }>> {
-  const out: Record<string, { rows: number; checksum: string }> = {};
-  for (const e of [UserEntity, DocumentEntity]) {
-    const io = db.table(e);
-    const sum = new Checksum();
-    for await (const page of io.pages(2000)) for (const r of page) sum.add(rowHash(io, r));
-    out[db.datasetName(e)] = { rows: sum.count, checksum: sum.hex };
-  }
-  return out;
-}
+const digest = relationalDigest;
 
 /**
  * A live FULL_STACK job in its own process is killed with SIGKILL in the middle of its live part (during

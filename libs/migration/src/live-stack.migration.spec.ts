@@ -5,23 +5,13 @@ import { createRelationalDb, DocumentEntity, RelationalDb, UserEntity } from '@s
 import { VectorDb } from '@switchyard/vector-db';
 import { spawnTs } from '../../../test/support/child';
 import { freshDir, freshPostgres, serviceEnv } from '../../../test/support/services';
-import { Checksum, rowHash } from './checksum';
 import { openRelational, openVector, profile, service } from './testing/fixtures';
-import { all, CHUNKS, DOCS, seedCorpus } from './testing/corpus';
+import { all, CHUNKS, DOCS, seedCorpus, relationalDigest } from './testing/corpus';
 
 const DIMS = 32;
 const WRITER = path.join(__dirname, 'testing', 'knowledge-writer.ts');
 
-async function digest(db: RelationalDb): Promise<Record<string, { rows: number; checksum: string }>> {
-  const out: Record<string, { rows: number; checksum: string }> = {};
-  for (const e of [UserEntity, DocumentEntity]) {
-    const io = db.table(e);
-    const sum = new Checksum();
-    for await (const page of io.pages(2000)) for (const r of page) sum.add(rowHash(io, r));
-    out[db.datasetName(e)] = { rows: sum.count, checksum: sum.hex };
-  }
-  return out;
-}
+const digest = relationalDigest;
 
 /**
  * The seed guide's "Development -> Production" as one job: SQLite + Chroma -> PostgreSQL + pgvector,

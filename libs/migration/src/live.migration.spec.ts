@@ -4,23 +4,14 @@ import { createRelationalDb, DocumentEntity, RelationalDb, UserEntity } from '@s
 import { VectorDb } from '@switchyard/vector-db';
 import { spawnTs } from '../../../test/support/child';
 import { freshDir, freshPostgres } from '../../../test/support/services';
-import { Checksum, rowHash } from './checksum';
+import { relationalDigest } from './testing/corpus';
 import { openRelational, openVector, profile, seedRelational, service } from './testing/fixtures';
 
 const USERS = 300;
 const DOCS = 6000;
 const WRITER = path.join(__dirname, 'testing', 'source-writer.ts');
 
-async function digest(db: RelationalDb): Promise<Record<string, { rows: number; checksum: string }>> {
-  const out: Record<string, { rows: number; checksum: string }> = {};
-  for (const e of [UserEntity, DocumentEntity]) {
-    const io = db.table(e);
-    const sum = new Checksum();
-    for await (const page of io.pages(2000)) for (const r of page) sum.add(rowHash(io, r));
-    out[db.datasetName(e)] = { rows: sum.count, checksum: sum.hex };
-  }
-  return out;
-}
+const digest = relationalDigest;
 
 /**
  * A live RELATIONAL migration: an app instance in another process keeps inserting, updating and deleting

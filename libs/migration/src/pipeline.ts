@@ -98,13 +98,16 @@ export async function copyPages<T>(o: CopyOptions<T>): Promise<void> {
 }
 
 /** Checksum and count of everything a reader yields; `visit` sees each item (sampling). */
-export async function checksumOf<T>(reader: DataReader<T>, hash: (item: T) => bigint, pageSize: number, visit?: (item: T, index: number) => void, keep?: (item: T) => boolean): Promise<Checksum> {
+export async function checksumOf<T>(reader: DataReader<T>, hash: (item: T) => bigint, pageSize: number, visit?: (item: T, index: number) => void, keep?: (item: T) => boolean, onHash?: (item: T, h: bigint) => void): Promise<Checksum> {
   const sum = new Checksum();
   let i = 0;
   for await (const page of prefetch(reader.pages(pageSize))) {
     for (const item of page.items) {
       visit?.(item, i++);
-      if (!keep || keep(item)) sum.add(hash(item));
+      if (keep && !keep(item)) continue;
+      const h = hash(item);
+      sum.add(h);
+      onHash?.(item, h);
     }
   }
   return sum;

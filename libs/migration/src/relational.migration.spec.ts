@@ -158,6 +158,8 @@ describe('relational migration (SQLite <-> PostgreSQL, real servers)', () => {
       ['users', false],
       ['documents', true],
     ]);
+    // The differing key is named (found through the buckets whose sums differ), not just "some records changed".
+    expect(now.notes.join(' ')).toContain('users: differing keys: 1 with other content (e.g. "u0003")');
     // verify(id) re-checks a job and stores the result on it (the update above also moved updated_at)
     expect((await svc.verify(over.id)).ok).toBe(false);
     expect((await svc.get(over.id)).verification?.tables[0]).toMatchObject({ name: 'users', checksumMatch: false });

@@ -5,6 +5,7 @@ import { Checksum, hash64 } from './checksum';
 import type { ConflictPolicy, MigrationPlan, MigrationProgress, MigrationVerification, PlanStep, TableVerification } from './migration.types';
 import { checksumOf, prefetch, screen } from './pipeline';
 import { MIN_INDEX_RECALL, OrphanTally } from './vector-checks';
+import { BucketSums, describeDiff, keyDiff } from './key-diff';
 
 const RECALL_SAMPLES = 20;
 const MIN_RECALL = 0.9;
@@ -190,9 +191,11 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
       }
       continue;
     }
+    const srcBuckets = new BucketSums();
+    const tgtBuckets = new BucketSums();
     const [src, tgt] = await Promise.all([
-      s.expected ? Promise.resolve(s.expected) : checksumOf(s.scan, check.hash, pageSize, sampled === s.scan ? visit : undefined, keep),
-      checksumOf(check.target, check.hash, pageSize, visitTarget),
+      s.expected ? Promise.resolve(s.expected) : checksumOf(s.scan, check.hash, pageSize, sampled === s.scan ? visit : undefined, keep, (item, h) => srcBuckets.add(s.scan.idOf(item), h)),
+      checksumOf(check.target, check.hash, pageSize, visitTarget, undefined, (item, h) => tgtBuckets.add(check.target.idOf(item), h)),
     ]);
     await orphanCheck();
     const srcHex = 'hex' in src ? src.hex : src.checksum;
@@ -201,6 +204,8 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
     if (!match) {
       ok = false;
       notes.push(src.count !== tgt.count ? `${s.name}: ${src.count} in the source${rejected.size ? ` (after ${rejected.size} rejected)` : ''}, ${tgt.count} in the target.` : `${s.name}: same count (${src.count}) but the checksums differ: some records changed.`);
+      // Which keys: one more pass over the buckets whose sums differ.
+      if (!s.expected) notes.push(describeDiff(s.name, await keyDiff(s.scan, check.target, check.hash, srcBuckets.differing(tgtBuckets), pageSize, keep)));
     }
     if (rejected.size) notes.push(`${s.name}: ${rejected.size} rejected record(s) left out of the comparison (see the reject file).`);
   }

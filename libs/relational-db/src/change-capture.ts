@@ -103,7 +103,7 @@ export class ChangeCapture {
       const fn = this.name('fn', this.logTable);
       // TG_ARGV[0] = dataset name, TG_ARGV[1..] = primary key columns
       await this.q(`CREATE OR REPLACE FUNCTION ${this.e(fn)}() RETURNS trigger LANGUAGE plpgsql AS $f$
-DECLARE r jsonb; k jsonb; i int;
+DECLARE r jsonb; k jsonb; k2 jsonb; i int;
 BEGIN
   IF EXISTS (SELECT 1 FROM ${this.e(this.freezeTable)}) THEN RAISE EXCEPTION '${FREEZE_MESSAGE}' USING ERRCODE = '55000'; END IF;
   IF TG_OP <> 'INSERT' THEN
@@ -112,9 +112,10 @@ BEGIN
     INSERT INTO ${this.e(this.logTable)} (tbl, pk) VALUES (TG_ARGV[0], k::text);
   END IF;
   IF TG_OP <> 'DELETE' THEN
-    r := to_jsonb(NEW); k := '[]'::jsonb;
-    FOR i IN 1..TG_NARGS - 1 LOOP k := k || jsonb_build_array(r ->> TG_ARGV[i]); END LOOP;
-    INSERT INTO ${this.e(this.logTable)} (tbl, pk) VALUES (TG_ARGV[0], k::text);
+    r := to_jsonb(NEW); k2 := '[]'::jsonb;
+    FOR i IN 1..TG_NARGS - 1 LOOP k2 := k2 || jsonb_build_array(r ->> TG_ARGV[i]); END LOOP;
+    -- An update that keeps the key is one change of one key.
+    IF k IS NULL OR k2 IS DISTINCT FROM k THEN INSERT INTO ${this.e(this.logTable)} (tbl, pk) VALUES (TG_ARGV[0], k2::text); END IF;
   END IF;
   IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
   RETURN NEW;
@@ -136,7 +137,8 @@ END $f$`);
       const refuse = `SELECT RAISE(ABORT, ${this.literal(FREEZE_MESSAGE)}) WHERE EXISTS (SELECT 1 FROM ${this.e(this.freezeTable)});`;
       const defs: [string, string, string][] = [
         ['ins', 'INSERT', `${refuse} ${log('NEW')}`],
-        ['upd', 'UPDATE', `${refuse} ${log('OLD')} ${log('NEW')}`],
+        // An update that keeps the key is one change of one key.
+        ['upd', 'UPDATE', `${refuse} ${log('OLD')} INSERT INTO ${this.e(this.logTable)} (tbl, pk) SELECT ${this.literal(t.name)}, ${key('NEW')} WHERE ${key('NEW')} IS NOT ${key('OLD')};`],
         ['del', 'DELETE', `${refuse} ${log('OLD')}`],
       ];
       for (const [kind, op, body] of defs) {

@@ -2,7 +2,7 @@ import { HashEmbeddings } from '../../../embeddings/src/testing/hash-embeddings'
 import { chunkId } from '@switchyard/knowledge';
 import { DocumentEntity, RelationalDb, UserEntity } from '@switchyard/relational-db';
 import { VectorDb, VectorRecord } from '@switchyard/vector-db';
-import { vectorHash } from '../checksum';
+import { Checksum, rowHash, vectorHash } from '../checksum';
 
 export const USERS = 30;
 export const DOCS = 2000;
@@ -35,3 +35,15 @@ export async function seedCorpus(rel: RelationalDb, vec: VectorDb, docCount = DO
   }
 }
 
+
+/** Switchyard's users and documents of a relational database: row count and checksum of each. */
+export async function relationalDigest(db: RelationalDb): Promise<Record<string, { rows: number; checksum: string }>> {
+  const out: Record<string, { rows: number; checksum: string }> = {};
+  for (const e of [UserEntity, DocumentEntity]) {
+    const io = db.table(e);
+    const sum = new Checksum();
+    for await (const page of io.pages(2000)) for (const r of page) sum.add(rowHash(io, r));
+    out[db.datasetName(e)] = { rows: sum.count, checksum: sum.hex };
+  }
+  return out;
+}
