@@ -2,8 +2,8 @@ import type { ChangeCapture } from '@switchyard/relational-db';
 import type { LiveProgress } from './migration.types';
 import type { LiveJob, LiveReject, LiveSync } from './live-sync';
 import type { VectorLiveSync } from './live-vectors';
+import { CatchUp } from './live-rounds';
 
-const MAX_ROUNDS = 10;
 const FREEZE_BELOW = 200;
 /**
  * After the freeze, before the last vectors are read: a KnowledgeService write that changed its
@@ -20,8 +20,9 @@ const IN_FLIGHT_MS = 500;
  * first, so a frozen database stops its vector writes too).
  */
 export class StackLiveSync implements LiveJob {
-  private freezeStarted: number | null = null;
-  private rounds = 0;
+  /** Rounds, backlog, freeze: the job's own (each half reports what it applied). */
+  private readonly progress = { rounds: 0, backlog: 0, frozen: false, freezeMs: null as number | null };
+  private readonly clock = new CatchUp(this.progress);
 
   constructor(
     private readonly capture: ChangeCapture,
@@ -32,13 +33,9 @@ export class StackLiveSync implements LiveJob {
 
   get report(): LiveProgress {
     const r = this.rows.report;
-    const v = this.vectors.report;
     return {
-      rounds: this.rounds,
-      applied: r.applied + v.applied,
-      backlog: r.backlog + v.backlog,
-      frozen: r.frozen,
-      freezeMs: r.freezeMs,
+      ...this.progress,
+      applied: r.applied + this.vectors.report.applied,
       ...(r.resolvedRejects ? { resolvedRejects: r.resolvedRejects } : {}),
     };
   }
@@ -47,30 +44,33 @@ export class StackLiveSync implements LiveJob {
     return this.capture.install();
   }
 
-  async catchUp(check: () => Promise<void>, report: (phase: 'catch-up' | 'freeze') => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void> {
-    this.rows.report.frozen = await this.capture.frozen();
-    while (!this.rows.report.frozen) {
-      await check();
-      this.rows.report.backlog = await this.rows.backlog();
-      this.vectors.report.backlog = await this.vectors.backlog();
-      if (this.rows.report.backlog + this.vectors.report.backlog <= FREEZE_BELOW || this.rounds >= MAX_ROUNDS) break;
-      this.rounds++;
-      // Rows first: a document's vectors are checked against its row at the end.
-      await this.rows.drain(this.rows.report.backlog, check);
-      await this.vectors.drain(this.vectors.report.backlog, check, reject);
-      await report('catch-up');
-    }
-    await check();
-    if (!this.rows.report.frozen) {
-      this.freezeStarted = Date.now();
-      await this.capture.freeze(this.jobId);
-      this.rows.report.frozen = true;
-    } else this.freezeStarted ??= Date.now();
-    await report('freeze');
-    await this.rows.drain(Infinity, check);
-    await new Promise((r) => setTimeout(r, IN_FLIGHT_MS));
-    await this.vectors.settle(check, reject);
-    this.rows.report.backlog = await this.rows.backlog();
+  catchUp(check: () => Promise<void>, report: (phase: 'catch-up' | 'freeze') => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void> {
+    let rows = 0;
+    let vectors = 0;
+    return this.clock.run(
+      {
+        freezeBelow: FREEZE_BELOW,
+        frozen: () => this.capture.frozen(),
+        backlog: async () => {
+          [rows, vectors] = [await this.rows.backlog(), await this.vectors.backlog()];
+          return rows + vectors;
+        },
+        // Rows first: a document's vectors are checked against its row at the end.
+        round: async () => {
+          await this.rows.drain(rows, check);
+          await this.vectors.drain(vectors, check, reject);
+        },
+        freeze: () => this.capture.freeze(this.jobId),
+        last: async () => {
+          await this.rows.drain(Infinity, check);
+          await new Promise((r) => setTimeout(r, IN_FLIGHT_MS));
+          await this.vectors.settle(check, reject);
+          this.progress.backlog = await this.rows.backlog();
+        },
+      },
+      check,
+      report,
+    );
   }
 
   async retryRejected(rejected: Map<string, Set<string>>): Promise<Map<string, Set<string>>> {
@@ -80,7 +80,7 @@ export class StackLiveSync implements LiveJob {
   }
 
   async cutOver(): Promise<void> {
-    this.rows.report.freezeMs = this.freezeStarted === null ? null : Date.now() - this.freezeStarted;
+    this.clock.stopClock();
     await this.capture.remove(true);
   }
 

@@ -2,9 +2,8 @@ import { CapturedChange, ChangeCapture, ColumnRow, kindOf } from '@switchyard/re
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { RelationalTable } from './datasets';
 import type { LiveProgress } from './migration.types';
+import { CatchUp } from './live-rounds';
 
-/** Catch-up rounds before the freeze, at most (a source written faster than it can be copied is frozen anyway). */
-const MAX_ROUNDS = 10;
 /** Freeze once the backlog is this small (it is then copied during the freeze). */
 const FREEZE_BELOW = 200;
 const PAGE = 1000;
@@ -46,8 +45,8 @@ export interface LiveTable {
  * old store must take no more writes); after a failure both go and the source takes writes again.
  */
 export class LiveSync implements LiveJob {
-  private freezeStarted: number | null = null;
   readonly report: LiveProgress = { rounds: 0, applied: 0, backlog: 0, frozen: false, freezeMs: null };
+  private readonly clock = new CatchUp(this.report);
   private readonly names: string[];
 
   constructor(
@@ -72,25 +71,22 @@ export class LiveSync implements LiveJob {
    * Catch-up rounds, then the freeze and the last delta. `check` stops a cancelled or taken-over run
    * between batches; `report` publishes progress.
    */
-  async catchUp(check: () => Promise<void>, report: (phase: 'catch-up' | 'freeze') => Promise<void>): Promise<void> {
-    this.report.frozen = await this.capture.frozen();
-    while (!this.report.frozen) {
-      await check();
-      this.report.backlog = await this.backlog();
-      if (this.report.backlog <= FREEZE_BELOW || this.report.rounds >= MAX_ROUNDS) break;
-      this.report.rounds++;
-      await this.drain(this.report.backlog, check);
-      await report('catch-up');
-    }
-    await check();
-    if (!this.report.frozen) {
-      this.freezeStarted = Date.now();
-      await this.capture.freeze(this.jobId);
-      this.report.frozen = true;
-    } else this.freezeStarted ??= Date.now(); // resumed while frozen: counted from now
-    await report('freeze');
-    await this.drain(Infinity, check);
-    this.report.backlog = await this.backlog();
+  catchUp(check: () => Promise<void>, report: (phase: 'catch-up' | 'freeze') => Promise<void>): Promise<void> {
+    return this.clock.run(
+      {
+        freezeBelow: FREEZE_BELOW,
+        frozen: () => this.capture.frozen(),
+        backlog: () => this.backlog(),
+        round: (n) => this.drain(n, check),
+        freeze: () => this.capture.freeze(this.jobId),
+        last: async () => {
+          await this.drain(Infinity, check);
+          this.report.backlog = await this.backlog();
+        },
+      },
+      check,
+      report,
+    );
   }
 
   /**
@@ -119,7 +115,7 @@ export class LiveSync implements LiveJob {
 
   /** After verification passed: the capture goes, the freeze stays; the freeze's length is recorded. */
   async cutOver(): Promise<void> {
-    this.report.freezeMs = this.freezeStarted === null ? null : Date.now() - this.freezeStarted;
+    this.clock.stopClock();
     await this.capture.remove(true);
   }
 

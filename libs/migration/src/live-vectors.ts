@@ -3,9 +3,9 @@ import { SwitchyardError } from '@switchyard/core';
 import type { VectorDb, VectorRecord } from '@switchyard/vector-db';
 import type { LiveProgress } from './migration.types';
 import type { LiveJob, LiveReject } from './live-sync';
+import { CatchUp } from './live-rounds';
 import { VectorCollection } from './vector-collection';
 
-const MAX_ROUNDS = 10;
 /** Freeze once this few documents wait (they are then copied during the freeze). */
 const FREEZE_BELOW = 100;
 const PAGE = 1000;
@@ -26,12 +26,12 @@ const SETTLE_LIMIT_MS = 120_000;
  * document whose chunks changed. Catch-up copies each such document whole (its chunks are read from the
  * source under the document's lock and replace the target's), until few are left; then the source vector
  * store is frozen (a row in `<prefix>vector_freeze` the app checks before writing chunks: instances on
- * the old store answer MAINTENANCE, instances on the new store, maybe on the same database, write on),
- * the last documents are copied, and after a verified cutover the freeze stays.
+ * the old store answer MAINTENANCE; the new store carries its own freeze from the start to the cutover),
+ * the last documents are copied, and after a verified cutover the old store's freeze stays.
  */
 export class VectorLiveSync implements LiveJob {
-  private freezeStarted: number | null = null;
   readonly report: LiveProgress = { rounds: 0, applied: 0, backlog: 0, frozen: false, freezeMs: null };
+  private readonly clock = new CatchUp(this.report);
   private readonly locks: DocumentsRepository;
   private readonly freezes: VectorFreezeRepository;
   private readonly codec: VectorCollection;
@@ -65,24 +65,19 @@ export class VectorLiveSync implements LiveJob {
     await this.targetFreeze?.freezes.freeze(this.targetFreeze.store, this.jobId);
   }
 
-  async catchUp(check: () => Promise<void>, report: (phase: 'catch-up' | 'freeze') => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void> {
-    this.report.frozen = await this.freezes.isFrozen(this.store);
-    while (!this.report.frozen) {
-      await check();
-      this.report.backlog = await this.backlog();
-      if (this.report.backlog <= FREEZE_BELOW || this.report.rounds >= MAX_ROUNDS) break;
-      this.report.rounds++;
-      await this.drain(this.report.backlog, check, reject);
-      await report('catch-up');
-    }
-    await check();
-    if (!this.report.frozen) {
-      this.freezeStarted = Date.now();
-      await this.freezes.freeze(this.store, this.jobId);
-      this.report.frozen = true;
-    } else this.freezeStarted ??= Date.now();
-    await report('freeze');
-    await this.settle(check, reject);
+  catchUp(check: () => Promise<void>, report: (phase: 'catch-up' | 'freeze') => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void> {
+    return this.clock.run(
+      {
+        freezeBelow: FREEZE_BELOW,
+        frozen: () => this.freezes.isFrozen(this.store),
+        backlog: () => this.backlog(),
+        round: (n) => this.drain(n, check, reject),
+        freeze: () => this.freezes.freeze(this.store, this.jobId),
+        last: () => this.settle(check, reject),
+      },
+      check,
+      report,
+    );
   }
 
   /** Changes of documents' vectors waiting to be copied. */
@@ -125,7 +120,7 @@ export class VectorLiveSync implements LiveJob {
   }
 
   async cutOver(): Promise<void> {
-    this.report.freezeMs = this.freezeStarted === null ? null : Date.now() - this.freezeStarted;
+    this.clock.stopClock();
     await this.capture.remove(false);
     await this.targetFreeze?.freezes.unfreeze(this.targetFreeze.store, this.jobId);
   }
