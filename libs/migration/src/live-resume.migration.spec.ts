@@ -8,6 +8,7 @@ import { spawnTs } from '../../../test/support/child';
 import { freshDir, freshPostgres } from '../../../test/support/services';
 import type { MigrationProgress } from './migration.types';
 import type { ChildConfig } from './testing/migrate-child';
+import { startWriter } from './testing/writer-process';
 import { openRelational, openVector, profile, service } from './testing/fixtures';
 import { all, seedCorpus, relationalDigest } from './testing/corpus';
 
@@ -55,14 +56,11 @@ describe.each<'catch-up' | 'freeze'>(['catch-up', 'freeze'])('a live FULL_STACK 
   });
 
   it('misses no write, keeps the source frozen while dead if it was, and ends CUT_OVER with relational and vectors equal to the source', async () => {
-    const writer = spawnTs(WRITER, [JSON.stringify(relConfig), JSON.stringify(vecConfig), '31', '5'], ['pipe', 'pipe', 'pipe']);
+    const writer = startWriter(WRITER, [JSON.stringify(relConfig), JSON.stringify(vecConfig), '31', '5']);
     const profiles = { source: profile('source', relConfig, vecConfig) };
     let child: { child: ChildProcess; output: () => string } | null = null;
     try {
-      for (let waited = 0; (writer.output().match(/^ok /gm) ?? []).length < 10; waited += 50) {
-        if (waited > 30_000) throw new Error(`the writer did not start writing: ${writer.output().slice(-2000)}`);
-        await sleep(50);
-      }
+      await writer.started(10, 30_000);
       const config: ChildConfig = {
         target: { relational: targetRelConfig, vector: targetVecConfig, model: 'test-hash' },
         profiles,
@@ -108,9 +106,8 @@ describe.each<'catch-up' | 'freeze'>(['catch-up', 'freeze'])('a live FULL_STACK 
       } finally {
         await svc.close();
       }
-      writer.child.stdin!.end();
-      await new Promise((r) => (writer.child.exitCode !== null ? r(null) : writer.child.once('exit', r)));
-      expect(writer.output().split('\n').filter((l) => l.startsWith('refused ') && !l.includes('MAINTENANCE'))).toEqual([]);
+      await writer.stop();
+      expect(writer.otherRefusals()).toEqual([]);
 
       const source = createRelationalDb(relConfig, { readOnly: true });
       await source.init();

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
 import { createRelationalDb, DocumentEntity, RelationalDb, UserEntity } from '@switchyard/relational-db';
 import { VectorDb } from '@switchyard/vector-db';
-import { spawnTs } from '../../../test/support/child';
 import { freshDir, freshPostgres, serviceEnv } from '../../../test/support/services';
+import { startWriter } from './testing/writer-process';
 import { openRelational, openVector, profile, service } from './testing/fixtures';
 import { all, CHUNKS, DOCS, seedCorpus, relationalDigest } from './testing/corpus';
 
@@ -56,17 +56,12 @@ describe('FULL_STACK live migration, SQLite + Chroma -> PostgreSQL + pgvector, w
     expect(plan.status).toBe('PLANNED');
     expect(plan.plan?.steps.map((s) => [s.name, s.sourceCount])).toEqual([['users', 30], ['documents', DOCS], ['chunks', DOCS * CHUNKS]]);
 
-    const writer = spawnTs(WRITER, [JSON.stringify(relConfig), JSON.stringify(chromaConfig), '23', '5'], ['pipe', 'pipe', 'pipe']);
-    const oks = () => (writer.output().match(/^ok /gm) ?? []).length;
-    for (let waited = 0; oks() < 10; waited += 50) {
-      if (waited > 30_000) throw new Error(`the writer did not start writing: ${writer.output().slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const writer = startWriter(WRITER, [JSON.stringify(relConfig), JSON.stringify(chromaConfig), '23', '5']);
+    await writer.started(10, 30_000);
     const job = await svc.waitFor((await svc.start({ kind: 'FULL_STACK', live: true, throttleMs: 20 })).id);
     const refusedAt = writer.output().length;
     await new Promise((r) => setTimeout(r, 400));
-    writer.child.stdin!.end();
-    await new Promise((r) => writer.child.once('exit', r));
+    await writer.stop();
     await svc.close();
     const out = writer.output();
     expect([job.status, job.errorCode ?? null, job.error]).toEqual(['CUT_OVER', null, null]);
@@ -74,10 +69,10 @@ describe('FULL_STACK live migration, SQLite + Chroma -> PostgreSQL + pgvector, w
     expect(job.verification!.indexRecallAt10).toBeGreaterThanOrEqual(0.99); // the target's search vs an exact scan of it
     expect(job.verification?.tables.map((t) => t.name)).toEqual(['users', 'documents', 'chunks']);
     const live = job.progress!.live!;
-    console.log(`FULL_STACK live: ${oks()} app writes accepted, ${live.rounds} catch-up round(s), ${live.applied} change(s) applied, freeze ${live.freezeMs} ms`);
+    console.log(`FULL_STACK live: ${writer.oks()} app writes accepted, ${live.rounds} catch-up round(s), ${live.applied} change(s) applied, freeze ${live.freezeMs} ms`);
     expect(live.applied).toBeGreaterThan(0);
     expect(out.slice(refusedAt)).toMatch(/^refused \S+ .*MAINTENANCE: this database is frozen/m);
-    expect(out.split('\n').filter((l) => l.startsWith('refused ') && !l.includes('MAINTENANCE'))).toEqual([]);
+    expect(writer.otherRefusals()).toEqual([]);
 
     const source = createRelationalDb(relConfig, { readOnly: true });
     await source.init();

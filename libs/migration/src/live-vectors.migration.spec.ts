@@ -5,8 +5,8 @@ import { HashEmbeddings } from '../../embeddings/src/testing/hash-embeddings';
 import { KnowledgeService } from '@switchyard/knowledge';
 import { DocumentEntity, DocumentsRepository, RelationalDb, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
 import { VectorDb } from '@switchyard/vector-db';
-import { spawnTs } from '../../../test/support/child';
 import { freshDir, freshPostgres, serviceEnv } from '../../../test/support/services';
+import { startWriter } from './testing/writer-process';
 import { openRelational, openVector, profile, service } from './testing/fixtures';
 import { all, CHUNKS, DOCS, seedCorpus as seed } from './testing/corpus';
 
@@ -71,12 +71,8 @@ describe.each<{ name: string; engine: 'sqlite' | 'postgres'; source: 'sqlite-vec
   });
 
   it('ends CUT_OVER with the target equal to the frozen source and no orphan; the old instance is refused, the new one writes; unfreeze rolls back', async () => {
-    const writer = spawnTs(WRITER, [JSON.stringify(relConfig), JSON.stringify(sourceConfig), '11', '5'], ['pipe', 'pipe', 'pipe']);
-    const oks = () => (writer.output().match(/^ok /gm) ?? []).length;
-    for (let waited = 0; oks() < 10; waited += 50) {
-      if (waited > 30_000) throw new Error(`the writer did not start writing: ${writer.output().slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const writer = startWriter(WRITER, [JSON.stringify(relConfig), JSON.stringify(sourceConfig), '11', '5']);
+    await writer.started(10, 30_000);
     const svc = service({ target: { relational: rel, vector: tgt }, profiles: { source: profile('source', relConfig, sourceConfig) }, dataDir: path.join(dir.dir, 'data'), defaultBatchSize: 500 });
     const embeddings = new HashEmbeddings();
     const llm = { chat: async () => '' } as never;
@@ -93,18 +89,17 @@ describe.each<{ name: string; engine: 'sqlite' | 'postgres'; source: 'sqlite-vec
     const job = await svc.waitFor(started.id);
     const refusedAt = writer.output().length;
     await new Promise((r) => setTimeout(r, 400)); // the old instance keeps trying against the frozen store
-    writer.child.stdin!.end();
-    await new Promise((r) => writer.child.once('exit', r));
+    await writer.stop();
     const out = writer.output();
     expect([job.status, job.errorCode ?? null, job.error]).toEqual(['CUT_OVER', null, null]);
     expect(job.verification).toMatchObject({ ok: true, orphans: 0 });
     expect(job.verification!.indexRecallAt10).toBeGreaterThanOrEqual(0.99); // the target's search vs an exact scan of it
     const live = job.progress!.live!;
-    console.log(`live VECTORS (${engine} + ${sourceProvider}): ${oks()} app writes accepted, ${live.rounds} catch-up round(s), ${live.applied} document change(s) applied, freeze ${live.freezeMs} ms`);
+    console.log(`live VECTORS (${engine} + ${sourceProvider}): ${writer.oks()} app writes accepted, ${live.rounds} catch-up round(s), ${live.applied} document change(s) applied, freeze ${live.freezeMs} ms`);
     expect(live.applied).toBeGreaterThan(0);
     expect((out.match(/^ok (index-new|reindex|reindex-shorter|delete)/gm) ?? []).length).toBeGreaterThan(20);
     expect(out.slice(refusedAt)).toMatch(/^refused \S+ MAINTENANCE: this vector store is frozen/m);
-    expect(out.split('\n').filter((l) => l.startsWith('refused ') && !l.includes('MAINTENANCE'))).toEqual([]);
+    expect(writer.otherRefusals()).toEqual([]);
 
     // The target equals the frozen source, record for record, and holds exactly each document's chunks.
     const [a, b] = [await all(src), await all(tgt)];

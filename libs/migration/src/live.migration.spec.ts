@@ -2,9 +2,9 @@ import * as path from 'node:path';
 import { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
 import { createRelationalDb, DocumentEntity, RelationalDb, UserEntity } from '@switchyard/relational-db';
 import { VectorDb } from '@switchyard/vector-db';
-import { spawnTs } from '../../../test/support/child';
 import { freshDir, freshPostgres } from '../../../test/support/services';
 import { relationalDigest } from './testing/corpus';
+import { startWriter } from './testing/writer-process';
 import { openRelational, openVector, profile, seedRelational, service } from './testing/fixtures';
 
 const USERS = 300;
@@ -52,19 +52,14 @@ describe.each<'sqlite' | 'postgres'>(['sqlite', 'postgres'])('live migration fro
   });
 
   it('ends CUT_OVER with the target equal to the frozen source; the writer is refused only once frozen; unfreeze lets it write again', async () => {
-    const writer = spawnTs(WRITER, [JSON.stringify(sourceConfig), '7'], ['pipe', 'pipe', 'pipe']);
-    const okBefore = () => (writer.output().match(/^ok /gm) ?? []).length;
-    for (let waited = 0; okBefore() < 20; waited += 50) {
-      if (waited > 20_000) throw new Error(`the writer did not start writing: ${writer.output().slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 50)); // it is writing before the job starts
-    }
+    const writer = startWriter(WRITER, [JSON.stringify(sourceConfig), '7']);
+    await writer.started(20, 20_000);
     const svc = service({ target: { relational: target, vector: vec }, profiles: { source: profile('source', sourceConfig, unusedVectors) }, dataDir: path.join(dir.dir, 'data'), defaultBatchSize: 250 });
     const started = await svc.start({ kind: 'RELATIONAL', live: true, throttleMs: 10 });
     const job = await svc.waitFor(started.id);
     const refusedAt = writer.output().length;
     await new Promise((r) => setTimeout(r, 300)); // the writer keeps trying against the frozen source
-    writer.child.stdin!.end();
-    await new Promise((r) => writer.child.once('exit', r));
+    await writer.stop();
     await svc.close();
     const out = writer.output();
     expect([job.errorCode ?? null, job.error, JSON.stringify(job.verification)]).toEqual([null, null, expect.any(String)]);
@@ -74,11 +69,11 @@ describe.each<'sqlite' | 'postgres'>(['sqlite', 'postgres'])('live migration fro
     expect(live.applied).toBeGreaterThan(0);
     expect(live.frozen).toBe(true);
     expect(live.freezeMs).toEqual(expect.any(Number));
-    console.log(`live migration: ${okBefore()} writes accepted in all, ${live.rounds} catch-up round(s), ${live.applied} change(s) applied, freeze ${live.freezeMs} ms`);
+    console.log(`live migration: ${writer.oks()} writes accepted in all, ${live.rounds} catch-up round(s), ${live.applied} change(s) applied, freeze ${live.freezeMs} ms`);
     // Written during the copy, refused once frozen, with the freeze's own message.
     expect((out.match(/^ok (insert|update|delete)/gm) ?? []).length).toBeGreaterThan(40);
     expect(out.slice(refusedAt)).toMatch(/^refused \S+ .*MAINTENANCE: this database is frozen/m);
-    expect(out.split('\n').filter((l) => l.startsWith('refused ') && !l.includes('MAINTENANCE'))).toEqual([]);
+    expect(writer.otherRefusals()).toEqual([]);
 
     const source = createRelationalDb(sourceConfig, { readOnly: true });
     await source.init();
