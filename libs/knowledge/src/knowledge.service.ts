@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { BadInputError } from '@switchyard/core';
 import { Embeddings } from '@switchyard/embeddings';
 import { Llm } from '@switchyard/llm';
-import { DocumentEntity, DocumentsRepository, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
+import { DocumentEntity, DocumentsRepository, DocumentWrite, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
 import { VectorDb, VectorRecord } from '@switchyard/vector-db';
 import { createHash, randomUUID } from 'node:crypto';
 import { createChunker } from './chunking';
@@ -40,6 +40,8 @@ export class KnowledgeService {
    * old chunks are only removed after the new ones are stored, so a failure leaves the old version
    * searchable. Writes of one document (index, re-index, delete; from any instance) take turns under the
    * document's lock, so the document always ends as exactly one version: its row and its chunks agree.
+   * On PostgreSQL + pgvector in the same database the row and the chunks change in one transaction: a
+   * failure at any point (or the death of the process) leaves the previous version whole.
    */
   async indexDocument(userId: string, input: { documentId?: string | null; content: string; title?: string | null; metadata?: Record<string, unknown> | null }): Promise<IndexResult> {
     const documentId = input.documentId ?? randomUUID();
@@ -48,7 +50,7 @@ export class KnowledgeService {
 
     const chunks = await this.chunk(input.content);
     const vectors = await this.embeddings.embed(chunks);
-    return this.documents.withDocumentLock(userId, documentId, () => this.store(userId, documentId, input, chunks, vectors));
+    return this.documents.withDocumentWrite(userId, documentId, (write) => this.store(write, userId, documentId, input, chunks, vectors));
   }
 
   /**
@@ -57,12 +59,18 @@ export class KnowledgeService {
    * and before any chunk is written: a write that passes this check is in the capture's log, so the
    * migration's last delta waits for it (under the document's lock) and copies what it wrote.
    */
-  private async assertVectorsWritable(): Promise<void> {
+  private async assertVectorsWritable(freezes: VectorFreezeRepository = this.freeze): Promise<void> {
     this.store$ ??= this.vectors.identity().catch((e) => {
       this.store$ = null;
       throw e;
     });
-    await this.freeze.assertWritable(await this.store$);
+    await freezes.assertWritable(await this.store$);
+  }
+
+  /** The vector store for this write: inside its transaction where the store can join it (pgvector in the same database). */
+  private async vectorsFor(write: DocumentWrite): Promise<{ vectors: VectorDb; atomic: boolean }> {
+    const joined = write.session && (await this.vectors.within(write.session));
+    return joined ? { vectors: joined, atomic: true } : { vectors: this.vectors, atomic: false };
   }
 
   /**
@@ -71,60 +79,64 @@ export class KnowledgeService {
    * chunks follow, the new text and the indexing are recorded last.
    */
   private async store(
+    write: DocumentWrite,
     userId: string,
     documentId: string,
     input: { content: string; title?: string | null; metadata?: Record<string, unknown> | null },
     chunks: string[],
-    vectors: Float32Array[],
+    embedded: Float32Array[],
   ): Promise<IndexResult> {
-    await this.assertVectorsWritable(); // refused before it changes anything (nothing for a capture to record)
-    const found = await this.documents.findOne(userId, documentId);
+    const { documents, users, freezes } = write;
+    await this.assertVectorsWritable(freezes); // refused before it changes anything (nothing for a capture to record)
+    const { vectors, atomic } = await this.vectorsFor(write);
+    const found = await documents.findOne(userId, documentId);
     const fields = { userId, externalId: documentId, title: input.title ?? null, content: input.content, metadata: input.metadata ?? null };
     let created: DocumentEntity | null = null;
     if (!found) {
-      await this.users.ensure(userId);
-      created = await this.documents.save(fields);
-    } else await this.documents.beginWrite(found.id, 0); // the version only: a capture records the write
+      await users.ensure(userId);
+      created = await documents.save(fields);
+    } else await documents.beginWrite(found.id, 0); // the version only: a capture records the write
     try {
-      await this.assertVectorsWritable(); // again, now that the write is recorded (see assertVectorsWritable)
+      await this.assertVectorsWritable(freezes); // again, now that the write is recorded (see assertVectorsWritable)
       // Chunks a write that died half-way left behind: beyond the recorded count (raised before writing,
       // with the version). The count is read again after the raise: a re-index job may have recorded more.
-      await this.documents.beginWrite((found ?? created)!.id, chunks.length);
-      if (created) await this.vectors.deleteByDocument(userId, documentId); // left by a write before this version
-      const previous = found && (await this.documents.findOne(userId, documentId));
+      await documents.beginWrite((found ?? created)!.id, chunks.length);
+      if (created) await vectors.deleteByDocument(userId, documentId); // left by a write before this version
+      const previous = found && (await documents.findOne(userId, documentId));
       const records: VectorRecord[] = chunks.map((content, i) => ({
         id: chunkId(userId, documentId, i),
         userId,
         documentId,
         chunkIndex: i,
         content,
-        embedding: vectors[i],
+        embedding: embedded[i],
         metadata: { title: input.title ?? null },
       }));
-      await this.vectors.upsert(records);
+      await vectors.upsert(records);
       const previousChunks = previous?.chunkCount ?? 0;
       const staleIds = Array.from({ length: Math.max(0, previousChunks - chunks.length) }, (_, j) => chunkId(userId, documentId, chunks.length + j));
-      await this.vectors.deleteIds(staleIds);
+      await vectors.deleteIds(staleIds);
 
-      await this.users.ensure(userId);
-      const document = await this.documents.save(fields);
-      await this.documents.markIndexed(document.id, chunks.length, this.embeddings.model);
+      await users.ensure(userId);
+      const document = await documents.save(fields);
+      await documents.markIndexed(document.id, chunks.length, this.embeddings.model);
     } catch (e) {
-      // A new document whose write failed is not left half there: its row goes again (and any chunk
-      // already stored). An existing one keeps its old text; its chunks are the old ones, or (when the
-      // failure came after they were replaced) the new ones, always within the recorded count, which the
-      // next write of the document cleans up to.
-      if (created) await this.forget(userId, documentId);
+      // In one transaction (atomic) the rollback takes everything back. Otherwise a new document whose
+      // write failed is not left half there: its row goes again (and any chunk already stored). An
+      // existing one keeps its old text; its chunks are the old ones, or (when the failure came after they
+      // were replaced) the new ones, always within the recorded count, which the next write of the
+      // document cleans up to.
+      if (created && !atomic) await this.forget(documents, userId, documentId);
       throw e;
     }
-    return { document: (await this.documents.findOne(userId, documentId)) as DocumentEntity, chunks: chunks.length };
+    return { document: (await documents.findOne(userId, documentId)) as DocumentEntity, chunks: chunks.length };
   }
 
   /** Best effort: removes a failed new document's chunks and row (the error that led here is what the caller sees). */
-  private async forget(userId: string, documentId: string): Promise<void> {
+  private async forget(documents: DocumentsRepository, userId: string, documentId: string): Promise<void> {
     try {
       await this.vectors.deleteByDocument(userId, documentId);
-      await this.documents.delete(userId, documentId);
+      await documents.delete(userId, documentId);
     } catch {
       // The store is failing; the next write of this document replaces what is left.
     }
@@ -178,15 +190,17 @@ export class KnowledgeService {
     return { text: text.trim(), sources: hits, grounded: true };
   }
 
-  /** Removes the document and every chunk of it. False when the user has no such document. */
+  /** Removes the document and every chunk of it (in one transaction on PostgreSQL + pgvector). False when the user has no such document. */
   async deleteDocument(userId: string, documentId: string): Promise<boolean> {
-    return this.documents.withDocumentLock(userId, documentId, async () => {
-      await this.assertVectorsWritable();
-      const found = await this.documents.findOne(userId, documentId);
-      if (found) await this.documents.beginWrite(found.id, 0);
-      await this.assertVectorsWritable();
-      const removedChunks = await this.vectors.deleteByDocument(userId, documentId);
-      const removed = await this.documents.delete(userId, documentId);
+    return this.documents.withDocumentWrite(userId, documentId, async (write) => {
+      const { documents, freezes } = write;
+      await this.assertVectorsWritable(freezes);
+      const { vectors } = await this.vectorsFor(write);
+      const found = await documents.findOne(userId, documentId);
+      if (found) await documents.beginWrite(found.id, 0);
+      await this.assertVectorsWritable(freezes);
+      const removedChunks = await vectors.deleteByDocument(userId, documentId);
+      const removed = await documents.delete(userId, documentId);
       return removed || removedChunks > 0;
     });
   }

@@ -459,6 +459,14 @@ export class ContextBuilder {
       const why = t.mismatch ?? `${vectorLabel(t)} was built with embedding model "${t.storedModel}", not "${embeddings.model}".`;
       ctx.refusal = new SwitchyardError(mismatchCode(t), `${why} Re-index with onConflict TRUNCATE (or OVERWRITE) to rebuild it with "${embeddings.model}"; a backup is taken first. Nothing was written.`, { target: vectorSide(t) });
     }
+    const frozenBy = await new VectorFreezeRepository(rel).frozenBy(await vec.identity());
+    if (frozenBy !== null && !ctx.refusal) {
+      ctx.refusal = new SwitchyardError(
+        'MAINTENANCE',
+        `${vectorLabel(t)} is frozen by the live migration ${frozenBy || '(unknown)'}: it is being cut over, or was, to another store. Point the app at the new store (.env, restart) and re-index there, or roll back (unfreezeSource / switchyard unfreeze) first. Nothing was written.`,
+        { frozenBy },
+      );
+    }
     ctx.before = () => this.adoptModel(embeddings.model);
     ctx.sampleCost = async (page) => {
       const texts = (page.items as VectorRecord[]).slice(0, 32).map((r) => r.content);

@@ -98,4 +98,31 @@ describe('REINDEX while the app writes (real PostgreSQL + pgvector)', () => {
     }
     expect(problems).toEqual([]);
   });
+
+  it('does not write a store a live migration froze: refused before it starts, failed with MAINTENANCE when the freeze comes mid-run', async () => {
+    const freezes = new VectorFreezeRepository(rel);
+    const store = await vec.identity();
+    const svc = service({ target: { relational: rel, vector: vec }, embeddings, profiles: {}, dataDir: path.join(dir.dir, 'data-frozen'), chunk, defaultBatchSize: 10 });
+    try {
+      await freezes.freeze(store, 'live-job-1');
+      await expect(svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE' })).rejects.toMatchObject({ code: 'MAINTENANCE', message: expect.stringMatching(/frozen by the live migration live-job-1/) });
+      await freezes.unfreeze(store, 'live-job-1');
+
+      const started = await svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE', throttleMs: 20 });
+      let froze = false;
+      const off = svc.subscribe(started.id, (j) => {
+        if (!froze && (j.progress?.done ?? 0) >= 30) {
+          froze = true;
+          void freezes.freeze(store, 'live-job-2');
+        }
+      });
+      const job = await svc.waitFor(started.id);
+      off();
+      expect(froze).toBe(true);
+      expect([job.status, job.errorCode]).toEqual(['FAILED', 'MAINTENANCE']);
+    } finally {
+      await freezes.unfreeze(store);
+      await svc.close();
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import type { Embeddings } from '@switchyard/embeddings';
 import { chunkId } from '@switchyard/knowledge';
-import { DocumentEntity, DocumentsRepository, RelationalDb } from '@switchyard/relational-db';
+import { DocumentEntity, DocumentsRepository, DocumentWrite, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
 import type { Metadata, VectorDb, VectorRecord } from '@switchyard/vector-db';
 import type { DataReader, Page } from './datasets';
 import type { ChunkFn } from './migration.types';
@@ -10,6 +10,8 @@ import { NO_EMBEDDING } from './vector-collection';
  * The target's documents as the vector records the knowledge service would index them as: same chunker,
  * same chunk ids, same metadata. With `embeddings` every chunk is embedded (one model call per page,
  * overlapping the writing of the previous page); without, records carry no embedding (verification).
+ * A store a live migration froze is not written: each page checks before it is handed out and again,
+ * under each document's lock, when it is recorded (MAINTENANCE, the job fails and can be resumed later).
  */
 export class ReindexSource implements DataReader<VectorRecord> {
   readonly name = 'documents';
@@ -21,12 +23,21 @@ export class ReindexSource implements DataReader<VectorRecord> {
     private readonly embeddings: Embeddings | null,
   ) {}
 
+  private store$?: Promise<string>;
+
   count(): Promise<number> {
     return this.db.repository(DocumentEntity).count();
   }
 
+  /** MAINTENANCE when a live migration froze the store this job writes. */
+  private async assertWritable(freezes = new VectorFreezeRepository(this.db)): Promise<void> {
+    this.store$ ??= this.vectors.identity();
+    await freezes.assertWritable(await this.store$);
+  }
+
   async *pages(size: number, after?: string): AsyncGenerator<Page<VectorRecord>> {
     for await (const docs of this.db.pages(DocumentEntity, size, after)) {
+      if (this.embeddings) await this.assertWritable();
       const chunks = await Promise.all(docs.map((d) => this.chunk(d.content)));
       const items = docs.flatMap((d, i) => chunks[i].map((content, j) => this.record(d, j, content)));
       const embeddings = this.embeddings;
@@ -55,29 +66,32 @@ export class ReindexSource implements DataReader<VectorRecord> {
     const indexedAt = new Date();
     const repo = new DocumentsRepository(this.db);
     for (const [i, d] of docs.entries()) {
-      // Under the document's lock: an app write is either all before (its version is seen) or all after.
-      await repo.withDocumentLock(d.userId, d.externalId, async () => {
-        if (await repo.markIndexedAt(d.id, d.version, counts[i], model, indexedAt)) {
-          await this.vectors.deleteIds(Array.from({ length: Math.max(0, d.chunkCount - counts[i]) }, (_, j) => chunkId(d.userId, d.externalId, counts[i] + j)));
-        } else await this.redo(repo, d, Math.max(counts[i], d.chunkCount), model);
+      // Under the document's lock (and on PostgreSQL + pgvector in its transaction): an app write is
+      // either all before (its version is seen) or all after.
+      await repo.withDocumentWrite(d.userId, d.externalId, async (write) => {
+        await this.assertWritable(write.freezes);
+        const vectors = (write.session && (await this.vectors.within(write.session))) || this.vectors;
+        if (await write.documents.markIndexedAt(d.id, d.version, counts[i], model, indexedAt)) {
+          await vectors.deleteIds(Array.from({ length: Math.max(0, d.chunkCount - counts[i]) }, (_, j) => chunkId(d.userId, d.externalId, counts[i] + j)));
+        } else await this.redo(write, vectors, d, Math.max(counts[i], d.chunkCount), model);
       });
     }
   }
 
-  /** A document changed while this page was embedded: index what it holds now (or remove its chunks if it is gone). The caller holds its lock. */
-  private async redo(repo: DocumentsRepository, read: DocumentEntity, written: number, model: string): Promise<void> {
+  /** A document changed while this page was embedded: index what it holds now (or remove its chunks if it is gone). Runs in the document's write. */
+  private async redo(write: DocumentWrite, vectors: VectorDb, read: DocumentEntity, written: number, model: string): Promise<void> {
     const embeddings = this.embeddings!;
-    const now = await repo.findOne(read.userId, read.externalId);
+    const now = await write.documents.findOne(read.userId, read.externalId);
     if (!now) {
-      await this.vectors.deleteByDocument(read.userId, read.externalId);
+      await vectors.deleteByDocument(read.userId, read.externalId);
       return;
     }
     const texts = await this.chunk(now.content);
     const records = texts.map((content, j) => this.record(now, j, content));
     (await embeddings.embed(texts)).forEach((v, j) => (records[j].embedding = v));
-    await this.vectors.upsert(records);
+    await vectors.upsert(records);
     const high = Math.max(written, now.chunkCount);
-    await this.vectors.deleteIds(Array.from({ length: Math.max(0, high - texts.length) }, (_, j) => chunkId(now.userId, now.externalId, texts.length + j)));
-    await repo.markIndexed(now.id, texts.length, model);
+    await vectors.deleteIds(Array.from({ length: Math.max(0, high - texts.length) }, (_, j) => chunkId(now.userId, now.externalId, texts.length + j)));
+    await write.documents.markIndexed(now.id, texts.length, model);
   }
 }

@@ -1,8 +1,9 @@
-import { DEFAULT_TABLE_PREFIX, ProviderUnavailableError, RelationalProvider, SwitchyardError, TABLE_PREFIX_PATTERN, errorMessage } from '@switchyard/core';
+import { DEFAULT_TABLE_PREFIX, ProviderUnavailableError, RelationalProvider, SqlSession, SwitchyardError, TABLE_PREFIX_PATTERN, errorMessage } from '@switchyard/core';
 import {
   ColumnType,
   DataSource,
   DataSourceOptions,
+  EntityManager,
   EntityMetadata,
   EntityTarget,
   FindManyOptions,
@@ -64,6 +65,20 @@ export interface RelationalDbOptions {
    */
   synchronize?: boolean;
 }
+
+/**
+ * What a withLock() section writes through. PostgreSQL: the lock is a transaction-level advisory lock,
+ * and `manager` runs statements inside that same transaction (they commit when the section returns and
+ * roll back when it throws); `session` lets a vector store in the same database join it. SQLite: both
+ * null, statements go through the pool one at a time.
+ */
+export interface LockScope {
+  readonly manager: EntityManager | null;
+  readonly session: SqlSession | null;
+}
+
+/** The scope of a section without a transaction of its own. */
+export const POOL_SCOPE: LockScope = { manager: null, session: null };
 
 /** How long withLock() waits for another holder of the same key. */
 export const LOCK_WAIT_MS = 30_000;
@@ -293,10 +308,11 @@ export abstract class RelationalDb {
    * Runs `fn` while holding the exclusive lock `key` of this database: callers with the same key take
    * turns, in this process and (PostgreSQL) in every process using the database; another key does not
    * wait. Waits at most LOCK_WAIT_MS, then fails with CONFLICT naming the key. This base (SQLite):
-   * within this process, per database file; the PostgreSQL driver adds an advisory lock.
+   * within this process, per database file, and `fn` gets POOL_SCOPE; the PostgreSQL driver adds an
+   * advisory lock held by a transaction that `fn` may write in (see LockScope).
    */
-  async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    return localLocks.run(`${await this.identity()}\0${key}`, LOCK_WAIT_MS, () => this.lockTimeout(key), fn);
+  async withLock<T>(key: string, fn: (scope: LockScope) => Promise<T>): Promise<T> {
+    return localLocks.run(`${await this.identity()}\0${key}`, LOCK_WAIT_MS, () => this.lockTimeout(key), () => fn(POOL_SCOPE));
   }
 
   protected lockTimeout(key: string): SwitchyardError {

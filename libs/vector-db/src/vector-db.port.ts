@@ -1,4 +1,4 @@
-import { ErrorCode, ProviderUnavailableError, SwitchyardError, VectorProvider } from '@switchyard/core';
+import { ErrorCode, ProviderUnavailableError, SqlSession, SwitchyardError, VectorProvider } from '@switchyard/core';
 import { StoredMeta, VectorMatch, VectorQuery, VectorRecord, VectorStoreInfo } from './vector-db.types';
 
 const ID_MAX = 255;
@@ -81,6 +81,15 @@ export abstract class VectorDb {
    * stores different strings. Call after init().
    */
   abstract identity(): Promise<string>;
+  /**
+   * This store with its statements inside `session`, an open transaction of the app's relational
+   * database, when the store lives in that same database (pgvector): its writes then commit or roll back
+   * with the transaction's. Null when it cannot join (another database or role, another engine); the
+   * caller writes through this handle as usual.
+   */
+  async within(_session: SqlSession): Promise<VectorDb | null> {
+    return null;
+  }
   /** Called after a bulk load (e.g. build an index deferred during the load). */
   async finishBulkLoad(): Promise<void> {}
   /** Called before a bulk load (e.g. drop an index to rebuild it once after). */

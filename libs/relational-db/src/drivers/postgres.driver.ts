@@ -1,11 +1,11 @@
-import { DEFAULT_PROVIDER_TIMEOUT_MS, fitIdentifier, RelationalDbConfig, withoutQueryTimeout } from '@switchyard/core';
+import { DEFAULT_PROVIDER_TIMEOUT_MS, fitIdentifier, RelationalDbConfig, sqlSessionKey, withoutQueryTimeout } from '@switchyard/core';
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { QueryRunner } from 'typeorm';
-import { conflictClause, LOCK_WAIT_MS, RelationalDb, RelationalDbOptions, RowConflict, SchemaMigrationTransaction } from '../relational-db.port';
+import { conflictClause, LOCK_WAIT_MS, LockScope, RelationalDb, RelationalDbOptions, RowConflict, SchemaMigrationTransaction } from '../relational-db.port';
 import type { ColumnRow, TableIo } from '../table-io';
 
 type PostgresConfig = Extract<RelationalDbConfig, { provider: 'postgres' }>;
@@ -191,35 +191,35 @@ export class PostgresRelationalDb extends RelationalDb {
 
   /**
    * The in-process turn first (so a process holds at most one connection per key), then a
-   * transaction-level advisory lock on the key's 64-bit hash, held on a connection of its own while `fn`
-   * runs (`fn` uses the pool as usual) and released by COMMIT, or by the server if this process dies.
+   * transaction-level advisory lock on the key's 64-bit hash, taken in a transaction on a connection of
+   * its own that `fn` writes in through `scope.manager` (and a vector store in this database through
+   * `scope.session`): what `fn` wrote there commits with the lock's release when it returns and rolls back
+   * when it throws, or when this process dies. Statements `fn` sends through the pool are outside it.
    * The lock is tried, not waited for: a key another instance holds gives its connection and its slot
    * back and tries again after a short pause (10 ms, doubling to 250 ms), so it never holds up writes of
    * other keys in this process. At most half the pool is in such sections at once, so their own queries
-   * always find a connection. After LOCK_WAIT_MS: CONFLICT.
+   * always find a connection. After LOCK_WAIT_MS: CONFLICT. Every statement on the lock's connection is
+   * bounded by the pool's query timeout, like any other.
    */
-  override async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  override async withLock<T>(key: string, fn: (scope: LockScope) => Promise<T>): Promise<T> {
     return super.withLock(key, async () => {
       const deadline = Date.now() + LOCK_WAIT_MS;
       for (let pause = 10; ; pause = Math.min(250, pause * 2)) {
         const attempt = await this.lockSlots.run(async () => {
           const runner = this.dataSource.createQueryRunner();
           await runner.connect();
-          let ok = false;
-          // held for the whole of fn: no query timeout on this connection
           const client = (runner as unknown as { databaseConnection: PoolClient }).databaseConnection;
           try {
-            return await withoutQueryTimeout(client, async () => {
-              await runner.query('BEGIN');
-              const [{ got }] = (await runner.query('SELECT pg_try_advisory_xact_lock($1::bigint) AS got', [advisoryKey(key)])) as { got: boolean }[];
-              if (!got) return { got: false as const };
-              const out = await fn();
-              await runner.query('COMMIT');
-              ok = true;
-              return { got: true as const, out };
-            });
+            // TypeORM's own transaction (not a raw BEGIN): a save() inside fn then nests as a savepoint
+            // instead of committing the section half-way.
+            await runner.startTransaction();
+            const [{ got }] = (await runner.query('SELECT pg_try_advisory_xact_lock($1::bigint) AS got', [advisoryKey(key)])) as { got: boolean }[];
+            if (!got) return { got: false as const };
+            const out = await fn({ manager: runner.manager, session: { key: await this.sessionKey(), client } });
+            await runner.commitTransaction();
+            return { got: true as const, out };
           } finally {
-            if (!ok) await runner.query('ROLLBACK').catch(() => undefined);
+            if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
             await runner.release();
           }
         });
@@ -228,6 +228,20 @@ export class PostgresRelationalDb extends RelationalDb {
         await new Promise((r) => setTimeout(r, pause));
       }
     });
+  }
+
+  private sessionKey$?: Promise<string>;
+
+  /** This database's SqlSession key (server, database, role), read once. */
+  private sessionKey(): Promise<string> {
+    this.sessionKey$ ??= (async () => {
+      const [{ oid, role }] = await this.dataSource.query('SELECT oid::text AS oid, current_user AS role FROM pg_database WHERE datname = current_database()');
+      return sqlSessionKey(await this.clusterIdentity(), oid, role);
+    })().catch((e) => {
+      this.sessionKey$ = undefined;
+      throw e;
+    });
+    return this.sessionKey$;
   }
 
   private readonly lockSlots = new Semaphore(LOCK_CONNECTIONS);

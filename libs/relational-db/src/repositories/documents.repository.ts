@@ -1,8 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { In, Repository } from 'typeorm';
+import type { SqlSession } from '@switchyard/core';
+import { EntityManager, In, Repository } from 'typeorm';
 import { DocumentEntity } from '../entities';
-import { RelationalDb } from '../relational-db.port';
+import { LockScope, RelationalDb } from '../relational-db.port';
+import { UsersRepository } from './users.repository';
+import { VectorFreezeRepository } from './vector-freeze.repository';
 
 export interface SaveDocumentInput {
   userId: string;
@@ -12,20 +15,53 @@ export interface SaveDocumentInput {
   metadata?: Record<string, unknown> | null;
 }
 
+/**
+ * One write of one document, as withDocumentWrite() hands it out: repositories whose statements run in
+ * the write's transaction (PostgreSQL; SQLite: one statement at a time), and the transaction for a
+ * vector store in the same database to join (null on SQLite).
+ */
+export interface DocumentWrite {
+  readonly documents: DocumentsRepository;
+  readonly users: UsersRepository;
+  readonly freezes: VectorFreezeRepository;
+  readonly session: SqlSession | null;
+}
+
 @Injectable()
 export class DocumentsRepository {
+  /** Set on a copy made by inScope(): statements go through this transaction. */
+  private manager: EntityManager | null = null;
+
   constructor(private readonly db: RelationalDb) {}
 
   private get repo(): Repository<DocumentEntity> {
-    return this.db.repository(DocumentEntity);
+    return this.manager ? this.manager.getRepository(DocumentEntity) : this.db.repository(DocumentEntity);
+  }
+
+  /** This repository inside a withLock() section's transaction (where it has one: PostgreSQL). */
+  inScope(scope: LockScope): DocumentsRepository {
+    const r = new DocumentsRepository(this.db);
+    r.manager = scope.manager;
+    return r;
   }
 
   /**
    * Runs `fn` as the only writer of one (user, document): index, re-index and delete of the same
    * document take turns in every app instance using this database (PostgreSQL; SQLite: in this process).
    */
-  withDocumentLock<T>(userId: string, externalId: string, fn: () => Promise<T>): Promise<T> {
+  withDocumentLock<T>(userId: string, externalId: string, fn: (scope: LockScope) => Promise<T>): Promise<T> {
     return this.db.withLock(`document:${JSON.stringify([userId, externalId])}`, fn);
+  }
+
+  /**
+   * withDocumentLock(), with the repositories of the write: on PostgreSQL everything written through
+   * them (and through a vector store that joined `session`) is one transaction, committed when `fn`
+   * returns and rolled back when it throws.
+   */
+  withDocumentWrite<T>(userId: string, externalId: string, fn: (write: DocumentWrite) => Promise<T>): Promise<T> {
+    return this.withDocumentLock(userId, externalId, (scope) =>
+      fn({ documents: this.inScope(scope), users: new UsersRepository(this.db).inScope(scope), freezes: new VectorFreezeRepository(this.db).inScope(scope), session: scope.session }),
+    );
   }
 
   /**

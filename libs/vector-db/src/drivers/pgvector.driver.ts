@@ -1,4 +1,4 @@
-import { DEFAULT_HNSW_EF_SEARCH, DEFAULT_PROVIDER_TIMEOUT_MS, PostgresConnection, VectorDbConfig, withoutQueryTimeout } from '@switchyard/core';
+import { DEFAULT_HNSW_EF_SEARCH, DEFAULT_PROVIDER_TIMEOUT_MS, PostgresConnection, SqlSession, sqlSessionKey, VectorDbConfig, withoutQueryTimeout } from '@switchyard/core';
 import { Pool, PoolClient } from 'pg';
 
 /** A user with at most this many chunks is searched exactly (no graph): exact recall, and as fast at that size. */
@@ -105,11 +105,16 @@ export class PgvectorVectorDb extends VectorDb {
     return { rec: q(this.collection), stage: q(`_sy_stage_${this.collection}`), hnsw: q(`${this.collection}_embedding_hnsw`), userDoc: q(`${this.collection}_user_doc`), meta: quoteIdent(META_TABLE) };
   }
 
+  /** Set on the view within() makes: the connection of the relational transaction this store joined. */
+  private readonly joined?: PoolClient;
+
   private async sql<R extends object = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<R[]> {
-    return (await this.pool!.query(text, values)).rows as R[];
+    return (await (this.joined ?? this.pool!).query(text, values)).rows as R[];
   }
 
+  /** `fn` in a transaction of its own, or, in a view made by within(), inside the joined one. */
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    if (this.joined) return fn(this.joined);
     const c = await this.pool!.connect();
     try {
       await c.query('BEGIN');
@@ -204,16 +209,7 @@ export class PgvectorVectorDb extends VectorDb {
   async identity(): Promise<string> {
     return this.guard(async () => {
       this.open();
-      let server: string;
-      try {
-        server = (await this.sql<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()'))[0].id;
-      } catch (e) {
-        if ((e as { code?: string }).code !== '42501') throw e;
-        const [r] = await this.sql<{ t: string; p: number | null; c: string }>(
-          `SELECT extract(epoch FROM pg_postmaster_start_time())::text AS t, inet_server_port() AS p, current_setting('cluster_name') AS c`,
-        );
-        server = `started-${r.t}-port-${r.p ?? 'socket'}-cluster-${r.c}`;
-      }
+      const server = await this.server();
       const [d] = await this.sql<{ oid: string; schema: string }>(
         `SELECT (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS oid,
                 COALESCE((SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)), current_schema()) AS schema`,
@@ -221,6 +217,39 @@ export class PgvectorVectorDb extends VectorDb {
       );
       return `pgvector:${server}:${d.oid}:${d.schema}.${this.table}`;
     });
+  }
+
+  /** The server's identity: system_identifier, or (where it is not readable) start time, port and cluster name. */
+  private async server(): Promise<string> {
+    try {
+      return (await this.sql<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()'))[0].id;
+    } catch (e) {
+      if ((e as { code?: string }).code !== '42501') throw e;
+      const [r] = await this.sql<{ t: string; p: number | null; c: string }>(
+        `SELECT extract(epoch FROM pg_postmaster_start_time())::text AS t, inet_server_port() AS p, current_setting('cluster_name') AS c`,
+      );
+      return `started-${r.t}-port-${r.p ?? 'socket'}-cluster-${r.c}`;
+    }
+  }
+
+  private sessionKey$?: Promise<string>;
+
+  /**
+   * A view of this store on the session's connection (same server, database and role as this pool:
+   * the records table and its index are reachable there with the same rights), sharing everything
+   * else with this handle.
+   */
+  override async within(session: SqlSession): Promise<VectorDb | null> {
+    if (this.joined) return null;
+    this.sessionKey$ ??= this.guard(async () => {
+      const [r] = await this.sql<{ oid: string; role: string }>('SELECT oid::text AS oid, current_user AS role FROM pg_database WHERE datname = current_database()');
+      return sqlSessionKey(await this.server(), r.oid, r.role);
+    }).catch((e) => {
+      this.sessionKey$ = undefined;
+      throw e;
+    });
+    if (session.key !== (await this.sessionKey$)) return null;
+    return Object.create(this, { joined: { value: session.client as PoolClient } }) as PgvectorVectorDb;
   }
 
   protected async writeMeta(meta: StoredMeta): Promise<void> {
@@ -317,6 +346,8 @@ export class PgvectorVectorDb extends VectorDb {
          ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id, document_id = EXCLUDED.document_id, chunk_index = EXCLUDED.chunk_index,
            embedding = EXCLUDED.embedding, content = EXCLUDED.content, metadata = EXCLUDED.metadata`,
       );
+      // Inside a joined transaction the staged rows stay until its commit: clear them for the next upsert.
+      if (this.joined) await c.query(`TRUNCATE ${this.t.stage}`);
     });
   }
 
@@ -360,7 +391,7 @@ export class PgvectorVectorDb extends VectorDb {
   }
 
   protected async doDeleteByDocument(userId: string, documentId: string): Promise<number> {
-    const r = await this.pool!.query(`DELETE FROM ${this.t.rec} WHERE user_id = $1 AND document_id = $2`, [userId, documentId]);
+    const r = await (this.joined ?? this.pool!).query(`DELETE FROM ${this.t.rec} WHERE user_id = $1 AND document_id = $2`, [userId, documentId]);
     return r.rowCount ?? 0;
   }
 

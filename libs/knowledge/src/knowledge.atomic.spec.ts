@@ -1,0 +1,137 @@
+import { createLlm } from '@switchyard/llm';
+import { createRelationalDb, DocumentsRepository, RelationalDb, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
+import { createVectorDb, VectorDb } from '@switchyard/vector-db';
+import { Client } from 'pg';
+import { HashEmbeddings } from '../../embeddings/src/testing/hash-embeddings';
+import { freshPostgres } from '../../../test/support/services';
+import { createChunker } from './chunking';
+import { KnowledgeService } from './knowledge.service';
+
+const OPTIONS = { chunkSize: 120, chunkOverlap: 20, maxDocumentBytes: 100_000, maxSearchLimit: 20, minScore: 0.2, answerContextChunks: 3 };
+const text = (tag: string, paragraphs: number) => Array.from({ length: paragraphs }, (_, p) => `Version ${tag}, paragraph ${p}: the pilot flew the airplane over the mountains.`).join('\n\n');
+
+/**
+ * PostgreSQL + pgvector in one database: a document's row and its chunks change in one transaction.
+ * Faults are made by the real server: a trigger on the documents table fails (or holds) the write
+ * after its chunks are stored, and a second connection looks at what is committed meanwhile.
+ */
+describe('KnowledgeService on PostgreSQL + pgvector: one transaction per document write (real PostgreSQL)', () => {
+  let drop: () => Promise<void>;
+  let rel: RelationalDb;
+  let vec: VectorDb;
+  let sql: Client;
+  let svc: KnowledgeService;
+  const chunk = createChunker(OPTIONS);
+  const documents = 'switchyard_documents';
+
+  beforeAll(async () => {
+    const pg = await freshPostgres('atomic');
+    drop = pg.drop;
+    rel = createRelationalDb({ provider: 'postgres', logging: false, ...pg.connection });
+    await rel.init();
+    vec = createVectorDb({ provider: 'pgvector', connection: pg.connection, dimensions: 32, collection: 'atomic_chunks' }, 'test-hash');
+    await vec.init();
+    sql = new Client(pg.url);
+    await sql.connect();
+    const llm = createLlm({ provider: 'ollama', url: 'http://127.0.0.1:1', model: 'm', timeoutMs: 500 });
+    svc = new KnowledgeService(new DocumentsRepository(rel), new UsersRepository(rel), vec, new HashEmbeddings(), llm, OPTIONS, new VectorFreezeRepository(rel));
+    // The text's final save (after the chunks) fails for content with "FAIL" and waits 300 ms for content
+    // with "SLOW"; recording the indexing (the last statement of a write) fails for content with "NEWFAIL".
+    await sql.query(`CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.content LIKE '%FAIL%' AND NEW.content IS DISTINCT FROM OLD.content THEN RAISE EXCEPTION 'injected fault after the chunks'; END IF;
+        IF NEW.content LIKE '%SLOW%' AND NEW.content IS DISTINCT FROM OLD.content THEN PERFORM pg_sleep(0.3); END IF;
+        IF NEW.content LIKE '%NEWFAIL%' AND NEW.indexed_at IS DISTINCT FROM OLD.indexed_at THEN RAISE EXCEPTION 'injected fault when recording the indexing'; END IF;
+        RETURN NEW;
+      END $$`);
+    await sql.query(`CREATE TRIGGER test_fault BEFORE UPDATE ON ${documents} FOR EACH ROW EXECUTE FUNCTION test_fault()`);
+  });
+
+  afterAll(async () => {
+    await sql?.end();
+    await vec?.close();
+    await rel?.close();
+    await drop?.();
+  });
+
+  /** What another connection sees committed: the row's text and the document's chunk texts, in one snapshot. */
+  async function committed(userId: string, documentId: string): Promise<{ content: string | null; chunkCount: number | null; chunks: string[] }> {
+    await sql.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    try {
+      const { rows } = await sql.query(`SELECT content, chunk_count FROM ${documents} WHERE user_id = $1 AND external_id = $2`, [userId, documentId]);
+      const chunks = await sql.query('SELECT content FROM atomic_chunks WHERE user_id = $1 AND document_id = $2 ORDER BY chunk_index', [userId, documentId]);
+      return { content: rows[0]?.content ?? null, chunkCount: rows[0]?.chunk_count ?? null, chunks: chunks.rows.map((r) => r.content as string) };
+    } finally {
+      await sql.query('COMMIT');
+    }
+  }
+
+  it('a write that fails after storing its chunks leaves the previous version whole: row and chunks', async () => {
+    const v1 = text('one', 4);
+    await svc.indexDocument('u', { documentId: 'd1', content: v1 });
+    await expect(svc.indexDocument('u', { documentId: 'd1', content: text('two FAIL', 2) })).rejects.toThrow(/injected fault/);
+    const seen = await committed('u', 'd1');
+    expect(seen.content).toBe(v1);
+    expect(seen.chunks).toEqual(await chunk(v1));
+    expect(seen.chunkCount).toBe(seen.chunks.length);
+  });
+
+  it('a new document whose write fails leaves neither row nor chunk', async () => {
+    await expect(svc.indexDocument('u', { documentId: 'd2', content: text('new NEWFAIL', 3) })).rejects.toThrow(/injected fault when recording/);
+    expect(await committed('u', 'd2')).toEqual({ content: null, chunkCount: null, chunks: [] });
+  });
+
+  it('while a write is under way, other connections see the old version whole, then the new one whole', async () => {
+    const v1 = text('first', 5);
+    await svc.indexDocument('u', { documentId: 'd3', content: v1 });
+    const v2 = text('second SLOW', 2);
+    let done = false;
+    const write = svc.indexDocument('u', { documentId: 'd3', content: v2 }).finally(() => (done = true));
+    const [c1, c2] = [await chunk(v1), await chunk(v2)];
+    const mixed: string[] = [];
+    let looks = 0;
+    while (!done) {
+      const seen = await committed('u', 'd3');
+      looks++;
+      const whole = (seen.content === v1 && JSON.stringify(seen.chunks) === JSON.stringify(c1)) || (seen.content === v2 && JSON.stringify(seen.chunks) === JSON.stringify(c2));
+      if (!whole) mixed.push(`row ${JSON.stringify(seen.content?.slice(0, 14))} with ${seen.chunks.length} chunks: ${JSON.stringify(seen.chunks.map((c) => c.slice(0, 14)))}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await write;
+    expect(looks).toBeGreaterThan(3); // it did look while the write held its transaction open
+    expect(mixed).toEqual([]);
+    const after = await committed('u', 'd3');
+    expect(after.content).toBe(v2);
+    expect(after.chunks).toEqual(c2);
+  });
+
+  it('delete removes the row and the chunks together', async () => {
+    await svc.indexDocument('u', { documentId: 'd4', content: text('gone', 3) });
+    expect(await svc.deleteDocument('u', 'd4')).toBe(true);
+    expect(await committed('u', 'd4')).toEqual({ content: null, chunkCount: null, chunks: [] });
+  });
+
+  it('a vector freeze waits for a write in flight; the writes after it are refused with MAINTENANCE', async () => {
+    const store = await vec.identity();
+    const freezes = new VectorFreezeRepository(rel);
+    await svc.indexDocument('u', { documentId: 'd5', content: text('before', 2) });
+    const v2 = text('in flight SLOW', 3);
+    let written = 0;
+    const write = svc.indexDocument('u', { documentId: 'd5', content: v2 }).then(() => (written = Date.now()));
+    await new Promise((r) => setTimeout(r, 100)); // the write passed its freeze check and sleeps in its last save
+    await freezes.freeze(store, 'job-x');
+    const frozenAt = Date.now();
+    await write;
+    try {
+      // the write committed before the freeze took effect: what the migration's last delta reads next includes it
+      expect(written).toBeGreaterThan(0);
+      expect(written).toBeLessThanOrEqual(frozenAt);
+      expect((await committed('u', 'd5')).content).toBe(v2);
+      await expect(svc.indexDocument('u', { documentId: 'd5', content: text('after', 1) })).rejects.toMatchObject({ code: 'MAINTENANCE' });
+      await expect(svc.deleteDocument('u', 'd5')).rejects.toMatchObject({ code: 'MAINTENANCE' });
+      expect((await committed('u', 'd5')).content).toBe(v2);
+    } finally {
+      await freezes.unfreeze(store, 'job-x');
+    }
+  });
+});
