@@ -16,14 +16,30 @@ export function sourceTable(db: RelationalDb, target: EntityMetadata): EntityMet
   return meta.target;
 }
 
-/** A second, writable handle on a source profile's relational database (connected only, no schema migration). */
-async function openWriter(profile: ProviderProfile, hostEntities: readonly unknown[]): Promise<RelationalDb> {
+/**
+ * Builds the live part of a job on a second, writable handle on the source profile's relational database
+ * (connected only, no schema migration) and installs it into the job's context: capture before the
+ * copy, abort on failure, the handle closed with the context, or at once when building fails.
+ */
+async function goLive(
+  ctx: JobContext,
+  profile: ProviderProfile,
+  hostEntities: readonly unknown[],
+  build: (writer: RelationalDb) => Promise<{ live: LiveJob; refusal: SwitchyardError | null }>,
+): Promise<void> {
   const writer = createRelationalDb(profile.relational, { entities: [...hostEntities] as never });
-  await writer.connect();
-  return writer;
+  let built: { live: LiveJob; refusal: SwitchyardError | null };
+  try {
+    await writer.connect();
+    built = await build(writer);
+  } catch (e) {
+    await writer.close().catch(() => undefined);
+    throw e;
+  }
+  attach(ctx, built.live, writer);
+  ctx.refusal = built.refusal;
 }
 
-/** Installs `live` into the job's context: capture before the copy, abort on failure, the writer closed with the context. */
 function attach(ctx: JobContext, live: LiveJob, writer: RelationalDb): void {
   const close = ctx.close;
   const before = ctx.before;
@@ -43,12 +59,12 @@ function attach(ctx: JobContext, live: LiveJob, writer: RelationalDb): void {
 }
 
 /** A live RELATIONAL job: triggers on every table it moves, the database's own freeze. */
-export async function goLiveRelational(job: MigrationJobEntity, ctx: JobContext, profile: ProviderProfile, hostEntities: readonly unknown[]): Promise<void> {
-  const writer = await openWriter(profile, hostEntities);
-  const tables = ctx.steps.map((s) => ({ name: s.name, source: s.source as RelationalTable, target: s.target as RelationalTable }));
-  const capture = new ChangeCapture(writer, tables.map((t) => ({ meta: writer.metadata(sourceTable(writer, t.source.meta)), name: t.name })), job.id);
-  attach(ctx, new LiveSync(capture, tables, job.id), writer);
-  ctx.refusal = await capture.refusal();
+export function goLiveRelational(job: MigrationJobEntity, ctx: JobContext, profile: ProviderProfile, hostEntities: readonly unknown[]): Promise<void> {
+  return goLive(ctx, profile, hostEntities, async (writer) => {
+    const tables = ctx.steps.map((s) => ({ name: s.name, source: s.source as RelationalTable, target: s.target as RelationalTable }));
+    const capture = new ChangeCapture(writer, tables.map((t) => ({ meta: writer.metadata(sourceTable(writer, t.source.meta)), name: t.name })), job.id);
+    return { live: new LiveSync(capture, tables, job.id), refusal: await capture.refusal() };
+  });
 }
 
 /**
@@ -56,13 +72,17 @@ export async function goLiveRelational(job: MigrationJobEntity, ctx: JobContext,
  * document (its row changes before the first chunk and after the last), so triggers on its `documents`
  * table, keyed by (user, document), name the documents whose chunks changed.
  */
-export async function goLiveVectors(job: MigrationJobEntity, ctx: JobContext, profile: ProviderProfile, source: VectorDb, target: { relational: RelationalDb; vector: VectorDb }): Promise<void> {
-  const writer = await openWriter(profile, []);
-  const capture = new ChangeCapture(writer, [{ meta: writer.metadata(DocumentEntity), name: 'documents', key: ['user_id', 'external_id'] }], job.id);
-  const sourceStore = await source.identity();
-  const freezes = new VectorFreezeRepository(writer);
-  attach(ctx, new VectorLiveSync(capture, writer, source, target.vector, sourceStore, ctx.steps[0].name, job.id, 'documents', { freezes: new VectorFreezeRepository(target.relational), store: await target.vector.identity() }), writer);
-  ctx.refusal = await liveVectorsRefusal(job, writer, target.relational, freezes, sourceStore, capture);
+export function goLiveVectors(job: MigrationJobEntity, ctx: JobContext, profile: ProviderProfile, source: VectorDb, target: { relational: RelationalDb; vector: VectorDb }): Promise<void> {
+  return goLive(ctx, profile, [], async (writer) => {
+    const capture = new ChangeCapture(writer, [{ meta: writer.metadata(DocumentEntity), name: 'documents', key: ['user_id', 'external_id'] }], job.id);
+    const sourceStore = await source.identity();
+    const freezes = new VectorFreezeRepository(writer);
+    const targetFreeze = { freezes: new VectorFreezeRepository(target.relational), store: await target.vector.identity() };
+    return {
+      live: new VectorLiveSync(capture, writer, source, target.vector, sourceStore, ctx.steps[0].name, job.id, 'documents', targetFreeze),
+      refusal: await liveVectorsRefusal(job, writer, target.relational, freezes, sourceStore, capture),
+    };
+  });
 }
 
 /** Why a live VECTORS job cannot run (found before any write), or null. */
@@ -92,24 +112,24 @@ async function liveVectorsRefusal(job: MigrationJobEntity, writer: RelationalDb,
  * table's rows; the documents again, keyed by (user, document), for their vectors) and the database's own
  * freeze, which stops the source app's vector writes too (each of them changes the document's row first).
  */
-export async function goLiveStack(job: MigrationJobEntity, ctx: JobContext, profile: ProviderProfile, hostEntities: readonly unknown[], source: VectorDb, target: VectorDb): Promise<void> {
-  const writer = await openWriter(profile, hostEntities);
-  const tableSteps = ctx.steps.filter((s) => s.kind === 'table');
-  const vectorStep = ctx.steps.find((s) => s.kind === 'collection');
-  if (!vectorStep) throw new SwitchyardError('INTERNAL', 'a whole-stack job has a vector step');
-  const tables = tableSteps.map((s) => ({ name: s.name, source: s.source as RelationalTable, target: s.target as RelationalTable }));
-  const VECTOR_LOG = 'documents#vectors';
-  const capture = new ChangeCapture(
-    writer,
-    [
-      ...tables.map((t) => ({ meta: writer.metadata(sourceTable(writer, t.source.meta)), name: t.name })),
-      { meta: writer.metadata(DocumentEntity), name: VECTOR_LOG, key: ['user_id', 'external_id'] },
-    ],
-    job.id,
-  );
-  const refusal = await capture.refusal();
-  const rows = new LiveSync(capture, tables, job.id);
-  const vectors = new VectorLiveSync(capture, writer, source, target, await source.identity(), vectorStep.name, job.id, VECTOR_LOG);
-  attach(ctx, new StackLiveSync(capture, rows, vectors, job.id), writer);
-  ctx.refusal = refusal;
+export function goLiveStack(job: MigrationJobEntity, ctx: JobContext, profile: ProviderProfile, hostEntities: readonly unknown[], source: VectorDb, target: VectorDb): Promise<void> {
+  return goLive(ctx, profile, hostEntities, async (writer) => {
+    const tableSteps = ctx.steps.filter((s) => s.kind === 'table');
+    const vectorStep = ctx.steps.find((s) => s.kind === 'collection');
+    if (!vectorStep) throw new SwitchyardError('INTERNAL', 'a whole-stack job has a vector step');
+    const tables = tableSteps.map((s) => ({ name: s.name, source: s.source as RelationalTable, target: s.target as RelationalTable }));
+    const VECTOR_LOG = 'documents#vectors';
+    const capture = new ChangeCapture(
+      writer,
+      [
+        ...tables.map((t) => ({ meta: writer.metadata(sourceTable(writer, t.source.meta)), name: t.name })),
+        { meta: writer.metadata(DocumentEntity), name: VECTOR_LOG, key: ['user_id', 'external_id'] },
+      ],
+      job.id,
+    );
+    const refusal = await capture.refusal();
+    const rows = new LiveSync(capture, tables, job.id);
+    const vectors = new VectorLiveSync(capture, writer, source, target, await source.identity(), vectorStep.name, job.id, VECTOR_LOG);
+    return { live: new StackLiveSync(capture, rows, vectors, job.id), refusal };
+  });
 }

@@ -16,6 +16,8 @@ export interface ChildConfig {
   dataDir: string;
   staleAfterMs: number;
   start: StartMigrationInput;
+  /** Start the job at this instant (ms since the epoch), after everything is open: two children race. */
+  startAt?: number;
 }
 
 const say = (m: string) => void process.stderr.write(`${m}\n`);
@@ -27,10 +29,22 @@ async function main(): Promise<void> {
   const vector = createVectorDb(cfg.target.vector, cfg.target.model);
   await vector.init();
   const svc = new MigrationService({ target: { relational, vector }, profiles: cfg.profiles, dataDir: cfg.dataDir, defaultBatchSize: 100, staleAfterMs: cfg.staleAfterMs, logger: { log: () => undefined, warn: say, error: say } });
-  const job = await svc.start(cfg.start);
+  if (cfg.startAt) await new Promise((r) => setTimeout(r, Math.max(0, cfg.startAt! - Date.now())));
+  let job;
+  try {
+    job = await svc.start(cfg.start);
+  } catch (e) {
+    // refused when built: say so (the race test counts refusals) and stop
+    process.stdout.write(`${JSON.stringify({ refused: (e as { code?: string }).code ?? null, error: e instanceof Error ? e.message : String(e) })}\n`);
+    await svc.close();
+    await vector.close();
+    await relational.close();
+    return;
+  }
   process.stdout.write(`${JSON.stringify({ jobId: job.id })}\n`);
   const done = await svc.waitFor(job.id);
-  process.stdout.write(`${JSON.stringify({ status: done.status, error: done.error })}\n`);
+  process.stdout.write(`${JSON.stringify({ status: done.status, errorCode: done.errorCode, error: done.error })}\n`);
+  await svc.close();
   await vector.close();
   await relational.close();
 }
