@@ -83,6 +83,7 @@ describe('two processes start a live job on one source at the same instant (real
     // both children open their handles first (a few seconds of ts-node), then start at the same instant
     const startAt = Date.now() + 12_000;
     const results = await Promise.all([run(0, startAt), run(1, startAt)]);
+    if (process.env.SY_TEST_VERBOSE) console.log(JSON.stringify(results.map((r) => r.outcome)));
     const winners = results.filter((r) => r.outcome.status === 'CUT_OVER');
     const losers = results.filter((r) => r.outcome.status !== 'CUT_OVER');
     expect([winners.length, losers.length]).toEqual([1, 1]);
