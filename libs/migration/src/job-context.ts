@@ -61,8 +61,8 @@ export interface JobContext {
   sampleCost?(page: Page<any>): Promise<number>;
   before?(): Promise<void>;
   after?(): Promise<void>;
-  /** Cleanup after a failed or cancelled run (`shutdown`: the app stops and the job is resumed later). */
-  abort?(reason: 'shutdown' | 'failed'): Promise<void>;
+  /** Cleanup after a failed, cancelled or shut-down run (a live job's capture stays: it can be resumed). */
+  abort?(): Promise<void>;
   /** A live job: change capture, catch-up, freeze, cutover. */
   live?: LiveJob;
   close(): Promise<void>;

@@ -49,8 +49,8 @@ function attach(ctx: JobContext, live: LiveJob, writer: RelationalDb): void {
       await before?.();
       await live.install();
     },
-    // A shutdown keeps capturing (the resumed run catches up on what was written meanwhile).
-    abort: (reason: 'shutdown' | 'failed') => live.abort(reason === 'shutdown'),
+    // Every stop keeps capturing (the resumed run catches up on what was written meanwhile).
+    abort: () => live.abort(),
     close: async () => {
       await close();
       await writer.close();

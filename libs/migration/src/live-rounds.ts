@@ -30,6 +30,7 @@ export class CatchUp {
   async run(plan: CatchUpPlan, check: () => Promise<void>, report: (phase: 'catch-up' | 'freeze') => Promise<void>): Promise<void> {
     const p = this.progress;
     p.frozen = await plan.frozen();
+    if (!p.frozen) await report('catch-up'); // the bulk copy is done: the phase the operator sees from here on
     while (!p.frozen) {
       await check();
       p.backlog = await plan.backlog();

@@ -84,8 +84,11 @@ export class StackLiveSync implements LiveJob {
     await this.capture.remove(true);
   }
 
-  async abort(keepCapturing: boolean): Promise<void> {
+  async abort(): Promise<void> {
     await this.capture.unfreeze();
-    if (!keepCapturing) await this.capture.remove(false);
+  }
+
+  capturing(): Promise<boolean> {
+    return this.capture.installedByMe();
   }
 }

@@ -27,8 +27,14 @@ export interface LiveJob {
   retryRejected(rejected: Map<string, Set<string>>): Promise<Map<string, Set<string>>>;
   /** After verification passed: the capture goes, the freeze stays. */
   cutOver(): Promise<void>;
-  /** After a failure (the freeze and, unless `keepCapturing`, the capture go). */
-  abort(keepCapturing: boolean): Promise<void>;
+  /**
+   * After a failure, a cancel or a shutdown: the source takes writes again (the freeze goes) and the
+   * capture stays, so a resumed run misses nothing written meanwhile. It goes at the cutover, or with
+   * `unfreeze` (the job then has to start over: see capturing()).
+   */
+  abort(): Promise<void>;
+  /** Whether this job's capture is still installed on the source (a resumed run's checkpoints hold only then). */
+  capturing(): Promise<boolean>;
 }
 
 /** One table of a live job: where its rows are read again from, and where they go. */
@@ -119,13 +125,12 @@ export class LiveSync implements LiveJob {
     await this.capture.remove(true);
   }
 
-  /**
-   * After a failure or cancel: the source takes writes again, without triggers. `keepCapturing` (the
-   * app shuts down; the job resumes later): the triggers stay, so nothing written meanwhile is missed.
-   */
-  async abort(keepCapturing: boolean): Promise<void> {
+  async abort(): Promise<void> {
     await this.capture.unfreeze();
-    if (!keepCapturing) await this.capture.remove(false);
+  }
+
+  capturing(): Promise<boolean> {
+    return this.capture.installedByMe();
   }
 
   /**

@@ -125,12 +125,17 @@ export class VectorLiveSync implements LiveJob {
     await this.targetFreeze?.freezes.unfreeze(this.targetFreeze.store, this.jobId);
   }
 
-  /** After a failure: both stores take writes again. A shutdown keeps the capture and the target's freeze (the job resumes). */
-  async abort(keepCapturing: boolean): Promise<void> {
+  /**
+   * After a failure, a cancel or a shutdown: both stores take writes again (a resumed run freezes the
+   * new one again before it copies on); the capture stays.
+   */
+  async abort(): Promise<void> {
     await this.freezes.unfreeze(this.store, this.jobId);
-    if (keepCapturing) return;
-    await this.capture.remove(false);
     await this.targetFreeze?.freezes.unfreeze(this.targetFreeze.store, this.jobId);
+  }
+
+  capturing(): Promise<boolean> {
+    return this.capture.installedByMe();
   }
 
   async drain(limit: number, check: () => Promise<void>, reject: (r: LiveReject[]) => Promise<void>): Promise<void> {

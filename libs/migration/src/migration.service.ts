@@ -194,12 +194,12 @@ export class MigrationService implements OnApplicationShutdown {
     }
     await this.claim(job, dead);
     if (succeeded || (options.overwrite && job.status === 'FAILED')) {
-      // Run again from the start: new checkpoints, new backups of what the target holds now (the old ones
+      // Run again from the start (OVERWRITE; a TRUNCATE job truncates again): new checkpoints, new backups of what the target holds now (the old ones
       // stay listed in options.previousBackups), a new reject file.
       await this.store.clearCheckpoints(id);
       const previousBackups = [...((job.options as JobOptions).previousBackups ?? []), ...((job.backups as Backup[]) ?? [])];
       new RejectFile(this.dataDir, id).remove();
-      Object.assign(job, { onConflict: 'OVERWRITE', progress: null, verification: null, backups: [], options: { ...(job.options as JobOptions), previousBackups }, startedAt: new Date() });
+      Object.assign(job, { onConflict: job.onConflict === 'TRUNCATE' ? 'TRUNCATE' : 'OVERWRITE', progress: null, verification: null, backups: [], options: { ...(job.options as JobOptions), previousBackups }, startedAt: new Date() });
     }
     Object.assign(job, { status: 'RUNNING', finishedAt: null, error: null });
     return this.launch(job, false);
@@ -374,7 +374,7 @@ export class MigrationService implements OnApplicationShutdown {
       ctx = await this.contexts.build(job);
       if (!job.dryRun) {
         const resumed = ctx.resumable && (await this.store.checkpoints(job.id)).length > 0;
-        const refusal = ctx.refusal ?? (resumed ? null : conflictRefusal(ctx, await targetCounts(ctx)));
+        const refusal = ctx.refusal ?? (resumed ? await captureLost(job, ctx) : conflictRefusal(ctx, await targetCounts(ctx)));
         if (refusal) throw refusal;
       }
     } catch (e) {
@@ -431,12 +431,12 @@ export class MigrationService implements OnApplicationShutdown {
       }
     } catch (e) {
       const takenOver = e instanceof TakenOver || signal.reason === 'taken-over';
-      if (!takenOver) await ctx.abort?.(signal.reason === 'shutdown' ? 'shutdown' : 'failed').catch(() => undefined); // else the new run owns the files now
+      if (!takenOver) await ctx.abort?.().catch(() => undefined); // else the new run owns the files now
       if (takenOver) {
         this.logger.warn(`job ${job.id}: ${errorMessage(e)}`);
         release = false; // the lock is the other run's now
       } else {
-        await this.fail(job, e, runId);
+        await this.fail(job, ctx.live ? liveStopped(e) : e, runId);
       }
     } finally {
       clearInterval(beat);
@@ -478,6 +478,26 @@ export class MigrationService implements OnApplicationShutdown {
     // A snapshot: the run keeps mutating its progress object.
     if (this.events.listenerCount(job.id)) this.events.emit(job.id, structuredClone(this.store.toJob(job)));
   }
+}
+
+/**
+ * A resumed live job whose capture is gone (`unfreeze` removed it while the job was stopped): what the app
+ * wrote since is unknown, so the checkpoints cannot be trusted.
+ */
+async function captureLost(job: MigrationJobEntity, ctx: JobContext): Promise<SwitchyardError | null> {
+  if (!ctx.live || (await ctx.live.capturing())) return null;
+  return new SwitchyardError(
+    'MIGRATION_STATE',
+    `live job ${job.id} stopped and its change capture was removed from the source since (unfreeze): writes made meanwhile are not known, so it cannot go on from its checkpoints. Run it again from the start: resume with overwrite (GraphQL resumeMigration(id, overwrite: true), CLI \`switchyard resume ${job.id} --overwrite\`). Nothing was written.`,
+    { id: job.id },
+  );
+}
+
+/** The error of a live job that stopped: the source takes writes again and keeps the job's capture. */
+function liveStopped(e: unknown): unknown {
+  if (!(e instanceof SwitchyardError)) return e;
+  const note = ' The source takes writes again and keeps this job\'s change capture, so a resume misses nothing written meanwhile; `switchyard unfreeze` for the source profile removes it (the job then has to start over).';
+  return new SwitchyardError(e.code, `${e.message}${note}`, e.details);
 }
 
 /** A table selection from input: lists of names, nothing else. */

@@ -82,6 +82,11 @@ export class ChangeCapture {
     return r?.job_id ?? null;
   }
 
+  /** Whether this job's capture is the one installed (false once `unfreeze` removed it, or before install()). */
+  async installedByMe(): Promise<boolean> {
+    return this.jobId !== null && (await this.owner()) === this.jobId;
+  }
+
   /**
    * Claims the database for this job's capture; refused (MIGRATION_LOCKED) while another job's capture
    * is installed: both would consume the same log, and each would miss the other's changes.

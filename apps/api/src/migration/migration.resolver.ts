@@ -64,9 +64,12 @@ export class MigrationResolver {
     return this.service.start({ ...rest, batchSize: input.batchSize ?? undefined, tables });
   }
 
-  @Mutation(() => MigrationJobModel)
-  resumeMigration(@Args('id', { type: () => ID }) id: string): Promise<MigrationJob> {
-    return this.service.resume(id);
+  @Mutation(() => MigrationJobModel, { description: 'Continues a stopped job from its checkpoints; with overwrite, a finished or failed job runs again from the start (OVERWRITE).' })
+  resumeMigration(
+    @Args('id', { type: () => ID }) id: string,
+    @Args('overwrite', { type: () => Boolean, nullable: true, defaultValue: false }) overwrite: boolean,
+  ): Promise<MigrationJob> {
+    return this.service.resume(id, { overwrite: !!overwrite });
   }
 
   @Mutation(() => Boolean, { description: 'Ends the write freeze a live migration left on a source profile (rolling back to it). True if it was frozen.' })
