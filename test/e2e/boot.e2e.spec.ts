@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { serviceEnv } from '../support/services';
 
@@ -29,5 +31,16 @@ describe('app start-up with a bad environment', () => {
     const r = boot({ RELATIONAL_DB_PROVIDER: 'postgres', RELATIONAL_DB_HOST: '127.0.0.1', RELATIONAL_DB_PORT: '1', RELATIONAL_DB_DATABASE: 'x', EMBEDDINGS_XENOVA_MODEL_PATH: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH'), VECTOR_DB_DIMENSIONS: '32' });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/PROVIDER_UNAVAILABLE: postgres relational database at postgres:\/\/127\.0\.0\.1:1\/x is unavailable/);
+  });
+
+  it('exits non-zero with the fix when the model makes vectors of other dimensions than VECTOR_DB_DIMENSIONS', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-boot-dims-'));
+    try {
+      const r = boot({ RELATIONAL_DB_DATABASE: path.join(dir, 'a.sqlite'), VECTOR_DB_SQLITE_PATH: path.join(dir, 'a.sqlite'), MIGRATION_DATA_DIR: path.join(dir, 'm'), EMBEDDINGS_XENOVA_MODEL_PATH: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH'), VECTOR_DB_DIMENSIONS: '384' });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/DIMENSION_MISMATCH: the embedding model "switchyard-test-mini" makes 32-dimensional vectors, but the sqlite-vec store is configured for 384 \(VECTOR_DB_DIMENSIONS\)\. Set VECTOR_DB_DIMENSIONS=32/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

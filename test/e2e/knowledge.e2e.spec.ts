@@ -118,12 +118,26 @@ describe.each<Stack>(['sqlite+sqlite-vec', 'postgres+pgvector', 'sqlite+chromadb
       [SEARCH, { q: 'car', limit: 0 }, 'limit'],
       [SEARCH, { q: 'car', limit: 10_000 }, 'limit'],
       [SEARCH, { q: '  ', limit: 5 }, 'query'],
+      // what PostgreSQL cannot hold (was INTERNAL there) or a driver would change silently: refused on every provider
+      [INDEX, { input: { documentId: 'nul', content: 'before\u0000after' } }, 'content'],
+      [INDEX, { input: { documentId: 'nul\u0000id', content: 'fine text' } }, 'documentId'],
+      [INDEX, { input: { documentId: 'surrogate', content: 'fine text', title: 'half a pair \ud83d here' } }, 'title'],
+      [INDEX, { input: { documentId: 'surrogate2', content: 'lone low \udc00 surrogate' } }, 'content'],
     ];
     for (const [q, vars, field] of cases) {
       const r = await t.gql(q, vars, alice);
       expect(r.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
       expect(r.errors?.[0].message).toContain(field);
     }
+    // a token whose sub cannot be a user id
+    for (const sub of ['x'.repeat(300), 'nul\u0000sub', 'lone \ud800']) {
+      const r = await t.gql(DOCS, {}, t.token(sub));
+      expect(r.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'sub' });
+    }
+    // a well-formed pair (an emoji) is fine
+    const ok = await t.gql(INDEX, { input: { documentId: 'emoji', content: 'a rocket \ud83d\ude80 in the text', title: '\ud83d\ude80' } }, alice);
+    expect(ok.errors).toBeUndefined();
+    await t.gql(DELETE, { id: 'emoji' }, alice);
     expect((await t.gql<{ documents: unknown[] }>(DOCS, {}, alice)).data!.documents.length).toBe(before);
   });
 

@@ -11,7 +11,12 @@ import { RelationalDbModule } from '@switchyard/relational-db';
 import { VectorDbModule } from '@switchyard/vector-db';
 import { AuthGuard } from './auth/auth';
 import { DomainErrorFilter, toGraphQLError } from './graphql/errors';
+import { operationLimits, wsLimits } from './graphql/limits';
+import { GraphQLError, GraphQLSchema } from 'graphql';
 import { HealthModule } from './health/health.module';
+import { graphqlMetrics } from './metrics/graphql-metrics.plugin';
+import { Metrics } from './metrics/metrics';
+import { MetricsModule } from './metrics/metrics.module';
 import { KnowledgeResolver } from './knowledge/knowledge.resolver';
 import { MigrationResolver } from './migration/migration.resolver';
 
@@ -19,6 +24,9 @@ import { MigrationResolver } from './migration/migration.resolver';
 @Module({})
 export class AppModule {
   static forRoot(config: SwitchyardConfig): DynamicModule {
+    // The schema Apollo serves (kept for graphql-ws, whose hooks validate against it).
+    let schema: GraphQLSchema | undefined;
+    const production = config.env === 'production';
     return {
       module: AppModule,
       imports: [
@@ -34,17 +42,35 @@ export class AppModule {
         }),
         MigrationModule.forRoot(),
         HealthModule,
-        GraphQLModule.forRoot<ApolloDriverConfig>({
+        MetricsModule,
+        GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,
-          autoSchemaFile: true,
-          sortSchema: true,
-          path: '/graphql',
-          context: (ctx: { req?: unknown; extra?: unknown; connectionParams?: unknown }) => ctx,
-          subscriptions: { 'graphql-ws': true },
-          formatError: (formatted, error) => {
-            const original = (error as { originalError?: unknown })?.originalError;
-            return original ? toGraphQLError(original).toJSON() : formatted;
-          },
+          imports: [MetricsModule],
+          inject: [Metrics],
+          useFactory: (metrics: Metrics) => ({
+            autoSchemaFile: true,
+            sortSchema: true,
+            path: '/graphql',
+            context: (ctx: { req?: unknown; extra?: unknown; connectionParams?: unknown }) => ctx,
+            subscriptions: { 'graphql-ws': wsLimits(config, () => schema) },
+            validationRules: operationLimits(config),
+            introspection: !production,
+            // no "Did you mean ...?" naming fields in production
+            hideSchemaDetailsFromClientErrors: production,
+            plugins: [
+              {
+                serverWillStart: async (s: { schema: GraphQLSchema }) => {
+                  schema = s.schema;
+                },
+              },
+              graphqlMetrics(metrics),
+            ],
+            formatError: (formatted, error) => {
+              const original = (error as { originalError?: unknown })?.originalError;
+              // a domain error from a resolver gets its code; GraphQL's own (validation, limits) keep theirs
+              return original && !(original instanceof GraphQLError) ? toGraphQLError(original).toJSON() : formatted;
+            },
+          }),
         }),
       ],
       providers: [AuthGuard, KnowledgeResolver, MigrationResolver, { provide: APP_FILTER, useClass: DomainErrorFilter }],

@@ -1,5 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { BadInputError } from '@switchyard/core';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { BadInputError, SwitchyardError, timed, userIdProblem } from '@switchyard/core';
 import { Embeddings } from '@switchyard/embeddings';
 import { Llm } from '@switchyard/llm';
 import { DocumentEntity, DocumentsRepository, DocumentWrite, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
@@ -19,7 +19,7 @@ export function chunkId(userId: string, documentId: string, index: number): stri
 
 /** Index, search and answer over a user's documents, on whatever providers are configured. */
 @Injectable()
-export class KnowledgeService {
+export class KnowledgeService implements OnModuleInit {
   private readonly chunk: (text: string) => Promise<string[]>;
   private store$: Promise<string> | null = null;
 
@@ -36,6 +36,20 @@ export class KnowledgeService {
   }
 
   /**
+   * At start: the model's real output (probed when it loaded) must fit the vector store's configured
+   * dimensions, or every first write would fail. Stops the app with the fix.
+   */
+  onModuleInit(): void {
+    const made = this.embeddings.dimensions;
+    if (made === this.vectors.dimensions) return;
+    throw new SwitchyardError(
+      'DIMENSION_MISMATCH',
+      `the embedding model "${this.embeddings.model}" makes ${made}-dimensional vectors, but the ${this.vectors.provider} store is configured for ${this.vectors.dimensions} (VECTOR_DB_DIMENSIONS). Set VECTOR_DB_DIMENSIONS=${made} and start again; if the store already holds ${this.vectors.dimensions}-dimensional vectors, re-index it afterwards (startMigration(input: { kind: REINDEX, onConflict: TRUNCATE })).`,
+      { model: this.embeddings.model, modelDimensions: made, configured: this.vectors.dimensions },
+    );
+  }
+
+  /**
    * Stores the document and replaces its chunks. Embedding happens before anything is written, and the
    * old chunks are only removed after the new ones are stored, so a failure leaves the old version
    * searchable. Writes of one document (index, re-index, delete; from any instance) take turns under the
@@ -43,13 +57,19 @@ export class KnowledgeService {
    * On PostgreSQL + pgvector in the same database the row and the chunks change in one transaction: a
    * failure at any point (or the death of the process) leaves the previous version whole.
    */
-  async indexDocument(userId: string, input: { documentId?: string | null; content: string; title?: string | null; metadata?: Record<string, unknown> | null }): Promise<IndexResult> {
+  indexDocument(userId: string, input: { documentId?: string | null; content: string; title?: string | null; metadata?: Record<string, unknown> | null }): Promise<IndexResult> {
+    return timed(() => this.index(userId, input), (seconds, error) => ({ kind: 'knowledge', op: 'index', seconds, error }));
+  }
+
+  private async index(userId: string, input: { documentId?: string | null; content: string; title?: string | null; metadata?: Record<string, unknown> | null }): Promise<IndexResult> {
     const documentId = input.documentId ?? randomUUID();
-    const problem = documentProblem({ documentId, content: input.content, title: input.title }, this.options.maxDocumentBytes);
+    const problem = documentProblem({ documentId, content: input.content, title: input.title, metadata: input.metadata }, this.options.maxDocumentBytes);
+    const user = userIdProblem(userId);
+    if (user) throw new BadInputError('userId', user);
     if (problem) throw new BadInputError(problem.field, problem.message);
 
     const chunks = await this.chunk(input.content);
-    const vectors = await this.embeddings.embed(chunks);
+    const vectors = await this.embed(chunks);
     return this.documents.withDocumentWrite(userId, documentId, (write) => this.store(write, userId, documentId, input, chunks, vectors));
   }
 
@@ -142,21 +162,36 @@ export class KnowledgeService {
     }
   }
 
+  /** Every document of the user, oldest first. */
   listDocuments(userId: string): Promise<DocumentEntity[]> {
     return this.documents.listByUser(userId);
+  }
+
+  /** A page of the user's documents in id order, after the id `after` (the last of the previous page); the text only `withContent`. */
+  pageDocuments(userId: string, page: { first: number; after?: string | null; withContent?: boolean }): Promise<DocumentEntity[]> {
+    if (!Number.isInteger(page.first) || page.first < 1) throw new BadInputError('first', 'must be a positive integer');
+    return this.documents.pageByUser(userId, page.first, page.after ?? null, page.withContent ?? true);
   }
 
   getDocument(userId: string, documentId: string): Promise<DocumentEntity | null> {
     return this.documents.findOne(userId, documentId);
   }
 
+  private embed(texts: string[]): Promise<Float32Array[]> {
+    return timed(() => this.embeddings.embed(texts), (seconds, error) => ({ kind: 'provider-call', port: 'embeddings', provider: this.embeddings.provider, op: 'embed', seconds, error }));
+  }
+
   /** User-scoped semantic search, best first. */
-  async search(userId: string, query: string, limit = 5): Promise<KnowledgeHit[]> {
+  search(userId: string, query: string, limit = 5): Promise<KnowledgeHit[]> {
+    return timed(() => this.find(userId, query, limit), (seconds, error) => ({ kind: 'knowledge', op: 'search', seconds, error }));
+  }
+
+  private async find(userId: string, query: string, limit: number): Promise<KnowledgeHit[]> {
     if (typeof query !== 'string' || !query.trim()) throw new BadInputError('query', 'must not be empty');
     if (!Number.isInteger(limit) || limit < 1 || limit > this.options.maxSearchLimit) {
       throw new BadInputError('limit', `must be an integer from 1 to ${this.options.maxSearchLimit}`);
     }
-    const [embedding] = await this.embeddings.embed([query]);
+    const [embedding] = await this.embed([query]);
     const matches = await this.vectors.query(embedding, { userId, k: limit });
     return matches.map((m) => ({
       documentId: m.documentId,
@@ -168,14 +203,18 @@ export class KnowledgeService {
   }
 
   /** Answers from the user's own documents, with sources; says so instead of inventing when nothing fits. */
-  async answer(userId: string, question: string): Promise<KnowledgeAnswer> {
+  answer(userId: string, question: string): Promise<KnowledgeAnswer> {
+    return timed(() => this.reply(userId, question), (seconds, error) => ({ kind: 'knowledge', op: 'answer', seconds, error }));
+  }
+
+  private async reply(userId: string, question: string): Promise<KnowledgeAnswer> {
     if (typeof question !== 'string' || !question.trim()) throw new BadInputError('question', 'must not be empty');
     const hits = (await this.search(userId, question, Math.min(this.options.answerContextChunks, this.options.maxSearchLimit))).filter(
       (h) => h.score >= this.options.minScore,
     );
     if (!hits.length) return { text: NO_CONTEXT_ANSWER, sources: [], grounded: false };
     const context = hits.map((h, i) => `[${i + 1}] (document ${h.documentId}${h.title ? `, "${h.title}"` : ''})\n${h.content}`).join('\n\n');
-    const text = await this.llm.chat(
+    const text = await timed(() => this.llm.chat(
       [
         {
           role: 'system',
@@ -186,12 +225,16 @@ export class KnowledgeService {
         { role: 'user', content: `Context:\n${context}\n\nQuestion: ${question}` },
       ],
       { temperature: 0.1 },
-    );
+    ), (seconds, error) => ({ kind: 'provider-call', port: 'llm', provider: this.llm.provider, op: 'chat', seconds, error }));
     return { text: text.trim(), sources: hits, grounded: true };
   }
 
   /** Removes the document and every chunk of it (in one transaction on PostgreSQL + pgvector). False when the user has no such document. */
-  async deleteDocument(userId: string, documentId: string): Promise<boolean> {
+  deleteDocument(userId: string, documentId: string): Promise<boolean> {
+    return timed(() => this.remove(userId, documentId), (seconds, error) => ({ kind: 'knowledge', op: 'delete', seconds, error }));
+  }
+
+  private remove(userId: string, documentId: string): Promise<boolean> {
     return this.documents.withDocumentWrite(userId, documentId, async (write) => {
       const { documents, freezes } = write;
       await this.assertVectorsWritable(freezes);

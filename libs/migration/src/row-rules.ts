@@ -1,3 +1,4 @@
+import { userIdProblem } from '@switchyard/core';
 import { documentProblem } from '@switchyard/knowledge';
 import { ColumnRow, DocumentEntity, kindOf, RelationalDb, TableIo, UserEntity } from '@switchyard/relational-db';
 
@@ -49,15 +50,30 @@ export function rulesFor(db: RelationalDb, meta: EntityMetadata, o: RuleOptions)
       selfRefs,
       parents: [...parents, { columns: [col(meta, 'user_id')], parent: users, parentColumns: [col(users, 'id')], noun: 'user' }],
       check: (d) => {
-        const p = documentProblem({ documentId: d.external_id as string, content: d.content as string, title: d.title as string | null }, o.maxDocumentBytes);
+        const p = documentProblem({ documentId: d.external_id as string, content: d.content as string, title: d.title as string | null, metadata: parsedJson(d.metadata) }, o.maxDocumentBytes);
         if (p) return `${p.field === 'documentId' ? 'external_id' : p.field} ${p.message}`;
         if (typeof d.content === 'string' && d.content_bytes !== Buffer.byteLength(d.content, 'utf8')) return `content_bytes is ${JSON.stringify(d.content_bytes)} but the content has ${Buffer.byteLength(d.content, 'utf8')} bytes`;
         return null;
       },
     };
   }
-  if (meta.target === UserEntity) return { selfRefs, parents, check: (u) => (typeof u.id === 'string' && u.id.trim() ? null : 'id must not be empty') };
+  if (meta.target === UserEntity) {
+    return { selfRefs, parents, check: (u) => {
+      const why = userIdProblem(u.id);
+      return why ? `id ${why}` : null;
+    } };
+  }
   return { selfRefs, parents };
+}
+
+/** A JSON column's value as the app stored it: an object, or its text (SQLite's simple-json). */
+function parsedJson(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
 }
 
 /** Why a value cannot go into a column of this type, or null. */

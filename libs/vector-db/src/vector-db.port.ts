@@ -1,4 +1,4 @@
-import { ErrorCode, ProviderUnavailableError, SqlSession, SwitchyardError, VectorProvider } from '@switchyard/core';
+import { ErrorCode, ProviderUnavailableError, SqlSession, SwitchyardError, timed, VectorProvider } from '@switchyard/core';
 import { StoredMeta, VectorMatch, VectorQuery, VectorRecord, VectorStoreInfo } from './vector-db.types';
 
 const ID_MAX = 255;
@@ -218,7 +218,7 @@ export abstract class VectorDb {
       if (seen.has(r.id)) throw new SwitchyardError('BAD_INPUT', `vector record id ${JSON.stringify(r.id)} appears twice in one batch`);
       seen.add(r.id);
     }
-    await this.guard(() => this.doUpsert(records));
+    await this.guard(() => this.doUpsert(records), 'upsert');
   }
 
   /** User-scoped k nearest neighbours, best first. */
@@ -229,32 +229,32 @@ export abstract class VectorDb {
     }
     if (!q.userId) throw new SwitchyardError('BAD_INPUT', 'userId is required for a vector query');
     if (!Number.isInteger(q.k) || q.k < 1) throw new SwitchyardError('BAD_INPUT', 'k must be a positive integer');
-    const matches = await this.guard(() => this.doQuery(embedding, q));
+    const matches = await this.guard(() => this.doQuery(embedding, q), 'query');
     return matches.filter((m) => m.userId === q.userId && (q.documentId === undefined || m.documentId === q.documentId));
   }
 
   async deleteByDocument(userId: string, documentId: string): Promise<number> {
     this.assertWritable();
-    return this.guard(() => this.doDeleteByDocument(userId, documentId));
+    return this.guard(() => this.doDeleteByDocument(userId, documentId), 'delete');
   }
 
   async deleteIds(ids: string[]): Promise<void> {
     this.assertWritable();
-    if (ids.length) await this.guard(() => this.doDeleteIds(ids));
+    if (ids.length) await this.guard(() => this.doDeleteIds(ids), 'delete');
   }
 
   async count(filter: { userId?: string; documentId?: string } = {}): Promise<number> {
-    return this.guard(() => this.doCount(filter));
+    return this.guard(() => this.doCount(filter), 'count');
   }
 
   /** Every record of one user's document (a live migration re-copies a changed document this way). */
   async documentRecords(userId: string, documentId: string): Promise<VectorRecord[]> {
-    const found = await this.guard(() => this.doDocumentRecords(userId, documentId));
+    const found = await this.guard(() => this.doDocumentRecords(userId, documentId), 'read');
     return found.sort((a, b) => a.chunkIndex - b.chunkIndex || compareIds(a.id, b.id));
   }
 
   async existingIds(ids: string[]): Promise<string[]> {
-    return ids.length ? this.guard(() => this.doExistingIds(ids)) : [];
+    return ids.length ? this.guard(() => this.doExistingIds(ids), 'read') : [];
   }
 
   /**
@@ -266,7 +266,7 @@ export abstract class VectorDb {
     if (!Number.isInteger(pageSize) || pageSize < 1) throw new SwitchyardError('BAD_INPUT', `scan page size must be a positive integer; got ${pageSize}`);
     let cursor = after;
     for (;;) {
-      const page = await this.guard(() => this.doPage(pageSize, cursor));
+      const page = await this.guard(() => this.doPage(pageSize, cursor), 'scan');
       if (!page.length) return;
       for (const r of page) {
         if (cursor !== undefined && compareIds(r.id, cursor) <= 0) {
@@ -298,7 +298,11 @@ export abstract class VectorDb {
   }
 
   /** Turns driver/network failures into PROVIDER_UNAVAILABLE; domain errors pass through. */
-  protected async guard<T>(fn: () => Promise<T>): Promise<T> {
+  protected async guard<T>(fn: () => Promise<T>, op = 'other'): Promise<T> {
+    return timed(() => this.unguarded(fn), (seconds, error) => ({ kind: 'provider-call', port: 'vector', provider: this.provider, op, seconds, error }));
+  }
+
+  private async unguarded<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (e) {

@@ -1,7 +1,7 @@
 import { CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
-import { SWITCHYARD_CONFIG, SwitchyardConfig, SwitchyardError } from '@switchyard/core';
+import { BadInputError, SWITCHYARD_CONFIG, SwitchyardConfig, SwitchyardError, userIdProblem } from '@switchyard/core';
 import * as jwt from 'jsonwebtoken';
 
 export interface Caller {
@@ -38,17 +38,21 @@ function authorizationOf(c: GqlContext): string | undefined {
 export function verifyToken(header: string | undefined, secret: string, maxTokenSeconds = 86_400): Caller {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
   if (!m) throw new SwitchyardError('UNAUTHENTICATED', 'missing bearer token (Authorization: Bearer <jwt>)');
+  let claims: jwt.JwtPayload;
   try {
-    const claims = jwt.verify(m[1], secret, { algorithms: ['HS256'] }) as jwt.JwtPayload;
+    claims = jwt.verify(m[1], secret, { algorithms: ['HS256'] }) as jwt.JwtPayload;
     if (typeof claims.sub !== 'string' || !claims.sub) throw new Error('token has no sub claim');
     if (typeof claims.exp !== 'number') throw new Error('token has no exp claim (tokens must expire)');
     const from = typeof claims.iat === 'number' ? claims.iat : Math.floor(Date.now() / 1000);
     if (claims.exp - from > maxTokenSeconds) throw new Error(`token lives ${claims.exp - from} s; at most ${maxTokenSeconds} s are accepted (AUTH_MAX_TOKEN_SECONDS)`);
-    const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
-    return { userId: claims.sub, roles };
   } catch (e) {
     throw new SwitchyardError('UNAUTHENTICATED', `invalid token: ${e instanceof Error ? e.message : String(e)}`);
   }
+  // A verified token whose sub cannot be a user id (NUL, a lone surrogate, too long): the issuer's input.
+  const why = userIdProblem(claims.sub);
+  if (why) throw new BadInputError('sub', `the token's sub ${why}`);
+  const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
+  return { userId: claims.sub as string, roles };
 }
 
 /** Every GraphQL operation needs a verified caller; @Roles adds a role check. */

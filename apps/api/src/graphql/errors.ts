@@ -1,4 +1,4 @@
-import { ArgumentsHost, Catch, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, HttpException, Logger } from '@nestjs/common';
 import { GqlExceptionFilter } from '@nestjs/graphql';
 import { ErrorCode, SwitchyardError } from '@switchyard/core';
 import { FREEZE_MESSAGE, relationalUnavailable } from '@switchyard/relational-db';
@@ -39,9 +39,34 @@ export function toGraphQLError(e: unknown): GraphQLError {
   return new GraphQLError('internal error', { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }
 
+/**
+ * A failure outside GraphQL's execution (plain HTTP: a malformed or oversized JSON body, an unknown
+ * route): its status and a one-line GraphQL-over-HTTP error body. A client's mistake (4xx) is logged at
+ * debug, not as an error with a stack.
+ */
+function httpFailure(e: unknown): { status: number; message: string; code: string } {
+  if (e instanceof HttpException) {
+    const status = e.getStatus();
+    return { status, message: e.message, code: status === 404 ? 'NOT_FOUND' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR' };
+  }
+  const status = Number((e as { status?: unknown; statusCode?: unknown })?.status ?? (e as { statusCode?: unknown })?.statusCode);
+  const type = (e as { type?: unknown })?.type;
+  if (type === 'entity.parse.failed') return { status: 400, message: 'the request body is not valid JSON', code: 'BAD_REQUEST' };
+  if (type === 'entity.too.large') return { status: 413, message: 'the request body is too large', code: 'BAD_REQUEST' };
+  if (Number.isInteger(status) && status >= 400 && status < 500) return { status, message: e instanceof Error ? e.message : 'bad request', code: 'BAD_REQUEST' };
+  return { status: 500, message: 'internal error', code: 'INTERNAL_SERVER_ERROR' };
+}
+
 @Catch()
 export class DomainErrorFilter implements GqlExceptionFilter {
-  catch(exception: unknown, _host: ArgumentsHost): GraphQLError {
-    return toGraphQLError(exception);
+  private readonly log = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost): GraphQLError | void {
+    if (host.getType<string>() !== 'http') return toGraphQLError(exception);
+    const res = host.switchToHttp().getResponse<{ headersSent?: boolean; status(n: number): { json(b: unknown): void } }>();
+    const f = httpFailure(exception);
+    if (f.status >= 500) this.log.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    else this.log.debug(`${f.status} ${f.message}`);
+    if (!res.headersSent) res.status(f.status).json({ errors: [{ message: f.message, extensions: { code: f.code } }] });
   }
 }

@@ -1,6 +1,8 @@
-import { UseGuards } from '@nestjs/common';
-import { Args, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { errorMessage } from '@switchyard/core';
+import { Inject, UseGuards } from '@nestjs/common';
+import { Args, ID, Info, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { GraphQLResolveInfo } from 'graphql';
+import { selectsField } from '../graphql/selection';
+import { BadInputError, errorMessage, SWITCHYARD_CONFIG, SwitchyardConfig } from '@switchyard/core';
 import { Embeddings } from '@switchyard/embeddings';
 import { KnowledgeService } from '@switchyard/knowledge';
 import { Llm } from '@switchyard/llm';
@@ -30,6 +32,7 @@ export class KnowledgeResolver {
     private readonly vector: VectorDb,
     private readonly embeddings: Embeddings,
     private readonly llm: Llm,
+    @Inject(SWITCHYARD_CONFIG) private readonly config: SwitchyardConfig,
   ) {}
 
   @Mutation(() => DocumentModel)
@@ -43,9 +46,17 @@ export class KnowledgeResolver {
     return this.knowledge.deleteDocument(caller.userId, id);
   }
 
-  @Query(() => [DocumentModel])
-  async documents(@CurrentUser() caller: Caller): Promise<DocumentModel[]> {
-    return (await this.knowledge.listDocuments(caller.userId)).map(toModel);
+  @Query(() => [DocumentModel], { description: 'The caller\'s documents in id order, a page at a time: the next page is `after` the last id of this one.' })
+  async documents(
+    @CurrentUser() caller: Caller,
+    @Info() info: GraphQLResolveInfo,
+    @Args('first', { type: () => Int, nullable: true, description: 'At most this many (default and maximum GRAPHQL_MAX_PAGE).' }) first: number | null,
+    @Args('after', { type: () => ID, nullable: true }) after: string | null,
+  ): Promise<DocumentModel[]> {
+    const max = this.config.graphql.maxPage;
+    if (first !== null && first !== undefined && (!Number.isInteger(first) || first < 1 || first > max)) throw new BadInputError('first', `must be an integer from 1 to ${max} (GRAPHQL_MAX_PAGE)`);
+    const page = await this.knowledge.pageDocuments(caller.userId, { first: first ?? max, after, withContent: selectsField(info, 'content') });
+    return page.map(toModel);
   }
 
   @Query(() => DocumentModel, { nullable: true })

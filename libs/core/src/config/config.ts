@@ -93,6 +93,11 @@ export interface SwitchyardConfig {
   migration: { dataDir: string; batchSize: number; profiles: Record<string, ProviderProfile>; instanceId?: string };
   /** timeoutMs: how long readiness (GET /health/ready) waits for each provider's answer (HEALTH_TIMEOUT_MS). */
   health: { timeoutMs: number };
+  /**
+   * Limits of one GraphQL operation, over HTTP and graphql-ws (GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_ALIASES,
+   * GRAPHQL_MAX_COST, GRAPHQL_MAX_PAGE: the most documents one `documents` field returns).
+   */
+  graphql: { maxDepth: number; maxAliases: number; maxCost: number; maxPage: number };
 }
 
 const DEV_SECRET = 'switchyard-dev-secret-do-not-use-in-production';
@@ -308,6 +313,12 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
       instanceId: issues.parse(env, 'MIGRATION_INSTANCE_ID', str()) as string | undefined,
     },
     health: { timeoutMs: issues.parse(env, 'HEALTH_TIMEOUT_MS', int(1500, { min: 50, max: 60_000, what: 'a number of milliseconds' })) },
+    graphql: {
+      maxDepth: issues.parse(env, 'GRAPHQL_MAX_DEPTH', int(8, { min: 2, max: 100 })),
+      maxAliases: issues.parse(env, 'GRAPHQL_MAX_ALIASES', int(10, { min: 0, max: 1000 })),
+      maxCost: issues.parse(env, 'GRAPHQL_MAX_COST', int(3000, { min: 10, max: 1_000_000 })),
+      maxPage: issues.parse(env, 'GRAPHQL_MAX_PAGE', int(100, { min: 1, max: 10_000 })),
+    },
   };
   if (issues.list.length) throw new ConfigError(issues.list);
   return config;

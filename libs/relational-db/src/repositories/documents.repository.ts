@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { SqlSession } from '@switchyard/core';
-import { EntityManager, In, Repository } from 'typeorm';
+import { EntityManager, In, MoreThan, Repository } from 'typeorm';
 import { DocumentEntity } from '../entities';
 import { LockScope, RelationalDb } from '../relational-db.port';
 import { UsersRepository } from './users.repository';
@@ -87,6 +87,20 @@ export class DocumentsRepository {
 
   findOne(userId: string, externalId: string): Promise<DocumentEntity | null> {
     return this.repo.findOne({ where: { userId, externalId } });
+  }
+
+  /**
+   * One page of a user's documents in document-id order: up to `first`, after the id `after`. Without
+   * `withContent` the text is not read (listing pages must not cost the documents' bytes).
+   */
+  pageByUser(userId: string, first: number, after: string | null, withContent: boolean): Promise<DocumentEntity[]> {
+    const columns = this.repo.metadata.columns.map((c) => c.propertyName as keyof DocumentEntity).filter((p) => withContent || p !== 'content');
+    return this.repo.find({
+      select: Object.fromEntries(columns.map((c) => [c, true])) as never,
+      where: after === null ? { userId } : { userId, externalId: MoreThan(after) },
+      order: { externalId: 'ASC' },
+      take: first,
+    });
   }
 
   listByUser(userId: string): Promise<DocumentEntity[]> {
