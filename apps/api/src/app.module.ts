@@ -14,6 +14,8 @@ import { DomainErrorFilter, toGraphQLError } from './graphql/errors';
 import { operationLimits, wsLimits } from './graphql/limits';
 import { GraphQLError, GraphQLSchema } from 'graphql';
 import { HealthModule } from './health/health.module';
+import { LoggerModule } from 'nestjs-pino';
+import { loggingOptions } from './logging';
 import { graphqlMetrics } from './metrics/graphql-metrics.plugin';
 import { Metrics } from './metrics/metrics';
 import { MetricsModule } from './metrics/metrics.module';
@@ -31,6 +33,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         SwitchyardConfigModule.forRoot(config),
+        LoggerModule.forRoot(loggingOptions(config)),
         RelationalDbModule.forRoot({ relational: config.relational }),
         VectorDbModule.forRoot({ vector: config.vector, model: embeddingModelName(config.embeddings) }),
         EmbeddingsModule.forRoot({ embeddings: config.embeddings }),

@@ -3,7 +3,10 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { ConfigError, loadConfig, SwitchyardConfig, SwitchyardError } from '@switchyard/core';
+import { Logger as AppLogger, PinoLogger } from 'nestjs-pino';
+import { pinoHttp } from 'pino-http';
 import { AppModule } from './app.module';
+import { loggingOptions } from './logging';
 
 /** Loads `.env` (if present) without overriding the real environment. */
 function loadDotEnv(): void {
@@ -16,6 +19,11 @@ function loadDotEnv(): void {
 
 /** HTTP settings shared by the server and the tests. Create the app with `{ bodyParser: false }`. */
 export function configureApp(app: NestExpressApplication, config: SwitchyardConfig): NestExpressApplication {
+  // First: every request gets its id and its log line, also one the body parser refuses. nestjs-pino
+  // (useExisting) takes the request's logger from it, and its root logger for lines outside a request.
+  const http = pinoHttp(loggingOptions(config).pinoHttp);
+  (PinoLogger as unknown as { root: unknown }).root = http.logger;
+  app.use(http);
   // A document travels as a JSON string: room for the largest allowed document, escaped, plus the query.
   app.useBodyParser('json', { limit: config.knowledge.maxDocumentBytes * 2 + 1024 * 1024 });
   app.enableShutdownHooks();
@@ -25,7 +33,9 @@ export function configureApp(app: NestExpressApplication, config: SwitchyardConf
 }
 
 export async function bootstrap(config: SwitchyardConfig) {
-  const app = configureApp(await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bodyParser: false, abortOnError: false }), config);
+  const app = configureApp(await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bodyParser: false, abortOnError: false, bufferLogs: true }), config);
+  // Nest's own log lines (and every `new Logger(...)` in Switchyard) go through pino, with the request id.
+  app.useLogger(app.get(AppLogger));
   await app.listen(config.port, config.host);
   return app;
 }

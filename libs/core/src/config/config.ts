@@ -98,7 +98,12 @@ export interface SwitchyardConfig {
    * GRAPHQL_MAX_COST, GRAPHQL_MAX_PAGE: the most documents one `documents` field returns).
    */
   graphql: { maxDepth: number; maxAliases: number; maxCost: number; maxPage: number };
+  /** level: LOG_LEVEL (default info; warn under NODE_ENV=test). */
+  log: { level: LogLevel };
 }
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const DEV_SECRET = 'switchyard-dev-secret-do-not-use-in-production';
 
@@ -319,6 +324,7 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
       maxCost: issues.parse(env, 'GRAPHQL_MAX_COST', int(3000, { min: 10, max: 1_000_000 })),
       maxPage: issues.parse(env, 'GRAPHQL_MAX_PAGE', int(100, { min: 1, max: 10_000 })),
     },
+    log: { level: issues.parse(env, 'LOG_LEVEL', oneOf(LOG_LEVELS, nodeEnv === 'test' ? 'warn' : 'info')) as LogLevel },
   };
   if (issues.list.length) throw new ConfigError(issues.list);
   return config;
