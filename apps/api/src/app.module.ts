@@ -9,7 +9,7 @@ import { LlmModule } from '@switchyard/llm';
 import { MigrationModule } from '@switchyard/migration';
 import { RelationalDbModule } from '@switchyard/relational-db';
 import { VectorDbModule } from '@switchyard/vector-db';
-import { AuthGuard } from './auth/auth';
+import { AuthGuard, Authenticator } from './auth/auth';
 import { DomainErrorFilter, toGraphQLError } from './graphql/errors';
 import { operationLimits, wsLimits } from './graphql/limits';
 import { GraphQLError, GraphQLSchema } from 'graphql';
@@ -21,6 +21,10 @@ import { Metrics } from './metrics/metrics';
 import { MetricsModule } from './metrics/metrics.module';
 import { KnowledgeResolver } from './knowledge/knowledge.resolver';
 import { MigrationResolver } from './migration/migration.resolver';
+
+/** The caller's identity (HS256 secret or an identity provider's JWKS), for resolvers and graphql-ws. */
+@Module({ providers: [Authenticator], exports: [Authenticator] })
+class AuthModule {}
 
 /** The runnable app: every provider from one validated config, GraphQL at /graphql. */
 @Module({})
@@ -46,16 +50,17 @@ export class AppModule {
         MigrationModule.forRoot(),
         HealthModule,
         MetricsModule,
+        AuthModule,
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,
-          imports: [MetricsModule],
-          inject: [Metrics],
-          useFactory: (metrics: Metrics) => ({
+          imports: [MetricsModule, AuthModule],
+          inject: [Metrics, Authenticator],
+          useFactory: (metrics: Metrics, auth: Authenticator) => ({
             autoSchemaFile: true,
             sortSchema: true,
             path: '/graphql',
             context: (ctx: { req?: unknown; extra?: unknown; connectionParams?: unknown }) => ctx,
-            subscriptions: { 'graphql-ws': wsLimits(config, () => schema) },
+            subscriptions: { 'graphql-ws': wsLimits(config, auth, () => schema) },
             validationRules: operationLimits(config),
             introspection: !production,
             // no "Did you mean ...?" naming fields in production

@@ -1,7 +1,8 @@
 import { CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
-import { BadInputError, SWITCHYARD_CONFIG, SwitchyardConfig, SwitchyardError, userIdProblem } from '@switchyard/core';
+import { BadInputError, ProviderUnavailableError, SWITCHYARD_CONFIG, SwitchyardConfig, SwitchyardError, userIdProblem } from '@switchyard/core';
+import { JwksClient } from 'jwks-rsa';
 import * as jwt from 'jsonwebtoken';
 
 export interface Caller {
@@ -31,16 +32,21 @@ function authorizationOf(c: GqlContext): string | undefined {
   return c.req?.headers?.authorization ?? fromParams ?? c.extra?.request?.headers?.authorization;
 }
 
-/**
- * Verifies an HS256 bearer token; `sub` is the user id, `roles` may include `admin`. The token must expire
- * (`exp`), and not be made to live longer than `maxTokenSeconds` (from `iat`, else from now).
- */
-export function verifyToken(header: string | undefined, secret: string, maxTokenSeconds = 86_400): Caller {
+/** The bearer token of an Authorization header, or UNAUTHENTICATED. */
+function bearer(header: string | undefined): string {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
   if (!m) throw new SwitchyardError('UNAUTHENTICATED', 'missing bearer token (Authorization: Bearer <jwt>)');
-  let claims: jwt.JwtPayload;
+  return m[1];
+}
+
+/** A value at a dotted path of the claims (`realm_access.roles`). */
+function claimAt(claims: jwt.JwtPayload, path: string): unknown {
+  return path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), claims);
+}
+
+/** The caller of verified claims: `exp` required, at most `maxTokenSeconds` of life, a `sub` that can be a user id. */
+function callerOf(claims: jwt.JwtPayload, maxTokenSeconds: number, rolesClaim = 'roles'): Caller {
   try {
-    claims = jwt.verify(m[1], secret, { algorithms: ['HS256'] }) as jwt.JwtPayload;
     if (typeof claims.sub !== 'string' || !claims.sub) throw new Error('token has no sub claim');
     if (typeof claims.exp !== 'number') throw new Error('token has no exp claim (tokens must expire)');
     const from = typeof claims.iat === 'number' ? claims.iat : Math.floor(Date.now() / 1000);
@@ -51,21 +57,90 @@ export function verifyToken(header: string | undefined, secret: string, maxToken
   // A verified token whose sub cannot be a user id (NUL, a lone surrogate, too long): the issuer's input.
   const why = userIdProblem(claims.sub);
   if (why) throw new BadInputError('sub', `the token's sub ${why}`);
-  const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
-  return { userId: claims.sub as string, roles };
+  const raw = claimAt(claims, rolesClaim);
+  const roles = Array.isArray(raw) ? raw.filter((r): r is string => typeof r === 'string') : [];
+  return { userId: claims.sub, roles };
+}
+
+/**
+ * Verifies an HS256 bearer token; `sub` is the user id, `roles` may include `admin`. The token must expire
+ * (`exp`), and not be made to live longer than `maxTokenSeconds` (from `iat`, else from now).
+ */
+export function verifyToken(header: string | undefined, secret: string, maxTokenSeconds = 86_400): Caller {
+  const token = bearer(header);
+  let claims: jwt.JwtPayload;
+  try {
+    claims = jwt.verify(token, secret, { algorithms: ['HS256'] }) as jwt.JwtPayload;
+  } catch (e) {
+    throw new SwitchyardError('UNAUTHENTICATED', `invalid token: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return callerOf(claims, maxTokenSeconds);
+}
+
+const ASYMMETRIC: jwt.Algorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'];
+
+/**
+ * Who calls: HS256 tokens signed with AUTH_JWT_SECRET, or, with AUTH_JWKS_URL, tokens of an identity
+ * provider verified with its published keys (jwks-rsa: fetched on a key id it has not seen, cached,
+ * rate-limited, each fetch bounded by HEALTH_TIMEOUT_MS x 2). An identity provider that does not answer
+ * is PROVIDER_UNAVAILABLE, an unknown key or a bad signature UNAUTHENTICATED.
+ */
+@Injectable()
+export class Authenticator {
+  private readonly keys: JwksClient | null;
+
+  constructor(@Inject(SWITCHYARD_CONFIG) private readonly config: SwitchyardConfig) {
+    const jwks = config.auth.jwks;
+    this.keys = jwks ? new JwksClient({ jwksUri: jwks.url, cache: true, cacheMaxAge: 10 * 60_000, rateLimit: true, jwksRequestsPerMinute: 10, timeout: config.health.timeoutMs * 2 }) : null;
+  }
+
+  async caller(header: string | undefined): Promise<Caller> {
+    const auth = this.config.auth;
+    if (!this.keys) return verifyToken(header, auth.jwtSecret, auth.maxTokenSeconds);
+    const token = bearer(header);
+    const keys = this.keys;
+    const claims = await new Promise<jwt.JwtPayload>((resolve, reject) => {
+      jwt.verify(
+        token,
+        (h, done) => {
+          keys.getSigningKey(h.kid).then(
+            (k) => done(null, k.getPublicKey()),
+            (e: Error) => done(e),
+          );
+        },
+        { algorithms: ASYMMETRIC, issuer: auth.jwks!.issuer, audience: auth.jwks!.audience },
+        (err, decoded) => (err ? reject(err) : resolve(decoded as jwt.JwtPayload)),
+      );
+    }).catch((e: unknown) => {
+      throw jwksFailure(e);
+    });
+    return callerOf(claims, auth.maxTokenSeconds, auth.rolesClaim);
+  }
+}
+
+/** A failed JWKS verification as a domain error: the identity provider unreachable, or the token refused. */
+function jwksFailure(e: unknown): SwitchyardError {
+  const name = (e as { name?: string })?.name ?? '';
+  const code = (e as { code?: string })?.code ?? '';
+  const msg = e instanceof Error ? e.message : String(e);
+  if (name === 'SigningKeyNotFoundError') return new SwitchyardError('UNAUTHENTICATED', 'invalid token: it is signed with a key the identity provider does not publish');
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'ECONNABORTED'].includes(code) || /timeout|socket hang up|ECONNREFUSED/i.test(msg) || (name === 'JwksError' && !/key/i.test(msg))) {
+    return new ProviderUnavailableError('identity provider (AUTH_JWKS_URL)', e);
+  }
+  return new SwitchyardError('UNAUTHENTICATED', `invalid token: ${msg}`);
 }
 
 /** Every GraphQL operation needs a verified caller; @Roles adds a role check. */
 @Injectable()
 export class AuthGuard implements CanActivate {
   constructor(
-    @Inject(SWITCHYARD_CONFIG) private readonly config: SwitchyardConfig,
+    private readonly auth: Authenticator,
     private readonly reflector: Reflector,
   ) {}
 
-  canActivate(ctx: ExecutionContext): boolean {
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = request(ctx);
-    req.caller ??= verifyToken(authorizationOf(req), this.config.auth.jwtSecret, this.config.auth.maxTokenSeconds);
+    req.caller ??= await this.auth.caller(authorizationOf(req));
     const need = this.reflector.getAllAndOverride<string[] | undefined>(ROLES_KEY, [ctx.getHandler(), ctx.getClass()]);
     if (need?.length && !need.some((r) => req.caller!.roles.includes(r))) {
       throw new SwitchyardError('FORBIDDEN', `this operation requires the ${need.join(' or ')} role`);

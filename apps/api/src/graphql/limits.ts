@@ -4,7 +4,7 @@ import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import type { SwitchyardConfig } from '@switchyard/core';
 import { GraphQLError, GraphQLSchema, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, ValidationContext, ValidationRule } from 'graphql';
 import type { Context, SubscribePayload } from 'graphql-ws';
-import { verifyToken } from '../auth/auth';
+import type { Authenticator } from '../auth/auth';
 
 /**
  * What one GraphQL operation may ask for, over HTTP and graphql-ws alike (graphql-armor's validation
@@ -33,14 +33,14 @@ export function operationLimits(config: SwitchyardConfig): ValidationRule[] {
  * graphql-ws hooks: in production a connection needs a valid token before anything (no schema for
  * strangers); every subscribe message is validated with the same limits as HTTP.
  */
-export function wsLimits(config: SwitchyardConfig, schema: () => GraphQLSchema | undefined) {
+export function wsLimits(config: SwitchyardConfig, auth: Authenticator, schema: () => GraphQLSchema | undefined) {
   const rules = [...specifiedRules, ...operationLimits(config)];
   return {
-    onConnect: (ctx: Context<Record<string, unknown> | undefined>) => {
+    onConnect: async (ctx: Context<Record<string, unknown> | undefined>) => {
       if (config.env !== 'production') return true;
       const p = ctx.connectionParams ?? {};
       try {
-        verifyToken((p.Authorization ?? p.authorization) as string | undefined, config.auth.jwtSecret, config.auth.maxTokenSeconds);
+        await auth.caller((p.Authorization ?? p.authorization) as string | undefined);
         return true;
       } catch {
         return false; // graphql-ws closes with 4403 Forbidden

@@ -86,6 +86,14 @@ describe('loadConfig', () => {
     expect(issues({ AUTH_MAX_TOKEN_SECONDS: '5' })).toEqual([expect.stringMatching(/^AUTH_MAX_TOKEN_SECONDS: .*seconds from 60/)]);
   });
 
+  it('takes an identity provider instead of a shared secret (AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE, AUTH_ROLES_CLAIM)', () => {
+    const c = loadConfig({ NODE_ENV: 'production', AUTH_JWKS_URL: 'https://idp.example/certs', AUTH_ISSUER: 'https://idp.example', AUTH_AUDIENCE: 'api', AUTH_ROLES_CLAIM: 'realm_access.roles' });
+    expect(c.auth).toMatchObject({ jwtSecret: '', jwks: { url: 'https://idp.example/certs', issuer: 'https://idp.example', audience: 'api' }, rolesClaim: 'realm_access.roles' });
+    expect(loadConfig({}).auth).toMatchObject({ rolesClaim: 'roles' });
+    expect(loadConfig({}).auth.jwks).toBeUndefined();
+    expect(issues({ AUTH_JWKS_URL: 'not a url' }).join()).toMatch(/AUTH_JWKS_URL/);
+  });
+
   it('reads postgres + pgvector from RELATIONAL_DB_* (pgvector reuses the connection)', () => {
     const c = loadConfig({ RELATIONAL_DB_PROVIDER: 'postgres', RELATIONAL_DB_HOST: 'db', RELATIONAL_DB_PORT: '5433', RELATIONAL_DB_DATABASE: 'app', RELATIONAL_DB_USERNAME: 'u', RELATIONAL_DB_PASSWORD: 'p', RELATIONAL_DB_SSL: 'true', VECTOR_DB_PROVIDER: 'pgvector', VECTOR_DB_DIMENSIONS: '768' });
     expect(c.vector).toMatchObject({ provider: 'pgvector', dimensions: 768, connection: { host: 'db', port: 5433, database: 'app', username: 'u', password: 'p', ssl: true } });

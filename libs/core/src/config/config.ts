@@ -87,7 +87,18 @@ export interface SwitchyardConfig {
   embeddings: EmbeddingsConfig;
   llm: LlmConfig;
   /** maxTokenSeconds: the longest lifetime (exp - iat) a token may have (AUTH_MAX_TOKEN_SECONDS); a token without exp is refused. */
-  auth: { jwtSecret: string; insecureDefault: boolean; maxTokenSeconds: number };
+  auth: {
+    jwtSecret: string;
+    insecureDefault: boolean;
+    maxTokenSeconds: number;
+    /**
+     * An identity provider's signing keys (AUTH_JWKS_URL): tokens are then verified with them (RS256,
+     * PS256, ES256, EdDSA), not with AUTH_JWT_SECRET; AUTH_ISSUER / AUTH_AUDIENCE are checked when set,
+     * roles are read from AUTH_ROLES_CLAIM (a dotted path, default `roles`).
+     */
+    jwks?: { url: string; issuer?: string; audience?: string };
+    rolesClaim: string;
+  };
   knowledge: { maxDocumentBytes: number; maxSearchLimit: number; minScore: number; answerContextChunks: number };
   /** instanceId: names this app instance in migration job owners (MIGRATION_INSTANCE_ID; default: the host name). */
   migration: { dataDir: string; batchSize: number; profiles: Record<string, ProviderProfile>; instanceId?: string };
@@ -281,7 +292,10 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
   };
   let jwtSecret = issues.parse(env, 'AUTH_JWT_SECRET', str());
   let insecureDefault = false;
-  if (!jwtSecret) {
+  const jwksUrl = issues.parse(env, 'AUTH_JWKS_URL', url()) as string | undefined;
+  if (!jwtSecret && jwksUrl) {
+    jwtSecret = ''; // no shared secret: every token must be signed by the identity provider
+  } else if (!jwtSecret) {
     if (nodeEnv === 'production') issues.list.push('AUTH_JWT_SECRET: is required when NODE_ENV=production; allowed: a secret of at least 32 characters');
     jwtSecret = DEV_SECRET;
     insecureDefault = true;
@@ -304,7 +318,13 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
     vector: active.vector,
     embeddings,
     llm,
-    auth: { jwtSecret, insecureDefault, maxTokenSeconds },
+    auth: {
+      jwtSecret,
+      insecureDefault,
+      maxTokenSeconds,
+      ...(jwksUrl ? { jwks: { url: jwksUrl, issuer: issues.parse(env, 'AUTH_ISSUER', str()) as string | undefined, audience: issues.parse(env, 'AUTH_AUDIENCE', str()) as string | undefined } } : {}),
+      rolesClaim: issues.parse(env, 'AUTH_ROLES_CLAIM', str('roles')) as string,
+    },
     knowledge: {
       maxDocumentBytes: issues.parse(env, 'KNOWLEDGE_MAX_DOCUMENT_BYTES', int(10 * 1024 * 1024)),
       maxSearchLimit: issues.parse(env, 'KNOWLEDGE_MAX_SEARCH_LIMIT', int(50, { max: 1000 })),
