@@ -317,7 +317,7 @@ export abstract class VectorDb {
     const code = (e as { code?: string })?.code;
     const msg = e instanceof Error ? `${e.name} ${e.message}` : String(e);
     return (
-      ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P03', '08006', '08001', 'SQLITE_CANTOPEN'].includes(code ?? '') ||
+      ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P03', '08006', '08001', 'SQLITE_CANTOPEN', 'SQLITE_BUSY'].includes(code ?? '') ||
       /ECONNREFUSED|fetch failed|ChromaConnectionError|Connection terminated|timeout/i.test(msg)
     );
   }

@@ -25,7 +25,7 @@ export interface PostgresConnection {
  * collide with a host app's tables in the same database (RELATIONAL_DB_TABLE_PREFIX).
  */
 export type RelationalDbConfig =
-  | { provider: 'sqlite'; database: string; logging: boolean; tablePrefix?: string }
+  | { provider: 'sqlite'; database: string; logging: boolean; tablePrefix?: string; /** busy wait of a statement on a locked file (RELATIONAL_DB_TIMEOUT_MS, default 10 s) */ timeoutMs?: number }
   | ({ provider: 'postgres'; logging: boolean; tablePrefix?: string; timeoutMs?: number } & PostgresConnection);
 
 /** pgvector's HNSW search breadth unless configured (VECTOR_DB_HNSW_EF_SEARCH). */
@@ -33,6 +33,8 @@ export const DEFAULT_HNSW_EF_SEARCH = 100;
 
 /** The longest one provider call may wait for an answer (RELATIONAL_DB_TIMEOUT_MS / VECTOR_DB_TIMEOUT_MS) unless configured. */
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 30_000;
+/** SQLite files: how long a statement waits for a file another connection writes (busy_timeout), unless *_DB_TIMEOUT_MS says. */
+export const SQLITE_BUSY_MS = 10_000;
 
 /** Prefix of Switchyard's own tables when RELATIONAL_DB_TABLE_PREFIX is not set. */
 export const DEFAULT_TABLE_PREFIX = 'switchyard_';
@@ -40,7 +42,7 @@ export const DEFAULT_TABLE_PREFIX = 'switchyard_';
 export const TABLE_PREFIX_PATTERN = /^(?:[a-z][a-z0-9_]{0,23})?$/;
 
 export type VectorDbConfig =
-  | { provider: 'sqlite-vec'; path: string; dimensions: number; collection: string }
+  | { provider: 'sqlite-vec'; path: string; dimensions: number; collection: string; /** busy wait on a locked file (VECTOR_DB_TIMEOUT_MS, default 10 s) */ timeoutMs?: number }
   | {
       provider: 'pgvector';
       connection: PostgresConnection;
@@ -171,15 +173,16 @@ function parseProfile(env: Env, name: string, p: string, issues: Issues, default
   if (!TABLE_PREFIX_PATTERN.test(tablePrefix)) {
     issues.list.push(`${p}RELATIONAL_DB_TABLE_PREFIX: got ${JSON.stringify(tablePrefix)}; allowed: lower-case letters, digits and _, starting with a letter, at most 24 characters (default ${DEFAULT_TABLE_PREFIX})`);
   }
-  const timeout = (what: 'RELATIONAL' | 'VECTOR') =>
-    issues.parse(env, `${p}${what}_DB_TIMEOUT_MS`, int(DEFAULT_PROVIDER_TIMEOUT_MS, { min: 100, max: 3_600_000, what: 'milliseconds from 100 to 3600000' })) as number;
+  // SQLite files: the busy wait on a file another connection is writing (10 s unless set).
+  const timeout = (what: 'RELATIONAL' | 'VECTOR', fallback = DEFAULT_PROVIDER_TIMEOUT_MS) =>
+    issues.parse(env, `${p}${what}_DB_TIMEOUT_MS`, int(fallback, { min: 100, max: 3_600_000, what: 'milliseconds from 100 to 3600000' })) as number;
   let relational: RelationalDbConfig;
   if (rProvider === 'postgres') {
     relational = { provider: 'postgres', logging, tablePrefix, timeoutMs: timeout('RELATIONAL'), ...parsePostgres(env, p, issues) };
   } else {
     const database = issues.parse(env, `${p}RELATIONAL_DB_DATABASE`, str(defaults ? './data/switchyard.sqlite' : undefined));
     if (!database && !defaults) issues.list.push(`${p}RELATIONAL_DB_DATABASE: is required (the SQLite file path)`);
-    relational = { provider: 'sqlite', database: database ?? '', logging, tablePrefix };
+    relational = { provider: 'sqlite', database: database ?? '', logging, tablePrefix, timeoutMs: timeout('RELATIONAL', SQLITE_BUSY_MS) };
   }
 
   const vProvider = issues.parse(
@@ -226,6 +229,7 @@ function parseProfile(env: Env, name: string, p: string, issues: Issues, default
         path: issues.parse(env, `${p}VECTOR_DB_SQLITE_PATH`, str(fallback)) as string,
         dimensions,
         collection,
+        timeoutMs: timeout('VECTOR', SQLITE_BUSY_MS),
       };
     }
   }

@@ -1,4 +1,4 @@
-import { BadInputError, RelationalDbConfig } from '@switchyard/core';
+import { BadInputError, RelationalDbConfig, SQLITE_BUSY_MS } from '@switchyard/core';
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -10,7 +10,6 @@ import { RelationalDb, RelationalDbOptions, SchemaMigrationTransaction } from '.
 type SqliteConfig = Extract<RelationalDbConfig, { provider: 'sqlite' }>;
 
 /** How long a statement waits for another connection's lock on the file (every connection, always). */
-const BUSY_TIMEOUT_MS = 10_000;
 /** While waiting for the schema lock: the longest the event loop is blocked at a time (better-sqlite3 waits synchronously). */
 const LOCK_WAIT_SLICE_MS = 1_000;
 
@@ -25,6 +24,10 @@ export class SqliteRelationalDb extends RelationalDb {
   readonly provider = 'sqlite' as const;
   readonly label: string;
   private readonly memoryId = randomUUID();
+  /** How long a statement waits for the file's write lock (RELATIONAL_DB_TIMEOUT_MS; then "database is locked", PROVIDER_UNAVAILABLE). */
+  private get busyMs(): number {
+    return this.config.timeoutMs ?? SQLITE_BUSY_MS;
+  }
 
   constructor(
     private readonly config: SqliteConfig,
@@ -47,7 +50,7 @@ export class SqliteRelationalDb extends RelationalDb {
         enableWAL: !readOnly && config.database !== ':memory:',
         logging: config.logging,
         prepareDatabase: (db: { pragma(s: string): unknown }) => {
-          db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+          db.pragma(`busy_timeout = ${config.timeoutMs ?? SQLITE_BUSY_MS}`);
           db.pragma('foreign_keys = ON');
         },
       },
@@ -69,7 +72,7 @@ export class SqliteRelationalDb extends RelationalDb {
     await mkdir(path.dirname(path.resolve(this.config.database)), { recursive: true });
     const deadline = Date.now() + this.schemaLockWaitMs;
     for (let pause = 5; ; pause = Math.min(200, pause * 2)) {
-      const db = new Database(this.config.database, { timeout: BUSY_TIMEOUT_MS });
+      const db = new Database(this.config.database, { timeout: this.busyMs });
       try {
         db.pragma('journal_mode = WAL');
         return;
@@ -139,7 +142,7 @@ export class SqliteRelationalDb extends RelationalDb {
         await new Promise((r) => setImmediate(r)); // let timers and signal handlers run between slices
       }
     } finally {
-      await runner.query(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      await runner.query(`PRAGMA busy_timeout = ${this.busyMs}`);
     }
   }
 

@@ -1,4 +1,4 @@
-import { SwitchyardError, VectorDbConfig } from '@switchyard/core';
+import { SQLITE_BUSY_MS, SwitchyardError, VectorDbConfig } from '@switchyard/core';
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
@@ -75,7 +75,7 @@ export class SqliteVecVectorDb extends VectorDb {
       this.db = new Database(file);
       this.db.pragma('journal_mode = WAL');
     }
-    this.db.pragma('busy_timeout = 10000');
+    this.db.pragma(`busy_timeout = ${this.config.timeoutMs ?? SQLITE_BUSY_MS}`);
     sqliteVec.load(this.db);
     if (!this.readOnly) this.db.exec(`CREATE TABLE IF NOT EXISTS ${this.t.meta} (collection TEXT PRIMARY KEY, dimensions INTEGER NOT NULL, metric TEXT NOT NULL, model TEXT)`);
   }
