@@ -90,6 +90,7 @@ describe('switchyard CLI: migrate SQLite + sqlite-vec -> PostgreSQL + pgvector',
     expect(bad.stderr).toMatch(/expected one of relational, vectors, reindex, full-stack; got "tables"/);
     const none = await cli([], env);
     expect(none.code).toBe(2);
-    expect(none.stdout).toMatch(/usage: switchyard/);
+    expect(none.stdout).toMatch(/usage: switchyard/i);
+    expect(none.stdout).toMatch(/migrate \[options\] <kind>/);
   });
 });

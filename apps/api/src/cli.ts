@@ -1,47 +1,14 @@
 import 'reflect-metadata';
+import { Presets, SingleBar } from 'cli-progress';
+import { Command, CommanderError } from 'commander';
 import { ConfigError, embeddingModelName, loadConfig, SwitchyardError } from '@switchyard/core';
 import { createEmbeddings } from '@switchyard/embeddings';
 import { ConflictPolicy, createMigrationService, DatasetKind, MigrationJob, MigrationKind, MigrationService } from '@switchyard/migration';
 import { createRelationalDb } from '@switchyard/relational-db';
 import { createVectorDb } from '@switchyard/vector-db';
 
-const USAGE = `usage: switchyard <command> [options]
-
-  migrate <relational|vectors|reindex|full-stack> [--dry-run] [--on-conflict FAIL|SKIP|OVERWRITE|TRUNCATE] [--source NAME] [--batch-size N] [--tables a,b] [--exclude-tables c] [--live]
-  unfreeze [--source NAME]                 end the write freeze a live migration left on a source (rollback)
-  resume <jobId> [--overwrite]
-  export <relational|vectors> --path FILE [--source NAME] [--overwrite]
-  import <relational|vectors> --path FILE [--on-conflict POLICY] [--dry-run]
-  verify <jobId>
-  restore <jobId>            restore the backups a TRUNCATE/OVERWRITE job took
-  status [jobId]             one job, or the latest jobs
-
-Providers come from the environment / .env (the target = active providers; --source names a
-MIGRATION_<NAME>_* profile, default "source"). Files live under MIGRATION_DATA_DIR.`;
-
-function parse(argv: string[]) {
-  const pos: string[] = [];
-  const flags: Record<string, string | true> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) pos.push(a);
-    else if (['--dry-run', '--overwrite', '--help', '--live'].includes(a)) flags[a.slice(2)] = true;
-    else flags[a.slice(2)] = argv[++i] ?? '';
-  }
-  return { pos, flags };
-}
-
-const fmtTime = (s: number | null) => (s === null || !Number.isFinite(s) ? '--:--' : `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, '0')}`);
-
-/** Live progress on stderr: a bar, rows/s and ETA. */
-function progressLine(job: MigrationJob): string {
-  const p = job.progress;
-  if (!p) return `${job.kind} ${job.status}`;
-  const ratio = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
-  const width = 30;
-  const bar = '#'.repeat(Math.round(ratio * width)).padEnd(width, '.');
-  return `${job.kind} [${bar}] ${(ratio * 100).toFixed(1)}% ${p.done}/${p.total} ${Math.round(p.ratePerSecond)}/s ETA ${fmtTime(p.etaSeconds)} (${p.phase})`;
-}
+const DESCRIPTION =
+  'Providers come from the environment / .env (the target = the active providers; --source names a MIGRATION_<NAME>_* profile, default "source"). Files live under MIGRATION_DATA_DIR.';
 
 /** Final pgloader-like summary: per table/collection read, written, skipped, errors, time. */
 function summary(job: MigrationJob): string {
@@ -63,28 +30,162 @@ function summary(job: MigrationJob): string {
   return out.join('\n');
 }
 
+/**
+ * Follows a running job on stderr with a cli-progress bar: rows done of total, percent, rows/s, ETA and
+ * the phase (copy, catch-up, freeze, verify). Not a terminal (CI logs): a line every 2 s instead.
+ */
 async function follow(service: MigrationService, job: MigrationJob): Promise<MigrationJob> {
-  const tty = process.stderr.isTTY;
-  let last = 0;
+  const bar = new SingleBar(
+    {
+      stream: process.stderr,
+      format: `${job.kind} [{bar}] {percentage}% {value}/{total} {rate}/s ETA {eta_formatted} ({phase})`,
+      barsize: 30,
+      noTTYOutput: true,
+      notTTYSchedule: 2000,
+      etaBuffer: 20,
+      hideCursor: true,
+    },
+    Presets.legacy,
+  );
+  bar.start(job.progress?.total ?? 0, job.progress?.done ?? 0, { rate: 0, phase: job.progress?.phase ?? 'starting' });
   const off = service.subscribe(job.id, (j) => {
-    const now = Date.now();
-    if (!tty && now - last < 2000) return;
-    last = now;
-    process.stderr.write(tty ? `\r\x1b[2K${progressLine(j)}` : `${progressLine(j)}\n`);
+    const p = j.progress;
+    if (!p) return;
+    bar.setTotal(p.total);
+    bar.update(p.done, { rate: Math.round(p.ratePerSecond), phase: p.phase });
   });
-  const final = await service.waitFor(job.id);
-  off();
-  if (tty) process.stderr.write('\n');
-  return final;
+  try {
+    return await service.waitFor(job.id);
+  } finally {
+    off();
+    bar.stop();
+  }
+}
+
+/** The commands, parsed by commander; each sets the exit code through `done`. */
+function program(run: (fn: (s: Session) => Promise<number>) => Promise<void>): Command {
+  const kinds = (allowed: string[]) => (s: string | undefined) => {
+    const k = (s ?? '').toUpperCase().replace(/-/g, '_');
+    if (!allowed.includes(k)) throw new SwitchyardError('BAD_INPUT', `expected one of ${allowed.map((a) => a.toLowerCase().replace(/_/g, '-')).join(', ')}; got ${JSON.stringify(s ?? '')}`);
+    return k;
+  };
+  const policy = (v: string) => v.toUpperCase() as ConflictPolicy;
+  const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+  const cli = new Command('switchyard').description(DESCRIPTION).showHelpAfterError().configureOutput({ writeOut: (t) => process.stdout.write(t), writeErr: (t) => process.stderr.write(t) });
+  cli
+    .command('migrate')
+    .description('copy relational data, vectors, both (full-stack), or re-embed every document (reindex) into the active providers')
+    .argument('<kind>', 'relational | vectors | reindex | full-stack')
+    .option('--dry-run', 'plan only: counts, conflicts, rejects predicted, an estimate')
+    .option('--on-conflict <policy>', 'FAIL | SKIP | OVERWRITE | TRUNCATE', policy)
+    .option('--source <name>', 'the MIGRATION_<NAME>_* profile to read from')
+    .option('--batch-size <n>', 'records per batch', (v) => Number(v))
+    .option('--tables <list>', 'only these tables (comma-separated)', list)
+    .option('--exclude-tables <list>', 'all tables but these', list)
+    .option('--live', 'keep the source writable: capture changes, catch up, freeze briefly, cut over')
+    .action((arg: string, o) =>
+      run(async (s) => {
+        const kind = kinds(['RELATIONAL', 'VECTORS', 'REINDEX', 'FULL_STACK'])(arg) as MigrationKind;
+        if (kind === 'REINDEX') await s.embeddings.init();
+        const tables = o.tables || o.excludeTables ? { include: o.tables, exclude: o.excludeTables } : undefined;
+        return s.finish(await s.service.start({ kind, source: o.source, dryRun: !!o.dryRun, onConflict: o.onConflict, batchSize: o.batchSize, tables, live: !!o.live }));
+      }),
+    );
+  cli
+    .command('unfreeze')
+    .description('end the write freeze a live migration left on a source (rollback)')
+    .option('--source <name>', 'the source profile', 'source')
+    .action((o) =>
+      run(async (s) => {
+        const was = await s.service.unfreeze(o.source);
+        process.stdout.write(was ? 'unfrozen: the source takes writes again\n' : 'the source was not frozen\n');
+        return 0;
+      }),
+    );
+  cli
+    .command('resume')
+    .description('continue a stopped job from its checkpoints')
+    .argument('<jobId>')
+    .option('--overwrite', 'run a finished or failed job again from the start')
+    .action((id: string, o) => run(async (s) => s.finish(await s.service.resume(id, { overwrite: !!o.overwrite }))));
+  cli
+    .command('export')
+    .description('write relational rows or vectors to an NDJSON file')
+    .argument('<kind>', 'relational | vectors')
+    .requiredOption('--path <file>', 'the file, inside MIGRATION_DATA_DIR')
+    .option('--source <name>', 'the source profile (default: the active providers)')
+    .option('--overwrite', 'replace an existing file')
+    .action((arg: string, o) =>
+      run(async (s) => s.finish(await s.service.exportData({ kind: kinds(['RELATIONAL', 'VECTORS'])(arg) as DatasetKind, path: o.path, source: o.source, overwrite: !!o.overwrite }))),
+    );
+  cli
+    .command('import')
+    .description('load an NDJSON export into the active providers')
+    .argument('<kind>', 'relational | vectors')
+    .requiredOption('--path <file>', 'the file, inside MIGRATION_DATA_DIR')
+    .option('--on-conflict <policy>', 'FAIL | SKIP | OVERWRITE | TRUNCATE', policy)
+    .option('--dry-run', 'plan only')
+    .action((arg: string, o) =>
+      run(async (s) => s.finish(await s.service.importData({ kind: kinds(['RELATIONAL', 'VECTORS'])(arg) as DatasetKind, path: o.path, onConflict: o.onConflict, dryRun: !!o.dryRun }))),
+    );
+  cli
+    .command('verify')
+    .description('verify a job\'s target against its source again')
+    .argument('<jobId>')
+    .action((id: string) =>
+      run(async (s) => {
+        const v = await s.service.verify(id);
+        process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+        return v.ok ? 0 : 1;
+      }),
+    );
+  cli
+    .command('restore')
+    .description('restore the backups a TRUNCATE/OVERWRITE job took')
+    .argument('<jobId>')
+    .action((id: string) => run(async (s) => s.finish(await s.service.restoreBackup(id))));
+  cli
+    .command('status')
+    .description('one job, or the latest jobs')
+    .argument('[jobId]')
+    .action((id: string | undefined) =>
+      run(async (s) => {
+        const jobs = id ? [await s.service.get(id)] : await s.service.list(20);
+        for (const j of jobs) process.stdout.write(`${j.id}  ${j.kind.padEnd(10)} ${j.status.padEnd(22)} ${j.source} -> ${j.target}  ${j.progress ? `${j.progress.done}/${j.progress.total}` : ''}\n`);
+        return 0;
+      }),
+    );
+  return cli;
+}
+
+/** The open providers of one CLI run, and how a started job ends it. */
+interface Session {
+  service: MigrationService;
+  embeddings: ReturnType<typeof createEmbeddings>;
+  finish(job: MigrationJob): Promise<number>;
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
-  const { pos, flags } = parse(argv);
-  const [cmd, arg] = pos;
-  if (!cmd || flags.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return cmd ? 0 : 2;
+  let code = 0;
+  const cli = program(async (fn) => {
+    code = await withSession(fn);
+  });
+  if (!argv.length) {
+    cli.outputHelp();
+    return 2;
   }
+  cli.exitOverride();
+  try {
+    await cli.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.code === 'commander.helpDisplayed' || e.code === 'commander.help' ? 0 : 2;
+    throw e;
+  }
+  return code;
+}
+
+/** Opens the providers from the environment, runs one command, closes them. */
+async function withSession(fn: (s: Session) => Promise<number>): Promise<number> {
   try {
     process.loadEnvFile?.('.env');
   } catch {
@@ -97,56 +198,17 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   await relational.init();
   await vector.init();
   const service = createMigrationService(config, relational, vector, embeddings);
-  const kindOf = (s: string | undefined, allowed: string[]) => {
-    const k = (s ?? '').toUpperCase().replace(/-/g, '_');
-    if (!allowed.includes(k)) throw new SwitchyardError('BAD_INPUT', `expected one of ${allowed.map((a) => a.toLowerCase().replace(/_/g, '-')).join(', ')}; got ${JSON.stringify(s ?? '')}`);
-    return k;
-  };
-  const policy = flags['on-conflict'] ? (String(flags['on-conflict']).toUpperCase() as ConflictPolicy) : undefined;
   try {
-    let job: MigrationJob;
-    switch (cmd) {
-      case 'migrate': {
-        const kind = kindOf(arg, ['RELATIONAL', 'VECTORS', 'REINDEX', 'FULL_STACK']) as MigrationKind;
-        if (kind === 'REINDEX') await embeddings.init();
-        job = await service.start({ kind, source: flags.source as string | undefined, dryRun: !!flags['dry-run'], onConflict: policy, batchSize: flags['batch-size'] ? Number(flags['batch-size']) : undefined, tables: tableFlags(flags), live: !!flags.live });
-        break;
-      }
-      case 'resume':
-        job = await service.resume(arg, { overwrite: !!flags.overwrite });
-        break;
-      case 'export':
-        job = await service.exportData({ kind: kindOf(arg, ['RELATIONAL', 'VECTORS']) as DatasetKind, path: String(flags.path ?? ''), source: flags.source as string | undefined, overwrite: !!flags.overwrite });
-        break;
-      case 'import':
-        job = await service.importData({ kind: kindOf(arg, ['RELATIONAL', 'VECTORS']) as DatasetKind, path: String(flags.path ?? ''), onConflict: policy, dryRun: !!flags['dry-run'] });
-        break;
-      case 'restore':
-        job = await service.restoreBackup(arg);
-        break;
-      case 'verify': {
-        const v = await service.verify(arg);
-        process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
-        return v.ok ? 0 : 1;
-      }
-      case 'unfreeze': {
-        const was = await service.unfreeze((flags.source as string | undefined) ?? 'source');
-        process.stdout.write(was ? 'unfrozen: the source takes writes again\n' : 'the source was not frozen\n');
-        return 0;
-      }
-      case 'status': {
-        const jobs = arg ? [await service.get(arg)] : await service.list(20);
-        for (const j of jobs) process.stdout.write(`${j.id}  ${j.kind.padEnd(10)} ${j.status.padEnd(22)} ${j.source} -> ${j.target}  ${j.progress ? `${j.progress.done}/${j.progress.total}` : ''}\n`);
-        return 0;
-      }
-      default:
-        process.stderr.write(`unknown command ${JSON.stringify(cmd)}\n${USAGE}\n`);
-        return 2;
-    }
-    const final = job.status === 'RUNNING' ? await follow(service, job) : job;
-    process.stdout.write(`${summary(final)}\n`);
-    // 0: verified; 2: verified, with records set aside (see the reject file); 1: anything else.
-    return final.status === 'SUCCEEDED' || final.status === 'CUT_OVER' || final.status === 'PLANNED' ? 0 : final.status === 'SUCCEEDED_WITH_REJECTS' ? 2 : 1;
+    return await fn({
+      service,
+      embeddings,
+      finish: async (job) => {
+        const final = job.status === 'RUNNING' ? await follow(service, job) : job;
+        process.stdout.write(`${summary(final)}\n`);
+        // 0: verified; 2: verified, with records set aside (see the reject file); 1: anything else.
+        return final.status === 'SUCCEEDED' || final.status === 'CUT_OVER' || final.status === 'PLANNED' ? 0 : final.status === 'SUCCEEDED_WITH_REJECTS' ? 2 : 1;
+      },
+    });
   } finally {
     await service.close();
     await vector.close();
@@ -168,11 +230,3 @@ export function run(): void {
 }
 
 if (require.main === module) run();
-
-/** --tables a,b / --exclude-tables c: the tables of a RELATIONAL job. */
-function tableFlags(flags: Record<string, unknown>): { include?: string[]; exclude?: string[] } | undefined {
-  const list = (v: unknown) => (typeof v === 'string' && v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
-  const include = list(flags.tables);
-  const exclude = list(flags['exclude-tables']);
-  return include || exclude ? { include, exclude } : undefined;
-}
