@@ -1,4 +1,5 @@
 import { BadInputError, ProviderUnavailableError, SwitchyardError } from '@switchyard/core';
+import { Ollama } from 'ollama';
 import { ChatMessage, GenerateOptions, Llm } from '../llm.port';
 
 export interface OllamaOptions {
@@ -16,20 +17,10 @@ export interface OllamaOptions {
   keepAlive?: string;
 }
 
-/** One object of Ollama's /api/generate or /api/chat response (a whole body, or one NDJSON line when streaming). */
-interface OllamaResponseObject {
-  model?: string;
-  response?: string;
-  message?: { role?: string; content?: string };
-  done?: boolean;
-  done_reason?: string;
-  error?: string;
-}
-
-type Endpoint = '/api/generate' | '/api/chat';
-
 /**
- * LLM driver for Ollama's native REST API (https://docs.ollama.com/api), using Node's global fetch.
+ * LLM driver for Ollama's native REST API (https://docs.ollama.com/api), through the maintained `ollama`
+ * client (ollama-js), given a fetch that carries this driver's deadlines: the client has no per-call
+ * timeout of its own.
  *
  * - generate()   -> POST /api/generate  {model, prompt, system?, stream:false, options, keep_alive?}
  * - chat()       -> POST /api/chat      {model, messages, stream:false, options, keep_alive?}
@@ -80,14 +71,8 @@ export class OllamaLlm extends Llm {
 
   async generate(prompt: string, options: GenerateOptions = {}): Promise<string> {
     if (typeof prompt !== 'string' || !prompt.trim()) throw new BadInputError('prompt', 'must not be empty');
-    const body = {
-      model: this.model,
-      prompt,
-      ...(options.system ? { system: options.system } : {}),
-      stream: false,
-      ...this.commonFields(options),
-    };
-    const result = await this.requestJson('/api/generate', body, options.signal);
+    const fields = this.commonFields(options);
+    const result = await this.call('/api/generate', options.signal, (c) => c.generate({ model: this.model, prompt, ...(options.system ? { system: options.system } : {}), stream: false, ...fields }));
     if (typeof result.response !== 'string') {
       throw this.unavailable(new Error('unexpected /api/generate response: no "response" text'));
     }
@@ -95,13 +80,8 @@ export class OllamaLlm extends Llm {
   }
 
   async chat(messages: ChatMessage[], options: GenerateOptions = {}): Promise<string> {
-    const body = {
-      model: this.model,
-      messages: this.chatMessages(messages, options),
-      stream: false,
-      ...this.commonFields(options),
-    };
-    const result = await this.requestJson('/api/chat', body, options.signal);
+    const request = { model: this.model, messages: this.chatMessages(messages, options), stream: false as const, ...this.commonFields(options) };
+    const result = await this.call('/api/chat', options.signal, (c) => c.chat(request));
     if (typeof result.message?.content !== 'string') {
       throw this.unavailable(new Error('unexpected /api/chat response: no "message.content" text'));
     }
@@ -109,16 +89,11 @@ export class OllamaLlm extends Llm {
   }
 
   async *chatStream(messages: ChatMessage[], options: GenerateOptions = {}): AsyncGenerator<string, void, undefined> {
-    const body = {
-      model: this.model,
-      messages: this.chatMessages(messages, options),
-      stream: true,
-      ...this.commonFields(options),
-    };
+    const request = { model: this.model, messages: this.chatMessages(messages, options), stream: true as const, ...this.commonFields(options) };
     const callerSignal = options.signal;
     throwIfCancelled(callerSignal, this.label);
 
-    // Idle timeout: re-armed whenever bytes arrive, so only a silent server times out.
+    // Idle timeout: re-armed whenever a part arrives, so only a silent server times out.
     const idle = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
@@ -126,77 +101,39 @@ export class OllamaLlm extends Llm {
       timer = setTimeout(() => idle.abort(new TimeoutMarker(this.timeoutMs)), this.timeoutMs);
     };
     const signal = callerSignal ? AbortSignal.any([callerSignal, idle.signal]) : idle.signal;
-
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let stream: (AsyncIterable<{ message?: { content?: string } }> & { abort(): void }) | undefined;
+    let finished = false;
     try {
       arm();
-      const res = await this.send('/api/chat', body, signal, callerSignal);
-      if (!res.ok) throw await this.httpError(res);
-      if (!res.body) throw this.unavailable(new Error('the streaming response has no body'));
-      reader = res.body.getReader();
-      const decoder = new TextDecoder('utf-8');
-      let buffered = '';
-
-      const handleLine = (line: string): { text?: string; done: boolean } => {
-        const trimmed = line.trim();
-        if (!trimmed) return { done: false };
-        let obj: OllamaResponseObject;
-        try {
-          obj = JSON.parse(trimmed) as OllamaResponseObject;
-        } catch {
-          throw this.unavailable(new Error(`malformed line in the response stream: ${truncate(trimmed, 200)}`));
-        }
-        if (obj.error !== undefined) {
-          throw this.unavailable(new Error(`the model failed mid-stream: ${this.explain(String(obj.error))}`));
-        }
-        const text = obj.message?.content ?? obj.response;
-        return { text: typeof text === 'string' && text.length > 0 ? text : undefined, done: obj.done === true };
-      };
-
+      try {
+        stream = (await this.client(signal).chat(request)) as unknown as typeof stream;
+      } catch (e) {
+        throw this.failure(e, signal, callerSignal, '/api/chat');
+      }
+      const parts = stream![Symbol.asyncIterator]();
       for (;;) {
         arm();
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        let next: IteratorResult<{ message?: { content?: string } }>;
         try {
-          chunk = await reader.read();
+          next = await parts.next();
         } catch (e) {
-          throw this.translate(e, signal, callerSignal);
+          throw this.streamFailure(e, signal, callerSignal);
         }
-        if (chunk.done) {
-          buffered += decoder.decode();
-        } else {
-          buffered += decoder.decode(chunk.value, { stream: true });
+        if (next.done) {
+          finished = true;
+          return;
         }
-        // Process every complete line; keep the (possibly partial) remainder for the next read.
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          const { text, done } = handleLine(line);
-          if (text !== undefined) {
-            if (timer) clearTimeout(timer); // the consumer's pace is not the server's silence
-            yield text;
-            throwIfCancelled(callerSignal, this.label);
-          }
-          if (done) {
-            return;
-          }
-        }
-        if (chunk.done) {
-          // A last line without a trailing newline.
-          const { text, done } = handleLine(buffered);
-          buffered = '';
-          if (text !== undefined) yield text;
-          if (done) {
-            return;
-          }
-          throw this.unavailable(new Error('the response stream ended before the final "done" message (connection dropped?)'));
+        const text = next.value.message?.content;
+        if (typeof text === 'string' && text.length > 0) {
+          if (timer) clearTimeout(timer); // the consumer's pace is not the server's silence
+          yield text;
+          throwIfCancelled(callerSignal, this.label);
         }
       }
     } finally {
       if (timer) clearTimeout(timer);
-      // Done, or the consumer stopped early, or an error: release the body. Cancelling a stream that is not
-      // finished drops the connection, which is how Ollama learns to stop generating.
-      if (reader) reader.cancel().catch(() => undefined);
+      // The consumer stopped early, or an error: dropping the connection is how Ollama learns to stop generating.
+      if (!finished) stream?.abort();
     }
   }
 
@@ -211,21 +148,7 @@ export class OllamaLlm extends Llm {
 
   /** Model names the server has (GET /api/tags). Throws ProviderUnavailableError when unreachable. */
   async listModels(signal?: AbortSignal): Promise<string[]> {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    let res: Response;
-    try {
-      res = await fetch(`${this.baseUrl}/api/tags`, { method: 'GET', signal: combined });
-    } catch (e) {
-      throw this.translate(e, combined, signal);
-    }
-    if (!res.ok) throw await this.httpError(res);
-    let parsed: { models?: Array<{ name?: string; model?: string }> };
-    try {
-      parsed = (await res.json()) as typeof parsed;
-    } catch (e) {
-      throw this.translate(e, combined, signal, 'malformed /api/tags response');
-    }
+    const parsed = (await this.call('/api/tags', signal, (c) => c.list())) as { models?: Array<{ name?: string; model?: string }> };
     if (!Array.isArray(parsed?.models)) throw this.unavailable(new Error('unexpected /api/tags response: no "models" list'));
     const names = new Set<string>();
     for (const m of parsed.models) {
@@ -268,58 +191,52 @@ export class OllamaLlm extends Llm {
     return options.system ? [{ role: 'system', content: options.system }, ...out] : out;
   }
 
-  /** POST, non-streaming: whole request bounded by timeoutMs. */
-  private async requestJson(path: Endpoint, body: unknown, callerSignal?: AbortSignal): Promise<OllamaResponseObject> {
+  /** An ollama-js client whose every request carries `signal` (ours: the deadline and the caller's abort). */
+  private client(signal: AbortSignal): Ollama {
+    return new Ollama({
+      host: this.baseUrl,
+      fetch: (input: Parameters<typeof fetch>[0], init?: RequestInit) => fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal }),
+    });
+  }
+
+  /** One non-streaming call, the whole of it bounded by timeoutMs. */
+  private async call<T>(endpoint: string, callerSignal: AbortSignal | undefined, fn: (client: Ollama) => Promise<T>): Promise<T> {
     throwIfCancelled(callerSignal, this.label);
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
-    const res = await this.send(path, body, signal, callerSignal);
-    if (!res.ok) throw await this.httpError(res);
-    let parsed: OllamaResponseObject;
+    let result: T;
     try {
-      parsed = (await res.json()) as OllamaResponseObject;
+      result = await fn(this.client(signal));
     } catch (e) {
-      throw this.translate(e, signal, callerSignal, `malformed ${path} response`);
+      throw this.failure(e, signal, callerSignal, endpoint);
     }
-    if (parsed && typeof parsed === 'object' && parsed.error !== undefined) {
-      throw this.unavailable(new Error(this.explain(String(parsed.error))));
-    }
-    return parsed;
+    const error = (result as { error?: unknown } | null)?.error;
+    if (error !== undefined) throw this.unavailable(new Error(this.explain(String(error))));
+    return result;
   }
 
-  private async send(path: Endpoint, body: unknown, signal: AbortSignal, callerSignal?: AbortSignal): Promise<Response> {
-    try {
-      return await fetch(`${this.baseUrl}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/x-ndjson, application/json' },
-        body: JSON.stringify(body),
-        signal,
-      });
-    } catch (e) {
-      throw this.translate(e, signal, callerSignal);
+  /** A failed request: an HTTP error status with Ollama's message, a malformed body, or the transport's failure. */
+  private failure(e: unknown, signal: AbortSignal, callerSignal: AbortSignal | undefined, endpoint: string): SwitchyardError {
+    // ollama-js's ResponseError (not exported): an HTTP error status with the server's message
+    const http = e as { name?: unknown; status_code?: unknown; error?: unknown };
+    if (http?.name === 'ResponseError' && typeof http.status_code === 'number') {
+      const message = typeof http.error === 'string' ? http.error : '';
+      const detail = `HTTP ${http.status_code}${message ? `: ${this.explain(truncate(message, 500))}` : ''}`;
+      const err = this.unavailable(new Error(detail));
+      err.details.status = http.status_code;
+      return err;
     }
+    if (e instanceof SyntaxError) return this.unavailable(new Error(`malformed ${endpoint} response: ${e.message}`), e);
+    return this.translate(e, signal, callerSignal);
   }
 
-  /** Turns an HTTP error status (+ Ollama's `{"error": "..."}` body) into a ProviderUnavailableError. */
-  private async httpError(res: Response): Promise<SwitchyardError> {
-    let text = '';
-    try {
-      text = await res.text();
-    } catch {
-      /* body unreadable: report the status alone */
-    }
-    let serverMessage = text.trim();
-    try {
-      const parsed = JSON.parse(text) as { error?: unknown };
-      if (parsed && typeof parsed.error === 'string') serverMessage = parsed.error;
-    } catch {
-      /* not JSON */
-    }
-    const status = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
-    const detail = serverMessage ? `${status}: ${this.explain(truncate(serverMessage, 500))}` : status;
-    const err = this.unavailable(new Error(detail));
-    err.details.status = res.status;
-    return err;
+  /** A failure while reading a stream: the model's own error line, a malformed line, a stream cut before "done", or the transport. */
+  private streamFailure(e: unknown, signal: AbortSignal, callerSignal: AbortSignal | undefined): SwitchyardError {
+    if (callerSignal?.aborted || signal.aborted || errorCode(e)) return this.translate(e, signal, callerSignal);
+    if (e instanceof SyntaxError) return this.unavailable(new Error(`malformed line in the response stream: ${e.message}`), e);
+    const message = e instanceof Error ? e.message : String(e);
+    if (/Did not receive done/i.test(message)) return this.unavailable(new Error('the response stream ended before the final "done" message (connection dropped?)'), e);
+    return this.unavailable(new Error(`the model failed mid-stream: ${this.explain(message)}`), e);
   }
 
   /** Adds a hint to Ollama's own error text where we know what the user should do. */
