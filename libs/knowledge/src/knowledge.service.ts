@@ -2,7 +2,7 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { BadInputError, SwitchyardError, timed, userIdProblem } from '@switchyard/core';
 import { Embeddings } from '@switchyard/embeddings';
 import { Llm } from '@switchyard/llm';
-import { DocumentEntity, DocumentsRepository, DocumentWrite, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
+import { DocumentEntity, DocumentsRepository, DocumentWrite, relationalUnavailable, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
 import { VectorDb, VectorRecord } from '@switchyard/vector-db';
 import { createHash, randomUUID } from 'node:crypto';
 import { createChunker } from './chunking';
@@ -58,7 +58,7 @@ export class KnowledgeService implements OnModuleInit {
    * failure at any point (or the death of the process) leaves the previous version whole.
    */
   indexDocument(userId: string, input: { documentId?: string | null; content: string; title?: string | null; metadata?: Record<string, unknown> | null }): Promise<IndexResult> {
-    return timed(() => this.index(userId, input), (seconds, error) => ({ kind: 'knowledge', op: 'index', seconds, error }));
+    return timed(domainErrors(() => this.index(userId, input)), (seconds, error) => ({ kind: 'knowledge', op: 'index', seconds, error }));
   }
 
   private async index(userId: string, input: { documentId?: string | null; content: string; title?: string | null; metadata?: Record<string, unknown> | null }): Promise<IndexResult> {
@@ -164,17 +164,17 @@ export class KnowledgeService implements OnModuleInit {
 
   /** Every document of the user, oldest first. */
   listDocuments(userId: string): Promise<DocumentEntity[]> {
-    return this.documents.listByUser(userId);
+    return domainErrors(() => this.documents.listByUser(userId))();
   }
 
   /** A page of the user's documents in id order, after the id `after` (the last of the previous page); the text only `withContent`. */
   pageDocuments(userId: string, page: { first: number; after?: string | null; withContent?: boolean }): Promise<DocumentEntity[]> {
     if (!Number.isInteger(page.first) || page.first < 1) throw new BadInputError('first', 'must be a positive integer');
-    return this.documents.pageByUser(userId, page.first, page.after ?? null, page.withContent ?? true);
+    return domainErrors(() => this.documents.pageByUser(userId, page.first, page.after ?? null, page.withContent ?? true))();
   }
 
   getDocument(userId: string, documentId: string): Promise<DocumentEntity | null> {
-    return this.documents.findOne(userId, documentId);
+    return domainErrors(() => this.documents.findOne(userId, documentId))();
   }
 
   private embed(texts: string[]): Promise<Float32Array[]> {
@@ -183,7 +183,7 @@ export class KnowledgeService implements OnModuleInit {
 
   /** User-scoped semantic search, best first. */
   search(userId: string, query: string, limit = 5): Promise<KnowledgeHit[]> {
-    return timed(() => this.find(userId, query, limit), (seconds, error) => ({ kind: 'knowledge', op: 'search', seconds, error }));
+    return timed(domainErrors(() => this.find(userId, query, limit)), (seconds, error) => ({ kind: 'knowledge', op: 'search', seconds, error }));
   }
 
   private async find(userId: string, query: string, limit: number): Promise<KnowledgeHit[]> {
@@ -204,7 +204,7 @@ export class KnowledgeService implements OnModuleInit {
 
   /** Answers from the user's own documents, with sources; says so instead of inventing when nothing fits. */
   answer(userId: string, question: string): Promise<KnowledgeAnswer> {
-    return timed(() => this.reply(userId, question), (seconds, error) => ({ kind: 'knowledge', op: 'answer', seconds, error }));
+    return timed(domainErrors(() => this.reply(userId, question)), (seconds, error) => ({ kind: 'knowledge', op: 'answer', seconds, error }));
   }
 
   private async reply(userId: string, question: string): Promise<KnowledgeAnswer> {
@@ -231,7 +231,7 @@ export class KnowledgeService implements OnModuleInit {
 
   /** Removes the document and every chunk of it (in one transaction on PostgreSQL + pgvector). False when the user has no such document. */
   deleteDocument(userId: string, documentId: string): Promise<boolean> {
-    return timed(() => this.remove(userId, documentId), (seconds, error) => ({ kind: 'knowledge', op: 'delete', seconds, error }));
+    return timed(domainErrors(() => this.remove(userId, documentId)), (seconds, error) => ({ kind: 'knowledge', op: 'delete', seconds, error }));
   }
 
   private remove(userId: string, documentId: string): Promise<boolean> {
@@ -247,4 +247,16 @@ export class KnowledgeService implements OnModuleInit {
       return removed || removedChunks > 0;
     });
   }
+}
+
+/**
+ * A relational database that does not answer (a stalled or unreachable PostgreSQL, a SQLite file locked
+ * past its busy wait) is PROVIDER_UNAVAILABLE naming the engine, for every caller of the service (the
+ * API's resolvers and a host app alike), not TypeORM's own error.
+ */
+function domainErrors<T>(fn: () => Promise<T>): () => Promise<T> {
+  return () =>
+    fn().catch((e: unknown) => {
+      throw relationalUnavailable(e) ?? e;
+    });
 }

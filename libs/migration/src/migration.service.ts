@@ -1,7 +1,7 @@
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { BadInputError, errorMessage, SwitchyardError } from '@switchyard/core';
 import { createChunker } from '@switchyard/knowledge';
-import { MigrationJobEntity } from '@switchyard/relational-db';
+import { MigrationJobEntity, relationalUnavailable } from '@switchyard/relational-db';
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
@@ -455,7 +455,8 @@ export class MigrationService implements OnApplicationShutdown {
     );
   }
 
-  private async fail(job: MigrationJobEntity, e: unknown, runId?: string): Promise<void> {
+  private async fail(job: MigrationJobEntity, failure: unknown, runId?: string): Promise<void> {
+    const e = relationalUnavailable(failure) ?? failure; // a database that stopped answering, not INTERNAL
     const code = e instanceof SwitchyardError ? e.code : 'INTERNAL';
     const status = code === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
     // Refusals (conflicts, mismatches, bad input) are the user's to fix; only breakage is an error.
