@@ -3,7 +3,7 @@ import { createRelationalDb, DocumentsRepository, RelationalDb, UsersRepository,
 import { createVectorDb, VectorDb } from '@switchyard/vector-db';
 import { Client } from 'pg';
 import { HashEmbeddings } from '../../embeddings/src/testing/hash-embeddings';
-import { freshPostgres } from '../../../test/support/services';
+import { freshPostgres, serviceEnv } from '../../../test/support/services';
 import { createChunker } from './chunking';
 import { KnowledgeService } from './knowledge.service';
 
@@ -21,12 +21,14 @@ describe('KnowledgeService on PostgreSQL + pgvector: one transaction per documen
   let vec: VectorDb;
   let sql: Client;
   let svc: KnowledgeService;
+  let conn: Awaited<ReturnType<typeof freshPostgres>>['connection'];
   const chunk = createChunker(OPTIONS);
   const documents = 'switchyard_documents';
 
   beforeAll(async () => {
     const pg = await freshPostgres('atomic');
     drop = pg.drop;
+    conn = pg.connection;
     rel = createRelationalDb({ provider: 'postgres', logging: false, ...pg.connection });
     await rel.init();
     vec = createVectorDb({ provider: 'pgvector', connection: pg.connection, dimensions: 32, collection: 'atomic_chunks' }, 'test-hash');
@@ -131,5 +133,82 @@ describe('KnowledgeService on PostgreSQL + pgvector: one transaction per documen
     } finally {
       await freezes.unfreeze(store, 'job-x');
     }
+  });
+
+  it('a statement that times out inside the write leaves no connection in its transaction: the next write of the document goes through', async () => {
+    const timed = createRelationalDb({ provider: 'postgres', logging: false, ...conn, timeoutMs: 300 });
+    await timed.init();
+    try {
+      const llm = createLlm({ provider: 'ollama', url: 'http://127.0.0.1:1', model: 'm', timeoutMs: 500 });
+      const fast = new KnowledgeService(new DocumentsRepository(timed), new UsersRepository(timed), vec, new HashEmbeddings(), llm, OPTIONS, new VectorFreezeRepository(timed));
+      await fast.indexDocument('u', { documentId: 'd6', content: text('one', 2) });
+      // another session holds the chunks table in SHARE mode: the write's upsert waits past the 300 ms limit
+      await sql.query('BEGIN');
+      await sql.query('LOCK TABLE atomic_chunks IN SHARE MODE');
+      const failed = await fast.indexDocument('u', { documentId: 'd6', content: text('two', 3) }).then(() => null, (e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 1200));
+      await sql.query('COMMIT');
+      expect(failed).toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
+      await new Promise((r) => setTimeout(r, 300));
+      const { rows } = await sql.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'");
+      expect(rows[0].n).toBe(0);
+      const t0 = Date.now();
+      await expect(fast.indexDocument('u', { documentId: 'd6', content: text('three', 1) })).resolves.toMatchObject({ chunks: 1 });
+      expect(Date.now() - t0).toBeLessThan(5000); // not the 30 s a lock left held would cost
+      expect((await committed('u', 'd6')).chunks).toEqual(await chunk(text('three', 1)));
+    } finally {
+      await timed.close();
+    }
+  }, 60_000);
+});
+
+/**
+ * PostgreSQL + Chroma: the chunks cannot share the row's transaction. The row's statements then commit
+ * one by one, so a write that fails after storing its chunks leaves a chunk count that covers them, and
+ * the next write removes what the failed one left.
+ */
+describe('KnowledgeService on PostgreSQL + Chroma: no shared transaction, the chunk count still covers a failed write (real servers)', () => {
+  let drop: () => Promise<void>;
+  let rel: RelationalDb;
+  let vec: VectorDb;
+  let sql: Client;
+  let svc: KnowledgeService;
+  const chunk = createChunker(OPTIONS);
+
+  beforeAll(async () => {
+    const pg = await freshPostgres('nojoin');
+    drop = pg.drop;
+    rel = createRelationalDb({ provider: 'postgres', logging: false, ...pg.connection });
+    await rel.init();
+    vec = createVectorDb({ provider: 'chromadb', url: serviceEnv('TEST_CHROMA_URL'), dimensions: 32, collection: `nojoin_${Math.random().toString(36).slice(2, 8)}` }, 'test-hash');
+    await vec.init();
+    sql = new Client(pg.url);
+    await sql.connect();
+    const llm = createLlm({ provider: 'ollama', url: 'http://127.0.0.1:1', model: 'm', timeoutMs: 500 });
+    svc = new KnowledgeService(new DocumentsRepository(rel), new UsersRepository(rel), vec, new HashEmbeddings(), llm, OPTIONS, new VectorFreezeRepository(rel));
+    await sql.query(`CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.content LIKE '%FAIL%' AND NEW.content IS DISTINCT FROM OLD.content THEN RAISE EXCEPTION 'injected fault after the chunks'; END IF;
+        RETURN NEW;
+      END $$`);
+    await sql.query('CREATE TRIGGER test_fault BEFORE UPDATE ON switchyard_documents FOR EACH ROW EXECUTE FUNCTION test_fault()');
+  });
+
+  afterAll(async () => {
+    await sql?.end();
+    await vec?.reset().catch(() => undefined);
+    await vec?.close();
+    await rel?.close();
+    await drop?.();
+  });
+
+  it('2 chunks, then a failed write of 5, then a write of 1: exactly that 1 chunk remains', async () => {
+    await svc.indexDocument('u', { documentId: 'd1', content: text('two', 2) });
+    await expect(svc.indexDocument('u', { documentId: 'd1', content: text('five FAIL', 5) })).rejects.toThrow(/injected fault/);
+    const row = await svc.getDocument('u', 'd1');
+    expect(row!.chunkCount).toBeGreaterThanOrEqual(5); // raised before the chunks, and kept
+    await svc.indexDocument('u', { documentId: 'd1', content: text('one', 1) });
+    const left = await vec.documentRecords('u', 'd1');
+    expect(left.map((r) => r.content)).toEqual(await chunk(text('one', 1)));
   });
 });

@@ -106,9 +106,14 @@ export class KnowledgeService implements OnModuleInit {
     chunks: string[],
     embedded: Float32Array[],
   ): Promise<IndexResult> {
-    const { documents, users, freezes } = write;
+    const freezes = write.freezes;
     await this.assertVectorsWritable(freezes); // refused before it changes anything (nothing for a capture to record)
     const { vectors, atomic } = await this.vectorsFor(write);
+    // A store that cannot join the transaction: the row's statements commit one by one, as the chunks do,
+    // so the chunk count raised before the chunks are written stays raised if the write fails after them
+    // (the next write cleans up to it). In one transaction, everything rolls back together instead.
+    const documents = atomic ? write.documents : this.documents;
+    const users = atomic ? write.users : this.users;
     const found = await documents.findOne(userId, documentId);
     const fields = { userId, externalId: documentId, title: input.title ?? null, content: input.content, metadata: input.metadata ?? null };
     let created: DocumentEntity | null = null;
@@ -236,9 +241,10 @@ export class KnowledgeService implements OnModuleInit {
 
   private remove(userId: string, documentId: string): Promise<boolean> {
     return this.documents.withDocumentWrite(userId, documentId, async (write) => {
-      const { documents, freezes } = write;
+      const freezes = write.freezes;
       await this.assertVectorsWritable(freezes);
-      const { vectors } = await this.vectorsFor(write);
+      const { vectors, atomic } = await this.vectorsFor(write);
+      const documents = atomic ? write.documents : this.documents; // see store()
       const found = await documents.findOne(userId, documentId);
       if (found) await documents.beginWrite(found.id, 0);
       await this.assertVectorsWritable(freezes);

@@ -1,6 +1,6 @@
 import type { Embeddings } from '@switchyard/embeddings';
 import { chunkId } from '@switchyard/knowledge';
-import { DocumentEntity, DocumentsRepository, DocumentWrite, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
+import { DocumentEntity, DocumentsRepository, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
 import type { Metadata, VectorDb, VectorRecord } from '@switchyard/vector-db';
 import type { DataReader, Page } from './datasets';
 import type { ChunkFn } from './migration.types';
@@ -70,18 +70,21 @@ export class ReindexSource implements DataReader<VectorRecord> {
       // either all before (its version is seen) or all after.
       await repo.withDocumentWrite(d.userId, d.externalId, async (write) => {
         await this.assertWritable(write.freezes);
-        const vectors = (write.session && (await this.vectors.within(write.session))) || this.vectors;
-        if (await write.documents.markIndexedAt(d.id, d.version, counts[i], model, indexedAt)) {
+        const joined = write.session && (await this.vectors.within(write.session));
+        const vectors = joined || this.vectors;
+        // one transaction with the chunks, or (a store that cannot join) statements that commit one by one
+        const docs = joined ? write.documents : repo;
+        if (await docs.markIndexedAt(d.id, d.version, counts[i], model, indexedAt)) {
           await vectors.deleteIds(Array.from({ length: Math.max(0, d.chunkCount - counts[i]) }, (_, j) => chunkId(d.userId, d.externalId, counts[i] + j)));
-        } else await this.redo(write, vectors, d, Math.max(counts[i], d.chunkCount), model);
+        } else await this.redo(docs, vectors, d, Math.max(counts[i], d.chunkCount), model);
       });
     }
   }
 
   /** A document changed while this page was embedded: index what it holds now (or remove its chunks if it is gone). Runs in the document's write. */
-  private async redo(write: DocumentWrite, vectors: VectorDb, read: DocumentEntity, written: number, model: string): Promise<void> {
+  private async redo(docs: DocumentsRepository, vectors: VectorDb, read: DocumentEntity, written: number, model: string): Promise<void> {
     const embeddings = this.embeddings!;
-    const now = await write.documents.findOne(read.userId, read.externalId);
+    const now = await docs.findOne(read.userId, read.externalId);
     if (!now) {
       await vectors.deleteByDocument(read.userId, read.externalId);
       return;
@@ -92,6 +95,6 @@ export class ReindexSource implements DataReader<VectorRecord> {
     await vectors.upsert(records);
     const high = Math.max(written, now.chunkCount);
     await vectors.deleteIds(Array.from({ length: Math.max(0, high - texts.length) }, (_, j) => chunkId(now.userId, now.externalId, texts.length + j)));
-    await write.documents.markIndexed(now.id, texts.length, model);
+    await docs.markIndexed(now.id, texts.length, model);
   }
 }

@@ -209,18 +209,29 @@ export class PostgresRelationalDb extends RelationalDb {
           const runner = this.dataSource.createQueryRunner();
           await runner.connect();
           const client = (runner as unknown as { databaseConnection: PoolClient }).databaseConnection;
+          let failed = false;
           try {
-            // TypeORM's own transaction (not a raw BEGIN): a save() inside fn then nests as a savepoint
-            // instead of committing the section half-way.
+            // TypeORM's own transaction (not a raw BEGIN): a save() inside fn then joins it instead of
+            // committing the section half-way.
             await runner.startTransaction();
             const [{ got }] = (await runner.query('SELECT pg_try_advisory_xact_lock($1::bigint) AS got', [advisoryKey(key)])) as { got: boolean }[];
             if (!got) return { got: false as const };
             const out = await fn({ manager: runner.manager, session: { key: await this.sessionKey(), client } });
             await runner.commitTransaction();
             return { got: true as const, out };
+          } catch (e) {
+            failed = true;
+            throw e;
           } finally {
-            if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-            await runner.release();
+            // After a failure the connection is closed, not pooled: a statement that timed out on the client
+            // may still run on the server with the ROLLBACK queued behind it (and dropped by its own timer),
+            // so a pooled connection could still be in this transaction, holding its locks. Closing the
+            // session rolls it back on the server.
+            if (failed) await destroyConnection(runner);
+            else {
+              if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+              await runner.release();
+            }
           }
         });
         if (attempt.got) return attempt.out;
@@ -311,6 +322,6 @@ export class PostgresRelationalDb extends RelationalDb {
  */
 async function destroyConnection(runner: QueryRunner): Promise<void> {
   const release = (runner as unknown as { releasePostgresConnection?: (err: Error) => Promise<void> }).releasePostgresConnection;
-  if (release) await release.call(runner, new Error('schema lock not confirmed released'));
+  if (release) await release.call(runner, new Error('not confirmed back to a clean state'));
   else await runner.release();
 }

@@ -65,9 +65,11 @@ export class VectorFreezeRepository {
       await this.query(insert, args);
       return;
     }
-    await this.db.dataSource.transaction(async (m) => {
-      await m.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`switchyard-vector-freeze:${store}`]);
-      await m.query(insert, args);
+    // In a withLock() section: its own transaction, and a connection that is closed, not pooled, if the
+    // wait times out (the lock could be granted later to a transaction nobody ends).
+    await this.db.withLock(`vector-freeze:${store}`, async ({ manager }) => {
+      await manager!.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`switchyard-vector-freeze:${store}`]);
+      await manager!.query(insert, args);
     });
   }
 
