@@ -27,7 +27,10 @@ describe.each<Stack>(['sqlite+sqlite-vec', 'postgres+pgvector', 'sqlite+chromadb
   it('refuses a token that never expires or lives longer than AUTH_MAX_TOKEN_SECONDS', async () => {
     const forever = jwt.sign({ sub: 'alice', roles: [] }, SECRET, { algorithm: 'HS256' });
     const tooLong = jwt.sign({ sub: 'alice', roles: [] }, SECRET, { algorithm: 'HS256', expiresIn: '30d' });
-    for (const [token, why] of [[forever, /no exp claim/], [tooLong, /at most 86400 s/]] as const) {
+    const now = Math.floor(Date.now() / 1000);
+    // issued "in the future" to stretch the lifetime: counted from now
+    const futureIat = jwt.sign({ sub: 'alice', roles: [], iat: now + 30 * 86_400, exp: now + 30 * 86_400 + 3600 }, SECRET, { algorithm: 'HS256' });
+    for (const [token, why] of [[forever, /no exp claim/], [tooLong, /at most 86400 s/], [futureIat, /at most 86400 s/]] as const) {
       const r = await t.gql(DOCS, {}, token);
       expect(r.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
       expect(r.errors?.[0].message).toMatch(why);

@@ -1,6 +1,6 @@
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { startApp, TestApp } from '../support/app';
+import { SECRET, startApp, TestApp } from '../support/app';
 
 const INTROSPECT = '{ __schema { types { name } } }';
 
@@ -91,6 +91,25 @@ describe.each(['development', 'production'] as const)('GraphQL operation limits 
       expect(JSON.stringify(withToken)).toMatch(/introspection/i);
     } else {
       expect(JSON.stringify(anonymous)).not.toMatch(/4403/);
+    }
+  });
+
+  it('a graphql-ws connection stops being served once its token expires', async () => {
+    const jwt = await import('jsonwebtoken');
+    const now = Math.floor(Date.now() / 1000);
+    const short = jwt.sign({ sub: 'alice', roles: [], iat: now, exp: now + 2 }, SECRET, { algorithm: 'HS256' });
+    const client = createClient({ url: t.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${short}` }, retryAttempts: 0, lazy: false });
+    const once = () =>
+      new Promise<{ errors?: { extensions?: { code?: string } }[] }>((resolve) => {
+        let got: { errors?: { extensions?: { code?: string } }[] } = {};
+        client.subscribe({ query: '{ documents(first: 1) { id } }' }, { next: (r) => (got = r as typeof got), error: (e) => resolve(Array.isArray(e) ? { errors: e } : { errors: [{ extensions: { code: String(e) } }] }), complete: () => resolve(got) });
+      });
+    try {
+      expect((await once()).errors).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 3100));
+      expect((await once()).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    } finally {
+      await client.dispose();
     }
   });
 

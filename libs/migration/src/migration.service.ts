@@ -193,7 +193,7 @@ export class MigrationService implements OnApplicationShutdown {
       throw new SwitchyardError('MIGRATION_STATE', `job ${id} is running in another process (${job.owner ?? 'unknown owner'}, last heartbeat ${job.heartbeatAt?.toISOString()}); cancel it first or wait for it`, { id });
     }
     await this.claim(job, dead);
-    if (succeeded || (options.overwrite && job.status === 'FAILED')) {
+    if (succeeded || (options.overwrite && (job.status === 'FAILED' || job.status === 'CANCELLED'))) {
       // Run again from the start (OVERWRITE; a TRUNCATE job truncates again): new checkpoints, new backups of what the target holds now (the old ones
       // stay listed in options.previousBackups), a new reject file.
       await this.store.clearCheckpoints(id);

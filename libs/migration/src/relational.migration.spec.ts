@@ -175,6 +175,13 @@ describe('relational migration (SQLite <-> PostgreSQL, real servers)', () => {
     // resumable from its checkpoints, and the lock is free again
     const resumed = await succeeded(svc, svc.resume(slow.id));
     expect(resumed.verification?.ok).toBe(true);
+    // a cancelled job can also be run again from the start (overwrite), without its checkpoints
+    const again = await svc.start({ kind: 'RELATIONAL', onConflict: 'OVERWRITE', batchSize: 250, throttleMs: 20 });
+    for (let waited = 0; ((await svc.get(again.id)).progress?.done ?? 0) === 0 && waited < 20_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect((await svc.cancel(again.id)).progress?.done).toBeGreaterThan(0);
+    const restarted = await svc.resume(again.id, { overwrite: true });
+    expect(restarted.progress?.done ?? 0).toBe(0); // from the start: no checkpoint carried over
+    expect((await succeeded(svc, Promise.resolve(restarted))).verification?.ok).toBe(true);
   });
 
   it('rolls back: PostgreSQL -> a fresh SQLite, with the same checksums as the original SQLite', async () => {

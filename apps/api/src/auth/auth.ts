@@ -8,6 +8,8 @@ import * as jwt from 'jsonwebtoken';
 export interface Caller {
   userId: string;
   roles: string[];
+  /** When the token that named this caller expires (seconds since the epoch): a graphql-ws connection asks again after it. */
+  expiresAt?: number;
 }
 
 const ROLES_KEY = 'switchyard:roles';
@@ -49,7 +51,9 @@ function callerOf(claims: jwt.JwtPayload, maxTokenSeconds: number, rolesClaim = 
   try {
     if (typeof claims.sub !== 'string' || !claims.sub) throw new Error('token has no sub claim');
     if (typeof claims.exp !== 'number') throw new Error('token has no exp claim (tokens must expire)');
-    const from = typeof claims.iat === 'number' ? claims.iat : Math.floor(Date.now() / 1000);
+    // From the issue time, or from now when that is later or missing: a future `iat` buys no extra life.
+    const now = Math.floor(Date.now() / 1000);
+    const from = typeof claims.iat === 'number' ? Math.min(claims.iat, now) : now;
     if (claims.exp - from > maxTokenSeconds) throw new Error(`token lives ${claims.exp - from} s; at most ${maxTokenSeconds} s are accepted (AUTH_MAX_TOKEN_SECONDS)`);
   } catch (e) {
     throw new SwitchyardError('UNAUTHENTICATED', `invalid token: ${e instanceof Error ? e.message : String(e)}`);
@@ -59,7 +63,7 @@ function callerOf(claims: jwt.JwtPayload, maxTokenSeconds: number, rolesClaim = 
   if (why) throw new BadInputError('sub', `the token's sub ${why}`);
   const raw = claimAt(claims, rolesClaim);
   const roles = Array.isArray(raw) ? raw.filter((r): r is string => typeof r === 'string') : [];
-  return { userId: claims.sub, roles };
+  return { userId: claims.sub, roles, expiresAt: claims.exp };
 }
 
 /**
@@ -140,7 +144,8 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = request(ctx);
-    req.caller ??= await this.auth.caller(authorizationOf(req));
+    // Kept for the request (HTTP) or the connection (graphql-ws), until its token expires.
+    if (!req.caller || (req.caller.expiresAt !== undefined && req.caller.expiresAt * 1000 <= Date.now())) req.caller = await this.auth.caller(authorizationOf(req));
     const need = this.reflector.getAllAndOverride<string[] | undefined>(ROLES_KEY, [ctx.getHandler(), ctx.getClass()]);
     if (need?.length && !need.some((r) => req.caller!.roles.includes(r))) {
       throw new SwitchyardError('FORBIDDEN', `this operation requires the ${need.join(' or ')} role`);
