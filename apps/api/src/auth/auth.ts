@@ -83,19 +83,75 @@ export function verifyToken(header: string | undefined, secret: string, maxToken
 
 const ASYMMETRIC: jwt.Algorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'];
 
+/** How often a token with a key id not seen before may make the app fetch the provider's keys again. */
+const JWKS_REFETCH_MS = 15_000;
+/** Known keys are fetched again (in the background of a request) once this old: a revoked key goes. */
+const JWKS_MAX_AGE_MS = 10 * 60_000;
+
+/**
+ * The identity provider's signing keys by key id, fetched whole with jwks-rsa. A token with a key id
+ * not in the set fetches the set again at most every JWKS_REFETCH_MS (so a flood of made-up key ids
+ * costs one fetch per 15 s and never locks out the known keys; a rotated-in key is picked up by the first token that uses it 15 s after the last fetch), and the set is renewed once it is
+ * JWKS_MAX_AGE_MS old; a renewal that fails keeps the known keys (the provider being down does not log
+ * everyone out), a first fetch that fails is PROVIDER_UNAVAILABLE.
+ */
+class ProviderKeys {
+  private keys = new Map<string, string>();
+  private fetchedAt = 0;
+  private attemptedAt = 0;
+  private inFlight: Promise<void> | null = null;
+  private readonly client: JwksClient;
+
+  constructor(url: string, timeoutMs: number) {
+    this.client = new JwksClient({ jwksUri: url, cache: false, rateLimit: false, timeout: timeoutMs });
+  }
+
+  async key(kid: string | undefined): Promise<string> {
+    const now = Date.now();
+    if (!this.fetchedAt) await this.refresh();
+    else if (now - this.fetchedAt > JWKS_MAX_AGE_MS && now - this.attemptedAt > JWKS_REFETCH_MS) void this.refresh().catch(() => undefined);
+    let found = this.pick(kid);
+    if (found === undefined && Date.now() - this.attemptedAt > JWKS_REFETCH_MS) {
+      await this.refresh();
+      found = this.pick(kid);
+    }
+    if (found === undefined) throw Object.assign(new Error('it is signed with a key the identity provider does not publish'), { name: 'SigningKeyNotFoundError' });
+    return found;
+  }
+
+  private pick(kid: string | undefined): string | undefined {
+    if (kid !== undefined) return this.keys.get(kid);
+    return this.keys.size === 1 ? [...this.keys.values()][0] : undefined; // no kid: only an unambiguous set
+  }
+
+  private refresh(): Promise<void> {
+    this.inFlight ??= (async () => {
+      this.attemptedAt = Date.now();
+      try {
+        const keys = await this.client.getSigningKeys();
+        this.keys = new Map(keys.map((k) => [k.kid, k.getPublicKey()]));
+        this.fetchedAt = Date.now();
+      } finally {
+        this.inFlight = null;
+      }
+    })();
+    return this.inFlight;
+  }
+}
+
 /**
  * Who calls: HS256 tokens signed with AUTH_JWT_SECRET, or, with AUTH_JWKS_URL, tokens of an identity
- * provider verified with its published keys (jwks-rsa: fetched on a key id it has not seen, cached,
- * rate-limited, each fetch bounded by HEALTH_TIMEOUT_MS x 2). An identity provider that does not answer
- * is PROVIDER_UNAVAILABLE, an unknown key or a bad signature UNAUTHENTICATED.
+ * provider verified with its published keys (ProviderKeys; each fetch bounded by HEALTH_TIMEOUT_MS x 2).
+ * An identity provider that does not answer is PROVIDER_UNAVAILABLE, an unknown key or a bad signature
+ * UNAUTHENTICATED.
  */
 @Injectable()
 export class Authenticator {
-  private readonly keys: JwksClient | null;
+  private readonly keys: ProviderKeys | null;
 
   constructor(@Inject(SWITCHYARD_CONFIG) private readonly config: SwitchyardConfig) {
     const jwks = config.auth.jwks;
-    this.keys = jwks ? new JwksClient({ jwksUri: jwks.url, cache: true, cacheMaxAge: 10 * 60_000, rateLimit: true, jwksRequestsPerMinute: 10, timeout: config.health.timeoutMs * 2 }) : null;
+    this.keys = jwks ? new ProviderKeys(jwks.url, config.health.timeoutMs * 2) : null;
   }
 
   async caller(header: string | undefined): Promise<Caller> {
@@ -107,8 +163,8 @@ export class Authenticator {
       jwt.verify(
         token,
         (h, done) => {
-          keys.getSigningKey(h.kid).then(
-            (k) => done(null, k.getPublicKey()),
+          keys.key(h.kid).then(
+            (k) => done(null, k),
             (e: Error) => done(e),
           );
         },

@@ -13,8 +13,8 @@ function issues(env: Record<string, string>): string[] {
 describe('loadConfig', () => {
   it('defaults to the embedded stack: sqlite + sqlite-vec in the same file + xenova MiniLM (384)', () => {
     const c = loadConfig({});
-    expect(c.relational).toEqual({ provider: 'sqlite', database: './data/switchyard.sqlite', logging: false, tablePrefix: 'switchyard_' });
-    expect(c.vector).toEqual({ provider: 'sqlite-vec', path: './data/switchyard.sqlite', dimensions: 384, collection: 'switchyard_embeddings' });
+    expect(c.relational).toEqual({ provider: 'sqlite', database: './data/switchyard.sqlite', logging: false, tablePrefix: 'switchyard_', timeoutMs: 10_000 });
+    expect(c.vector).toEqual({ provider: 'sqlite-vec', path: './data/switchyard.sqlite', dimensions: 384, collection: 'switchyard_embeddings', timeoutMs: 10_000 });
     expect(c.embeddings).toMatchObject({ provider: 'xenova', model: 'Xenova/all-MiniLM-L6-v2', batchSize: 32, chunkSize: 1000, chunkOverlap: 200 });
     expect(c.llm).toMatchObject({ provider: 'ollama', url: 'http://localhost:11434' });
     expect(c.auth.insecureDefault).toBe(true);
@@ -92,6 +92,9 @@ describe('loadConfig', () => {
     expect(loadConfig({}).auth).toMatchObject({ rolesClaim: 'roles' });
     expect(loadConfig({}).auth.jwks).toBeUndefined();
     expect(issues({ AUTH_JWKS_URL: 'not a url' }).join()).toMatch(/AUTH_JWKS_URL/);
+    const missing = issues({ NODE_ENV: 'production', AUTH_JWKS_URL: 'https://idp.example/certs' }).join('\n');
+    expect(missing).toMatch(/AUTH_ISSUER: is required with AUTH_JWKS_URL when NODE_ENV=production/);
+    expect(missing).toMatch(/AUTH_AUDIENCE: is required with AUTH_JWKS_URL when NODE_ENV=production/);
   });
 
   it('reads postgres + pgvector from RELATIONAL_DB_* (pgvector reuses the connection)', () => {

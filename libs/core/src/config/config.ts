@@ -309,6 +309,13 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
     // The README's development secret, or one a guesser tries first ('a' x 32, '0123456789' repeated...).
     issues.list.push('AUTH_JWT_SECRET: is a known or low-entropy secret, refused in production; allowed: a random secret of at least 32 characters (e.g. `openssl rand -base64 48`)');
   }
+  const issuer = issues.parse(env, 'AUTH_ISSUER', str());
+  const audience = issues.parse(env, 'AUTH_AUDIENCE', str());
+  // One identity provider often serves many apps: in production its tokens must be meant for this one.
+  if (jwksUrl && nodeEnv === 'production') {
+    if (!issuer) issues.list.push('AUTH_ISSUER: is required with AUTH_JWKS_URL when NODE_ENV=production; allowed: the `iss` of your identity provider\'s tokens');
+    if (!audience) issues.list.push('AUTH_AUDIENCE: is required with AUTH_JWKS_URL when NODE_ENV=production; allowed: the `aud` your identity provider puts in tokens for this API');
+  }
   const maxTokenSeconds = issues.parse(env, 'AUTH_MAX_TOKEN_SECONDS', int(86_400, { min: 60, max: 31_536_000, what: 'seconds from 60 to 31536000' })) as number;
   const minScore = Number(env.KNOWLEDGE_MIN_SCORE ?? '0.2');
   if (!Number.isFinite(minScore) || minScore < -1 || minScore > 1) {
@@ -326,7 +333,7 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
       jwtSecret,
       insecureDefault,
       maxTokenSeconds,
-      ...(jwksUrl ? { jwks: { url: jwksUrl, issuer: issues.parse(env, 'AUTH_ISSUER', str()) as string | undefined, audience: issues.parse(env, 'AUTH_AUDIENCE', str()) as string | undefined } } : {}),
+      ...(jwksUrl ? { jwks: { url: jwksUrl, issuer: issuer as string | undefined, audience: audience as string | undefined } } : {}),
       rolesClaim: issues.parse(env, 'AUTH_ROLES_CLAIM', str('roles')) as string,
     },
     knowledge: {
