@@ -320,6 +320,23 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       expect(() => db.validate([ok])).not.toThrow();
     });
 
+    it('refuses lone surrogates in every text field (no store keeps them), naming the field, writing nothing', async () => {
+      const base = makeRecords(1, DIMS, { seed: 27, prefix: 'sur' })[0];
+      const lone: [string, VectorRecord][] = [
+        ['content', { ...base, content: 'half \ud83d pair' }],
+        ['id', { ...base, id: 'sur-\ud800' }],
+        ['userId', { ...base, userId: 'user\udc00' }],
+        ['documentId', { ...base, documentId: 'doc\ud83d' }],
+        ['metadata.note', { ...base, metadata: { note: 'a\udfff' } }],
+      ];
+      for (const [field, r] of lone) {
+        expect(thrown(() => db.validate([r]))).toMatchObject({ code: 'BAD_INPUT', message: expect.stringContaining('lone surrogate'), details: { field } });
+      }
+      expect(() => db.validate([{ ...base, content: 'a rocket \ud83d\ude80' }])).not.toThrow(); // a pair is fine
+      await expect(db.upsert([{ ...base, id: 'sur-ok' }, lone[1][1]])).rejects.toMatchObject({ code: 'BAD_INPUT' });
+      expect(await db.existingIds(['sur-ok'])).toEqual([]);
+    });
+
     const storesNul = provider !== 'pgvector';
     it(storesNul ? 'stores NUL characters in every text field and returns them exactly' : 'refuses NUL characters it cannot store (validate and upsert), naming the field, writing nothing', async () => {
       const base = makeRecords(1, DIMS, { seed: 26, prefix: 'nul' })[0];

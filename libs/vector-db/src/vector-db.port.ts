@@ -1,4 +1,4 @@
-import { ErrorCode, ProviderUnavailableError, SqlSession, SwitchyardError, timed, VectorProvider } from '@switchyard/core';
+import { ErrorCode, hasLoneSurrogate, ProviderUnavailableError, SqlSession, SwitchyardError, timed, VectorProvider } from '@switchyard/core';
 import { StoredMeta, VectorMatch, VectorQuery, VectorRecord, VectorStoreInfo } from './vector-db.types';
 
 const ID_MAX = 255;
@@ -186,18 +186,26 @@ export abstract class VectorDb {
         if (typeof v !== 'string' || !v || v.length > ID_MAX) {
           throw bad(field, `must be a string of 1..${ID_MAX} characters (got ${typeof v !== 'string' ? (v === undefined || v === null ? 'none' : `a ${typeof v}`) : `${v.length} characters`})`);
         }
+        unpaired(field, v);
+      };
+      // No store keeps a lone surrogate: it would come back as U+FFFD, and two ids differing only there would collide.
+      const unpaired = (field: string, v: string) => {
+        if (hasLoneSurrogate(v)) throw bad(field, 'must be valid Unicode (it contains a lone surrogate)');
       };
       text('id', r.id);
       text('userId', r.userId);
       text('documentId', r.documentId);
       if (!Number.isInteger(r.chunkIndex) || r.chunkIndex < 0 || r.chunkIndex > INT32_MAX) throw bad('chunkIndex', `must be an integer from 0 to ${INT32_MAX}`);
       if (typeof r.content !== 'string') throw bad('content', 'must be a string');
+      unpaired('content', r.content);
       if (!(r.embedding instanceof Float32Array)) throw bad('embedding', 'must be a Float32Array');
       if (r.embedding.length !== this.dimensions) throw new SwitchyardError('DIMENSION_MISMATCH', `vector record ${JSON.stringify(r.id)} has ${r.embedding.length} dimensions; the store has ${this.dimensions}`, { id: r.id, field: 'embedding' });
       for (let i = 0; i < r.embedding.length; i++) if (!Number.isFinite(r.embedding[i])) throw bad(`embedding[${i}]`, 'is not a finite number');
       if (r.metadata !== undefined && r.metadata !== null && (typeof r.metadata !== 'object' || Array.isArray(r.metadata))) throw bad('metadata', 'must be an object');
       for (const [k, v] of Object.entries(r.metadata ?? {})) {
         if (v !== null && !['string', 'number', 'boolean'].includes(typeof v)) throw bad(`metadata.${k}`, 'must be a string, number, boolean or null');
+        unpaired(`metadata.${k}`, k);
+        if (typeof v === 'string') unpaired(`metadata.${k}`, v);
         if (typeof v === 'number' && !Number.isFinite(v)) throw bad(`metadata.${k}`, 'must be finite');
       }
       const refused = this.refuse(r);
