@@ -11,6 +11,22 @@ const OPTIONS = { chunkSize: 120, chunkOverlap: 20, maxDocumentBytes: 100_000, m
 const text = (tag: string, paragraphs: number) => Array.from({ length: paragraphs }, (_, p) => `Version ${tag}, paragraph ${p}: the pilot flew the airplane over the mountains.`).join('\n\n');
 
 /**
+ * Faults made by the real server, a trigger on the documents table: the text's final save (after the
+ * chunks) fails for content with "FAIL" and waits 300 ms for content with "SLOW"; recording the
+ * indexing (the last statement of a write) fails for content with "NEWFAIL".
+ */
+async function installFaults(sql: Client): Promise<void> {
+  await sql.query(`CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.content LIKE '%FAIL%' AND NEW.content IS DISTINCT FROM OLD.content THEN RAISE EXCEPTION 'injected fault after the chunks'; END IF;
+      IF NEW.content LIKE '%SLOW%' AND NEW.content IS DISTINCT FROM OLD.content THEN PERFORM pg_sleep(0.3); END IF;
+      IF NEW.content LIKE '%NEWFAIL%' AND NEW.indexed_at IS DISTINCT FROM OLD.indexed_at THEN RAISE EXCEPTION 'injected fault when recording the indexing'; END IF;
+      RETURN NEW;
+    END $$`);
+  await sql.query('CREATE TRIGGER test_fault BEFORE UPDATE ON switchyard_documents FOR EACH ROW EXECUTE FUNCTION test_fault()');
+}
+
+/**
  * PostgreSQL + pgvector in one database: a document's row and its chunks change in one transaction.
  * Faults are made by the real server: a trigger on the documents table fails (or holds) the write
  * after its chunks are stored, and a second connection looks at what is committed meanwhile.
@@ -37,16 +53,7 @@ describe('KnowledgeService on PostgreSQL + pgvector: one transaction per documen
     await sql.connect();
     const llm = createLlm({ provider: 'ollama', url: 'http://127.0.0.1:1', model: 'm', timeoutMs: 500 });
     svc = new KnowledgeService(new DocumentsRepository(rel), new UsersRepository(rel), vec, new HashEmbeddings(), llm, OPTIONS, new VectorFreezeRepository(rel));
-    // The text's final save (after the chunks) fails for content with "FAIL" and waits 300 ms for content
-    // with "SLOW"; recording the indexing (the last statement of a write) fails for content with "NEWFAIL".
-    await sql.query(`CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.content LIKE '%FAIL%' AND NEW.content IS DISTINCT FROM OLD.content THEN RAISE EXCEPTION 'injected fault after the chunks'; END IF;
-        IF NEW.content LIKE '%SLOW%' AND NEW.content IS DISTINCT FROM OLD.content THEN PERFORM pg_sleep(0.3); END IF;
-        IF NEW.content LIKE '%NEWFAIL%' AND NEW.indexed_at IS DISTINCT FROM OLD.indexed_at THEN RAISE EXCEPTION 'injected fault when recording the indexing'; END IF;
-        RETURN NEW;
-      END $$`);
-    await sql.query(`CREATE TRIGGER test_fault BEFORE UPDATE ON ${documents} FOR EACH ROW EXECUTE FUNCTION test_fault()`);
+    await installFaults(sql);
   });
 
   afterAll(async () => {
@@ -186,12 +193,7 @@ describe('KnowledgeService on PostgreSQL + Chroma: no shared transaction, the ch
     await sql.connect();
     const llm = createLlm({ provider: 'ollama', url: 'http://127.0.0.1:1', model: 'm', timeoutMs: 500 });
     svc = new KnowledgeService(new DocumentsRepository(rel), new UsersRepository(rel), vec, new HashEmbeddings(), llm, OPTIONS, new VectorFreezeRepository(rel));
-    await sql.query(`CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.content LIKE '%FAIL%' AND NEW.content IS DISTINCT FROM OLD.content THEN RAISE EXCEPTION 'injected fault after the chunks'; END IF;
-        RETURN NEW;
-      END $$`);
-    await sql.query('CREATE TRIGGER test_fault BEFORE UPDATE ON switchyard_documents FOR EACH ROW EXECUTE FUNCTION test_fault()');
+    await installFaults(sql);
   });
 
   afterAll(async () => {
