@@ -150,10 +150,15 @@ export class LiveSync implements LiveJob {
         if (!changes.length) break;
         after = changes[changes.length - 1].seq;
         seen += changes.length;
+        // Changes of the same keys logged so far are covered by this copy too: their rows are read after
+        // this (a key changed a hundred times is copied once), except where a row is held back.
+        const others = await this.capture.sameKeys(changes);
         const done = await this.apply(changes);
-        await this.capture.consumed(done);
-        applied += done.length;
-        this.report.applied += done.length;
+        const doneKeys = new Set(done.map((c) => `${c.table}\0${c.pk}`));
+        const covered = others.filter((c) => doneKeys.has(`${c.table}\0${c.pk}`));
+        await this.capture.consumed([...done, ...covered]);
+        applied += done.length + covered.length;
+        this.report.applied += done.length + covered.length;
       }
       if (limit !== Infinity || applied === 0 || (await this.backlog()) === 0) return;
     }

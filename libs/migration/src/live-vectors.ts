@@ -145,17 +145,17 @@ export class VectorLiveSync implements LiveJob {
       const changes = await this.capture.pending(Math.min(PAGE, limit - seen), 0, [this.logName]);
       if (!changes.length) return;
       seen += changes.length;
-      const through = await this.capture.lastSeq();
-      const keys = await this.apply(changes, reject);
-      await this.capture.consumed(changes);
-      // The same documents' other changes up to `through` are covered too (read under their lock after it).
-      await this.capture.consumedKeys(this.logName, keys, through);
-      this.report.applied += changes.length;
+      // The same documents' other changes logged so far are covered by the copy too (each document is
+      // read under its lock after this).
+      const others = await this.capture.sameKeys(changes);
+      await this.apply(changes, reject);
+      await this.capture.consumed([...changes, ...others]);
+      this.report.applied += changes.length + others.length;
     }
   }
 
-  /** Copies each changed document whole: the source's chunks of it replace the target's. Returns the documents' keys. */
-  private async apply(changes: CapturedChange[], reject: (r: LiveReject[]) => Promise<void>): Promise<string[][]> {
+  /** Copies each changed document whole: the source's chunks of it replace the target's. */
+  private async apply(changes: CapturedChange[], reject: (r: LiveReject[]) => Promise<void>): Promise<void> {
     const docs = new Map<string, [string, string]>();
     for (const c of changes) docs.set(JSON.stringify(c.key), [c.key[0], c.key[1]]);
     for (const [userId, documentId] of docs.values()) {
@@ -171,7 +171,6 @@ export class VectorLiveSync implements LiveJob {
       await this.target.upsert(good);
       if (bad.length) await reject(bad);
     }
-    return [...docs.values()];
   }
 
   private problem(r: VectorRecord): string | null {

@@ -76,6 +76,30 @@ describe.each<'sqlite' | 'postgres'>(['sqlite', 'postgres'])('one live job per s
     dir.remove();
   });
 
+  it('finds every other logged change of the same keys (a key changed 50 times is copied once), by the log\'s key text', async () => {
+    await db.repository(UserEntity).insert([{ id: 'dedup-user', roles: null, active: true }]);
+    await db.repository(DocumentEntity).insert([
+      { id: 'dd-1', userId: 'dedup-user', externalId: 'hot', content: 'v0', contentBytes: 2, chunkCount: 0 },
+      { id: 'dd-2', userId: 'dedup-user', externalId: 'cold', content: 'v0', contentBytes: 2, chunkCount: 0 },
+    ]);
+    const capture = new ChangeCapture(db, [{ meta: db.metadata(DocumentEntity), name: 'documents' }], 'job-dedup');
+    await capture.install();
+    try {
+      for (let v = 1; v <= 50; v++) await db.repository(DocumentEntity).update({ id: 'dd-1' }, { content: `v${v}` });
+      await db.repository(DocumentEntity).update({ id: 'dd-2' }, { content: 'v1' });
+      const [first] = await capture.pending(1);
+      const others = await capture.sameKeys([first]);
+      expect(others).toHaveLength(49);
+      expect(new Set(others.map((c) => c.pk))).toEqual(new Set([first.pk]));
+      expect(others.every((c) => c.seq !== first.seq)).toBe(true);
+      await capture.consumed([first, ...others]);
+      expect(await capture.backlog()).toBe(1); // only the cold document's change is left
+    } finally {
+      await capture.remove(false);
+      await db.repository(DocumentEntity).delete({ userId: 'dedup-user' });
+    }
+  });
+
   it('a second job cannot install its capture beside another job\'s (they would consume each other\'s changes); the owner can again, and after removal anyone can', async () => {
     const tables = [{ meta: db.metadata(DocumentEntity), name: 'documents' }];
     const a = new ChangeCapture(db, tables, 'job-a');

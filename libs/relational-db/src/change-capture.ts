@@ -9,6 +9,8 @@ export interface CapturedChange {
   seq: number;
   table: string;
   key: string[];
+  /** The key as the log holds it (the database's JSON text): equal for every change of one key. */
+  pk: string;
 }
 
 /** The message every write refused by a freeze carries (the app maps it to MAINTENANCE). */
@@ -67,6 +69,11 @@ export class ChangeCapture {
   }
 
   /** A trigger (or function) name for a table: distinct per table, at most 63 bytes. */
+  /** The log's (tbl, pk) index: changes of one key found without a scan (sameKeys). */
+  private get keyIndex(): string {
+    return fitIdentifier(`${this.logTable}_key`);
+  }
+
   private name(kind: string, table: string): string {
     return fitIdentifier(`sy_cc_${kind}_${createHash('sha256').update(table).digest('hex').slice(0, 10)}`);
   }
@@ -104,6 +111,7 @@ export class ChangeCapture {
     await this.claim();
     if (this.pg) {
       await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.logTable)} (seq bigserial PRIMARY KEY, tbl text NOT NULL, pk text NOT NULL)`);
+      await this.q(`CREATE INDEX IF NOT EXISTS ${this.e(this.keyIndex)} ON ${this.e(this.logTable)} (tbl, pk)`);
       await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.freezeTable)} (id integer PRIMARY KEY, job_id text, since timestamptz NOT NULL DEFAULT now())`);
       const fn = this.name('fn', this.logTable);
       // TG_ARGV[0] = dataset name, TG_ARGV[1..] = primary key columns
@@ -134,6 +142,7 @@ END $f$`);
       return;
     }
     await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.logTable)} (seq integer PRIMARY KEY AUTOINCREMENT, tbl text NOT NULL, pk text NOT NULL)`);
+    await this.q(`CREATE INDEX IF NOT EXISTS ${this.e(this.keyIndex)} ON ${this.e(this.logTable)} (tbl, pk)`);
     await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.freezeTable)} (id integer PRIMARY KEY, job_id text, since text NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')))`);
     for (const t of this.tables) {
       // As text: a JSON number would lose the digits of a 64-bit key past 2^53.
@@ -235,40 +244,39 @@ END $f$`);
   /** Up to `limit` captured changes after sequence number `after` (of these tables only, if given), oldest first. */
   async pending(limit: number, after = 0, tables?: readonly string[]): Promise<CapturedChange[]> {
     const rows = (await this.q(`SELECT seq, tbl, pk FROM ${this.e(this.logTable)} WHERE seq > ${Math.floor(after)}${this.only(tables)} ORDER BY seq LIMIT ${Math.max(1, Math.floor(limit))}`)) as { seq: number | string; tbl: string; pk: string }[];
-    return rows.map((r) => ({ seq: Number(r.seq), table: r.tbl, key: (JSON.parse(r.pk) as unknown[]).map((v) => String(v)) }));
+    return rows.map((r) => this.change(r));
+  }
+
+  private change(r: { seq: number | string; tbl: string; pk: string }): CapturedChange {
+    return { seq: Number(r.seq), table: r.tbl, key: (JSON.parse(r.pk) as unknown[]).map((v) => String(v)), pk: r.pk };
+  }
+
+  /**
+   * Every change logged so far (and committed) of the keys of `changes`, other than them: read before
+   * the source rows of those keys are read again, these are covered by that read too, and go with them
+   * (a key changed a hundred times is copied once). By the log's own key text, through its (tbl, pk) index.
+   */
+  async sameKeys(changes: CapturedChange[]): Promise<CapturedChange[]> {
+    const byTable = new Map<string, Set<string>>();
+    for (const c of changes) byTable.set(c.table, (byTable.get(c.table) ?? new Set()).add(c.pk));
+    const given = new Set(changes.map((c) => c.seq));
+    const out: CapturedChange[] = [];
+    for (const [table, keys] of byTable) {
+      const list = [...keys];
+      for (let i = 0; i < list.length; i += 500) {
+        const part = list.slice(i, i + 500);
+        const params = this.pg ? part.map((_, j) => `$${j + 2}`) : part.map(() => '?');
+        const rows = (await this.q(`SELECT seq, tbl, pk FROM ${this.e(this.logTable)} WHERE tbl = ${this.pg ? '$1' : '?'} AND pk IN (${params.join(', ')})`, [table, ...part])) as { seq: number | string; tbl: string; pk: string }[];
+        for (const r of rows) if (!given.has(Number(r.seq))) out.push(this.change(r));
+      }
+    }
+    return out;
   }
 
   /** How many changes wait to be applied (of these tables only, if given). */
   async backlog(tables?: readonly string[]): Promise<number> {
     const [r] = (await this.q(`SELECT COUNT(*) AS n FROM ${this.e(this.logTable)} WHERE 1 = 1${this.only(tables)}`)) as { n: number | string }[];
     return Number(r?.n ?? 0);
-  }
-
-  /** The highest sequence number logged so far (0 when the log is empty). */
-  async lastSeq(): Promise<number> {
-    const [r] = (await this.q(`SELECT MAX(seq) AS n FROM ${this.e(this.logTable)}`)) as { n: number | string | null }[];
-    return Number(r?.n ?? 0);
-  }
-
-  /**
-   * Forgets every change of these keys of one table up to sequence `through` (read before the keys'
-   * current state was): duplicates of an applied change that were not on its page. Only for changes
-   * made under a lock the applier took before reading (the app's document lock), so none of them can
-   * still be uncommitted.
-   */
-  async consumedKeys(table: string, keys: string[][], through: number): Promise<void> {
-    const texts = keys.map((k) => JSON.stringify(k));
-    for (let i = 0; i < texts.length; i += 200) {
-      const part = texts.slice(i, i + 200);
-      const params = this.pg ? part.map((_, j) => `$${j + 2}`) : part.map(() => '?');
-      // The log's text of a key is the database's JSON: compared as JSON values, not as spellings.
-      const pk = this.pg ? 'pk::jsonb' : 'json(pk)';
-      const arg = (p: string) => (this.pg ? `${p}::jsonb` : `json(${p})`);
-      await this.q(
-        `DELETE FROM ${this.e(this.logTable)} WHERE tbl = ${this.pg ? '$1' : '?'} AND seq <= ${Math.floor(through)} AND ${pk} IN (${params.map(arg).join(', ')})`,
-        [table, ...part],
-      );
-    }
   }
 
   /** Forgets changes once they are applied. */
