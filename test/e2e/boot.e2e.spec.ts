@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -43,4 +44,32 @@ describe('app start-up with a bad environment', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('exits non-zero naming the provider when a configured server accepts connections but never answers', async () => {
+    // A TCP server that accepts and stays silent: a stalled Chroma.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-boot-stall-'));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const env = { VECTOR_DB_PROVIDER: 'chromadb', VECTOR_DB_CHROMA_URL: `http://127.0.0.1:${port}`, VECTOR_DB_TIMEOUT_MS: '1500', RELATIONAL_DB_DATABASE: path.join(dir, 'a.sqlite'), MIGRATION_DATA_DIR: path.join(dir, 'm'), EMBEDDINGS_XENOVA_MODEL_PATH: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH'), VECTOR_DB_DIMENSIONS: '32' };
+      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'apps/api/src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', TS_NODE_PROJECT: 'tsconfig.json', ...env } });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      const code = await new Promise<number | null>((resolve) => {
+        const kill = setTimeout(() => child.kill('SIGKILL'), 60_000); // it must not sit there
+        child.on('exit', (c) => {
+          clearTimeout(kill);
+          resolve(c);
+        });
+      });
+      expect(code).toBe(1);
+      expect(out).toMatch(/PROVIDER_UNAVAILABLE|ProviderUnavailableError/);
+      expect(out).toMatch(/chromadb vector store/);
+    } finally {
+      silent.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
