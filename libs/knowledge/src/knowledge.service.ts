@@ -79,7 +79,7 @@ export class KnowledgeService implements OnModuleInit {
    * and before any chunk is written: a write that passes this check is in the capture's log, so the
    * migration's last delta waits for it (under the document's lock) and copies what it wrote.
    */
-  private async assertVectorsWritable(freezes: VectorFreezeRepository = this.freeze): Promise<void> {
+  private async assertVectorsWritable(freezes: VectorFreezeRepository): Promise<void> {
     this.store$ ??= this.vectors.identity().catch((e) => {
       this.store$ = null;
       throw e;
@@ -87,10 +87,15 @@ export class KnowledgeService implements OnModuleInit {
     await freezes.assertWritable(await this.store$);
   }
 
-  /** The vector store for this write: inside its transaction where the store can join it (pgvector in the same database). */
-  private async vectorsFor(write: DocumentWrite): Promise<{ vectors: VectorDb; atomic: boolean }> {
+  /**
+   * Where this write's statements go. A vector store that can join the write's transaction (pgvector in
+   * the same database): everything in that transaction (atomic). One that cannot: the row's statements
+   * commit one by one, as the chunks do, so the chunk count raised before the chunks are written stays
+   * raised if the write fails after them (the next write cleans up to it).
+   */
+  private async scopeOf(write: DocumentWrite): Promise<{ vectors: VectorDb; documents: DocumentsRepository; users: UsersRepository; atomic: boolean }> {
     const joined = write.session && (await this.vectors.within(write.session));
-    return joined ? { vectors: joined, atomic: true } : { vectors: this.vectors, atomic: false };
+    return joined ? { vectors: joined, documents: write.documents, users: write.users, atomic: true } : { vectors: this.vectors, documents: this.documents, users: this.users, atomic: false };
   }
 
   /**
@@ -108,12 +113,7 @@ export class KnowledgeService implements OnModuleInit {
   ): Promise<IndexResult> {
     const freezes = write.freezes;
     await this.assertVectorsWritable(freezes); // refused before it changes anything (nothing for a capture to record)
-    const { vectors, atomic } = await this.vectorsFor(write);
-    // A store that cannot join the transaction: the row's statements commit one by one, as the chunks do,
-    // so the chunk count raised before the chunks are written stays raised if the write fails after them
-    // (the next write cleans up to it). In one transaction, everything rolls back together instead.
-    const documents = atomic ? write.documents : this.documents;
-    const users = atomic ? write.users : this.users;
+    const { vectors, documents, users, atomic } = await this.scopeOf(write);
     const found = await documents.findOne(userId, documentId);
     const fields = { userId, externalId: documentId, title: input.title ?? null, content: input.content, metadata: input.metadata ?? null };
     let created: DocumentEntity | null = null;
@@ -243,8 +243,7 @@ export class KnowledgeService implements OnModuleInit {
     return this.documents.withDocumentWrite(userId, documentId, async (write) => {
       const freezes = write.freezes;
       await this.assertVectorsWritable(freezes);
-      const { vectors, atomic } = await this.vectorsFor(write);
-      const documents = atomic ? write.documents : this.documents; // see store()
+      const { vectors, documents } = await this.scopeOf(write);
       const found = await documents.findOne(userId, documentId);
       if (found) await documents.beginWrite(found.id, 0);
       await this.assertVectorsWritable(freezes);
