@@ -45,6 +45,8 @@ export interface ReindexArgs {
   dataDir: string;
   batchSize?: number;
   embeddingsBatch: number;
+  /** A second re-index of the same, unchanged corpus (onConflict OVERWRITE, incremental): what it embeds, writes and costs. */
+  again?: boolean;
 }
 
 /** MigrationService REINDEX (timed: the job; the model is loaded before, as in a running app). */
@@ -54,16 +56,18 @@ export async function switchyardReindex(a: ReindexArgs): Promise<void> {
   const embeddings = localEmbeddings(a.modelPath, a.embeddingsBatch);
   await embeddings.init();
   timeCalls(embeddings, 'embed', embeds);
-  const r = await migrate({ pgUrl: a.pgUrl, vector: { dims: embeddings.dimensions, model: embeddings.model }, embeddings, chunk: createChunker(CHUNK), dataDir: a.dataDir, input: { kind: 'REINDEX', onConflict: 'FAIL', batchSize: a.batchSize } });
+  const r = await migrate({ pgUrl: a.pgUrl, vector: { dims: embeddings.dimensions, model: embeddings.model }, embeddings, chunk: createChunker(CHUNK), dataDir: a.dataDir, input: { kind: 'REINDEX', onConflict: a.again ? 'OVERWRITE' : 'FAIL', batchSize: a.batchSize } });
   await embeddings.close();
   // The job alone (the model is loaded before, as in a running app).
   const ms = r.phases.jobMs;
   const chunks = r.written;
+  const step = r.job.progress!.steps[0];
+  const stored = r.job.verification!.tables[0].targetCount;
   const { start, verify, end } = r.marks;
   const indexMs = busyMs(index, start, verify);
-  log(`reindex: ${chunks} chunks in ${ms} ms (embed busy ${busyMs(embeds, start, verify)} ms, index ${indexMs} ms, recall@10 ${r.job.verification?.recallAt10})`);
+  log(`reindex${a.again ? ' (again)' : ''}: ${chunks} chunks written of ${stored} in ${ms} ms (${step.unchanged ?? 0} documents unchanged; embed busy ${busyMs(embeds, start, verify)} ms, index ${indexMs} ms, recall@10 ${r.job.verification?.recallAt10})`);
   report({
-    items: chunks,
+    items: a.again ? stored : chunks,
     ms,
     breakdown: {
       ...r.phases,
@@ -72,6 +76,10 @@ export async function switchyardReindex(a: ReindexArgs): Promise<void> {
       embedBusyMs: busyMs(embeds, start, verify),
       writeBusyMs: busyMs(writes, start, verify),
       verifyEmbedBusyMs: busyMs(embeds, verify, end),
+      written: chunks,
+      unchangedDocuments: step.unchanged ?? 0,
+      documents: step.read,
+      backups: r.job.backups.length,
     },
     dims: embeddings.dimensions,
     recallAt10: r.job.verification?.recallAt10 ?? null,

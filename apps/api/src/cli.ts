@@ -83,12 +83,13 @@ function program(run: (fn: (s: Session) => Promise<number>) => Promise<void>): C
     .option('--tables <list>', 'only these tables (comma-separated)', list)
     .option('--exclude-tables <list>', 'all tables but these', list)
     .option('--live', 'keep the source writable: capture changes, catch up, freeze briefly, cut over')
+    .option('--full', 'reindex: embed every document again (default: only those whose stored chunks differ from what the model and chunker make)')
     .action((arg: string, o) =>
       run(async (s) => {
         const kind = kinds(['RELATIONAL', 'VECTORS', 'REINDEX', 'FULL_STACK'])(arg) as MigrationKind;
         if (kind === 'REINDEX') await s.embeddings.init();
         const tables = o.tables || o.excludeTables ? { include: o.tables, exclude: o.excludeTables } : undefined;
-        return s.finish(await s.service.start({ kind, source: o.source, dryRun: !!o.dryRun, onConflict: o.onConflict, batchSize: o.batchSize, tables, live: !!o.live }));
+        return s.finish(await s.service.start({ kind, source: o.source, dryRun: !!o.dryRun, onConflict: o.onConflict, batchSize: o.batchSize, tables, live: !!o.live, full: !!o.full }));
       }),
     );
   cli

@@ -8,6 +8,8 @@ export interface Page<T> {
   cursor: string;
   /** Progress units in this page (records; documents for a re-index). */
   units: number;
+  /** Progress units the reader left alone because the target already holds them as they would be written (an incremental re-index). */
+  unchanged?: number;
   /** Runs after the page is written and before it is checkpointed. */
   commit?: () => Promise<void>;
 }

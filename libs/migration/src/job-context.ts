@@ -31,6 +31,13 @@ export interface Step<T = any> {
   /** Takes a backup of the target before TRUNCATE / OVERWRITE. */
   backup?(tag: string): Promise<Backup>;
   backupKind?: Backup['kind'];
+  /**
+   * OVERWRITE: take the backup just before the first page that writes anything, not before the copy (an
+   * incremental re-index of an unchanged corpus writes nothing, so it backs up nothing).
+   */
+  backupOnFirstWrite?: boolean;
+  /** Verification: the target must hold exactly the source's records, whatever it held before (a re-index: the store is the documents' chunks). */
+  wholeTarget?: boolean;
   /** Verification compares the target with this (a restore: what the backup held) instead of reading a source. */
   expected?: { count: number; checksum: string | null };
   /** Replaces the copy loop (restoring a snapshot table). */
@@ -438,7 +445,8 @@ export class ContextBuilder {
     await embeddings.init();
     const t = await vec.describe();
     const scan = new ReindexSource(rel, vec, this.deps.chunk, null);
-    const step = this.vectorStep('documents', new ReindexSource(rel, vec, this.deps.chunk, embeddings), scan, recordFieldsHash);
+    const incremental = !(job.options as JobOptions | null)?.full;
+    const step = { ...this.vectorStep('documents', new ReindexSource(rel, vec, this.deps.chunk, embeddings, incremental), scan, recordFieldsHash), backupOnFirstWrite: incremental, wholeTarget: true };
     const ctx = this.base(
       job,
       [step],

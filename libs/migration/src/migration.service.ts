@@ -106,6 +106,7 @@ export class MigrationService implements OnApplicationShutdown {
   async start(input: StartMigrationInput): Promise<MigrationJob> {
     const kind = oneOf<MigrationKind>('kind', input?.kind, MIGRATION_KINDS);
     const source = kind === 'REINDEX' ? ACTIVE_PROFILE : (input.source ?? 'source');
+    if (input.full && kind !== 'REINDEX') throw new BadInputError('full', 'full (embed every document again) is an option of a REINDEX job');
     this.contexts.profile(source);
     if (input.live && kind === 'REINDEX') throw new BadInputError('live', 'a live migration is a RELATIONAL, VECTORS or FULL_STACK job (change capture on the source); a REINDEX runs beside the app\'s writes already');
     if (input.live && source === ACTIVE_PROFILE) throw new BadInputError('live', 'a live migration needs a source profile other than the active providers');
@@ -115,7 +116,7 @@ export class MigrationService implements OnApplicationShutdown {
       dryRun: input.dryRun === true,
       onConflict: oneOf('onConflict', input.onConflict, CONFLICT_POLICIES, 'FAIL'),
       batchSize: this.batchSize(input.batchSize),
-      options: { throttleMs: intIn('throttleMs', input.throttleMs, 0, 60_000, 0), ...(input.tables ? { tables: tableSelection(input.tables) } : {}), ...(input.live ? { live: true } : {}) },
+      options: { throttleMs: intIn('throttleMs', input.throttleMs, 0, 60_000, 0), ...(input.tables ? { tables: tableSelection(input.tables) } : {}), ...(input.live ? { live: true } : {}), ...(input.full ? { full: true } : {}) },
     });
   }
 

@@ -48,6 +48,8 @@ export interface StepProgress {
   written: number;
   /** Records left alone because they were already present (SKIP). */
   skipped: number;
+  /** A re-index: documents left alone because the store already holds their chunks as this model and chunker make them. */
+  unchanged?: number;
   /** Records that could not be moved (first few in `rejected`). */
   errors: number;
   /** Time spent on this step, all runs together. */
@@ -188,6 +190,8 @@ export interface JobOptions {
   tables?: TableSelection;
   /** RELATIONAL: capture the source's writes during the copy, catch up, freeze, cut over (the operator's consent to add triggers to the source). */
   live?: boolean;
+  /** REINDEX: embed every document again, also those whose stored chunks are already what the model and chunker make of them. */
+  full?: boolean;
 }
 
 /** A job as the service returns it. */
@@ -238,6 +242,11 @@ export interface StartMigrationInput {
    * triggers on the source for the job's duration; ends with a short write freeze of the source and CUT_OVER.
    */
   live?: boolean;
+  /**
+   * REINDEX: embed every document again. By default a re-index is incremental: a document whose stored
+   * chunks already are exactly what the current model and chunker make of it is left alone.
+   */
+  full?: boolean;
 }
 
 export interface ExportInput {

@@ -51,7 +51,7 @@ describe('REINDEX while the app writes (real PostgreSQL + pgvector)', () => {
   it('every document ends with the chunks of its latest text; deleted ones stay deleted', async () => {
     const svc = service({ target: { relational: rel, vector: vec }, embeddings, profiles: {}, dataDir: path.join(dir.dir, 'data'), chunk, defaultBatchSize: 10 });
     const latest = new Map<string, string | null>(Array.from({ length: DOCS }, (_, i) => [`doc-${i}`, text(i, 0)]));
-    const started = await svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE', throttleMs: 20 });
+    const started = await svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE', throttleMs: 20, full: true }); // every document embedded again (the app indexed them all with this model)
     // The app writes until the job's copy is done (its verification then sees a quiet store).
     let copying = true;
     // (stops at 60 % of the documents: writes during the verification would rightly fail it)
@@ -108,7 +108,7 @@ describe('REINDEX while the app writes (real PostgreSQL + pgvector)', () => {
       await expect(svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE' })).rejects.toMatchObject({ code: 'MAINTENANCE', message: expect.stringMatching(/frozen by the live migration live-job-1/) });
       await freezes.unfreeze(store, 'live-job-1');
 
-      const started = await svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE', throttleMs: 20 });
+      const started = await svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE', throttleMs: 20, full: true }); // every document embedded again (the app indexed them all with this model)
       let froze = false;
       const off = svc.subscribe(started.id, (j) => {
         if (!froze && (j.progress?.done ?? 0) >= 30) {

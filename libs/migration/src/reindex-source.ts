@@ -21,6 +21,12 @@ export class ReindexSource implements DataReader<VectorRecord> {
     private readonly vectors: VectorDb,
     private readonly chunk: ChunkFn,
     private readonly embeddings: Embeddings | null,
+    /**
+     * Leave alone a document whose stored chunks already are what this job would write (same ids, text,
+     * title, chunk count, an embedding of the configured size) and that was embedded with this model:
+     * a second re-index of an unchanged corpus embeds nothing. Off: every document is embedded again.
+     */
+    private readonly incremental = false,
   ) {}
 
   private store$?: Promise<string>;
@@ -39,12 +45,36 @@ export class ReindexSource implements DataReader<VectorRecord> {
     for await (const docs of this.db.pages(DocumentEntity, size, after)) {
       if (this.embeddings) await this.assertWritable();
       const chunks = await Promise.all(docs.map((d) => this.chunk(d.content)));
-      const items = docs.flatMap((d, i) => chunks[i].map((content, j) => this.record(d, j, content)));
+      const records = docs.map((d, i) => chunks[i].map((content, j) => this.record(d, j, content)));
       const embeddings = this.embeddings;
+      const todo = embeddings && this.incremental ? await this.changed(docs, records, embeddings) : docs.map((_, i) => i);
+      const items = todo.flatMap((i) => records[i]);
       if (embeddings) (await embeddings.embed(items.map((r) => r.content))).forEach((v, i) => (items[i].embedding = v));
-      const commit = embeddings ? () => this.markIndexed(docs, chunks.map((c) => c.length), embeddings.model) : undefined;
-      yield { items, cursor: docs[docs.length - 1].id, units: docs.length, commit };
+      const commit = embeddings && todo.length ? () => this.markIndexed(todo.map((i) => docs[i]), todo.map((i) => chunks[i].length), embeddings.model) : undefined;
+      yield { items, cursor: docs[docs.length - 1].id, units: docs.length, unchanged: docs.length - todo.length, commit };
     }
+  }
+
+  /**
+   * Which of the page's documents must be embedded again (their indexes): all but those the store already
+   * holds exactly as this job would write them, embedded with this model. Read in one call for the page.
+   * A document the app writes meanwhile is the app's to index (its write replaces the chunks).
+   */
+  private async changed(docs: DocumentEntity[], records: VectorRecord[][], embeddings: Embeddings): Promise<number[]> {
+    const held = new Map((await this.vectors.records(records.flat().map((r) => r.id))).map((r) => [r.id, r]));
+    const same = (want: VectorRecord): boolean => {
+      const got = held.get(want.id);
+      return (
+        got !== undefined &&
+        got.userId === want.userId &&
+        got.documentId === want.documentId &&
+        got.chunkIndex === want.chunkIndex &&
+        got.content === want.content &&
+        sameMetadata(got.metadata, want.metadata) &&
+        got.embedding.length === embeddings.dimensions
+      );
+    };
+    return docs.flatMap((d, i) => (d.embeddingModel === embeddings.model && d.chunkCount === records[i].length && records[i].every(same) ? [] : [i]));
   }
 
   idOf(r: VectorRecord): string {
@@ -97,4 +127,10 @@ export class ReindexSource implements DataReader<VectorRecord> {
     await vectors.deleteIds(Array.from({ length: Math.max(0, high - texts.length) }, (_, j) => chunkId(now.userId, now.externalId, texts.length + j)));
     await docs.markIndexed(now.id, texts.length, model);
   }
+}
+
+/** Flat metadata (string, number, boolean or null values) with the same keys and values. */
+function sameMetadata(a: Metadata | undefined, b: Metadata | undefined): boolean {
+  const ka = Object.keys(a ?? {});
+  return ka.length === Object.keys(b ?? {}).length && ka.every((k) => Object.is((a ?? {})[k], (b ?? {})[k]));
 }

@@ -5,6 +5,7 @@ import { chunkId, createChunker } from '@switchyard/knowledge';
 import { DocumentEntity, DocumentsRepository, RelationalDb } from '@switchyard/relational-db';
 import { VectorDb } from '@switchyard/vector-db';
 import { existsSync, readFileSync } from 'node:fs';
+import { Client } from 'pg';
 import { freshDir, freshPostgres, serviceEnv } from '../../../test/support/services';
 import { rng } from '../../vector-db/src/testing/records';
 import { MigrationService } from './migration.service';
@@ -28,6 +29,7 @@ describe('re-index after an embedding model change (32 -> 48 dimensions; real se
   const wide = new XenovaEmbeddings({ model: 'ignored', modelPath: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH_ALT'), batchSize: 32 });
   let drop: () => Promise<void>;
   let conn: PostgresConnection;
+  let pgUrl: string;
   let rel: RelationalDb;
   let expectedChunks = 0;
   const open: { close(): Promise<void> }[] = [];
@@ -49,6 +51,7 @@ describe('re-index after an embedding model change (32 -> 48 dimensions; real se
     const pg = await freshPostgres('migreidx');
     drop = pg.drop;
     conn = pg.connection;
+    pgUrl = pg.url;
     rel = await openRelational({ provider: 'postgres', logging: false, ...conn });
     const docs = new DocumentsRepository(rel);
     for (let i = 0; i < DOCS; i++) {
@@ -79,6 +82,66 @@ describe('re-index after an embedding model change (32 -> 48 dimensions; real se
     expect(doc.indexedAt).toBeInstanceOf(Date);
     const hits = await v32.query((await small.embed([(await chunk(text(7)))[0]]))[0], { userId: doc.userId, k: 1 });
     expect(hits[0]).toMatchObject({ id: chunkId(doc.userId, 'doc-7', 0), documentId: 'doc-7', chunkIndex: 0, metadata: { title: 'Title 7' } });
+  });
+
+  it('a second re-index is incremental: only documents whose stored chunks differ are embedded again, the HNSW index stays; full embeds all', async () => {
+    const v32 = await target(32, small.model);
+    const svc = reindexer(v32, small);
+    const hnsw = async (): Promise<number[]> => {
+      const c = new Client({ connectionString: pgUrl });
+      await c.connect();
+      try {
+        return (await c.query(`SELECT c.oid::int AS oid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'hnsw'`)).rows.map((r) => r.oid as number);
+      } finally {
+        await c.end();
+      }
+    };
+    const indexBefore = await hnsw();
+    expect(indexBefore).toHaveLength(1);
+    const docs = new DocumentsRepository(rel);
+    const calls: number[] = [];
+    const embed = small.embed.bind(small);
+    small.embed = async (texts: string[]) => (calls.push(texts.length), embed(texts));
+    try {
+      const again = await succeeded(svc, svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE' }));
+      expect(again.backups).toEqual([]); // nothing was written, so nothing needed backing up
+      expect(again.progress!.steps[0]).toMatchObject({ read: DOCS, unchanged: DOCS, written: 0 });
+      expect(calls.reduce((a, b) => a + b, 0)).toBe(20); // the verification's self-retrieval sample only
+      expect(again.verification).toMatchObject({ ok: true, tables: [{ sourceCount: expectedChunks, targetCount: expectedChunks, checksumMatch: true }] });
+      expect(await hnsw()).toEqual(indexBefore); // not dropped and rebuilt
+
+      // What makes a document change: its text, its title (stored with each chunk), a chunk in the store
+      // that is not what the chunker makes of it, a chunk missing.
+      const d1 = await docs.findOne('user-1', 'doc-1');
+      await docs.save({ userId: 'user-1', externalId: 'doc-1', title: d1!.title, content: text(1) + '\n\nOne more paragraph about replica latency.' });
+      const d2 = await docs.findOne('user-2', 'doc-2');
+      await docs.save({ userId: 'user-2', externalId: 'doc-2', title: 'A new title', content: d2!.content });
+      const [c4] = await v32.records([chunkId('user-1', 'doc-4', 0)]);
+      await v32.upsert([{ ...c4, content: c4.content + ' (edited in the store)' }]);
+      await v32.deleteIds([chunkId('user-2', 'doc-5', 1)]);
+      const changed = [1, 2, 4, 5];
+      const changedChunks = (await Promise.all(changed.map(async (i) => (await chunk((await docs.findOne(`user-${i % 3}`, `doc-${i}`))!.content)).length))).reduce((a, b) => a + b, 0);
+      expectedChunks += changedChunks - (await Promise.all(changed.map(async (i) => (await chunk(text(i))).length))).reduce((a, b) => a + b, 0);
+      calls.length = 0;
+      const some = await succeeded(svc, svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE' }));
+      expect(some.backups).toMatchObject([{ kind: 'file', rows: expectedChunks - changedChunks + (await chunk(text(1))).length + (await chunk(text(2))).length + (await chunk(text(4))).length + (await chunk(text(5))).length - 1 }]);
+      expect(some.progress!.steps[0]).toMatchObject({ read: DOCS, unchanged: DOCS - changed.length, written: changedChunks });
+      expect(calls.reduce((a, b) => a + b, 0)).toBe(changedChunks + 20);
+      expect(some.verification).toMatchObject({ ok: true, tables: [{ sourceCount: expectedChunks, targetCount: expectedChunks, checksumMatch: true }] });
+      const [c4now] = await v32.records([chunkId('user-1', 'doc-4', 0)]);
+      expect(c4now.content).toBe((await chunk(text(4)))[0]);
+      expect((await v32.records([chunkId('user-2', 'doc-2', 0)]))[0].metadata).toEqual({ title: 'A new title' });
+
+      calls.length = 0;
+      const full = await succeeded(svc, svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE', full: true }));
+      expect(full.progress!.steps[0]).toMatchObject({ read: DOCS, written: expectedChunks });
+      expect(full.progress!.steps[0].unchanged ?? 0).toBe(0);
+      expect(calls.reduce((a, b) => a + b, 0)).toBe(expectedChunks + 20);
+      expect(full.verification?.ok).toBe(true);
+      await expect(svc.start({ kind: 'RELATIONAL', full: true })).rejects.toMatchObject({ code: 'BAD_INPUT', field: 'full' });
+    } finally {
+      small.embed = embed;
+    }
   });
 
   it('after switching to the 48-dimensional model: FAIL refuses before any write, TRUNCATE re-indexes after a backup', async () => {

@@ -1,7 +1,7 @@
 import { SwitchyardError } from '@switchyard/core';
 import type { MigrationJobEntity } from '@switchyard/relational-db';
-import type { WriteMode } from './datasets';
-import type { JobContext } from './job-context';
+import type { DataWriter, WriteMode } from './datasets';
+import type { JobContext, Step } from './job-context';
 import { JobStore, TakenOver } from './job-store';
 import type { Backup, ConflictPolicy, JobStatus, MigrationLogger, MigrationProgress, MigrationVerification } from './migration.types';
 import { copyPages } from './pipeline';
@@ -90,11 +90,13 @@ export async function copyJob(run: Run): Promise<void> {
       await s.run();
     } else {
       await run.check();
-      await s.target.prepare?.();
       try {
         await copyPages({
           reader: s.source,
-          writer: s.target,
+          writer: onFirstWrite(s.target, async () => {
+            if (s.backupOnFirstWrite) await backUp(run, s, policy); // once per job: a resumed run whose first run wrote nothing takes it now
+            await s.target.prepare?.();
+          }),
           pageSize: job.batchSize,
           after: cp.cursor ?? undefined,
           mode: { first: resumed ? resumeMode : mode, rest: mode },
@@ -105,6 +107,7 @@ export async function copyJob(run: Run): Promise<void> {
             sp.read += b.page.units;
             sp.written += b.written;
             sp.skipped += b.skipped;
+            if (b.page.unchanged) sp.unchanged = (sp.unchanged ?? 0) + b.page.unchanged;
             sp.errors += b.rejected.length;
             sp.rejected.push(...b.rejected.slice(0, Math.max(0, MAX_REJECTED - sp.rejected.length)).map((r) => ({ id: r.id, reason: r.reason })));
             cp.cursor = b.page.cursor;
@@ -187,6 +190,33 @@ async function finish(run: Run, progress: MigrationProgress, verification: Migra
   run.logger.log(`job ${job.id}: ${job.kind} ${status.toLowerCase()} (verified)${rejects}${freeze}; ${summary(progress)}`);
 }
 
+/** Backs up what TRUNCATE / OVERWRITE would replace of one step's target (once per job), its count checked against the store. */
+async function backUp(run: Run, s: Step, policy: ConflictPolicy): Promise<void> {
+  const { job, ctx } = run;
+  const backups = [...((job.backups ?? []) as Backup[])];
+  if (!ctx.backups || (policy !== 'TRUNCATE' && policy !== 'OVERWRITE') || !s.backup || backups.some((b) => b.step === s.name)) return;
+  await run.check();
+  const phase = (job.progress as MigrationProgress | null)?.phase;
+  await run.update({ progress: { ...((job.progress as MigrationProgress | null) ?? { total: 0, done: 0, ratePerSecond: 0, etaSeconds: null, steps: [] }), phase: 'backup' } });
+  const n = await s.target.count();
+  // Named per run: a run that was taken over and wakes up can never overwrite the backup another run recorded.
+  const tag = `${job.id.slice(0, 8)}_${run.runId.slice(0, 8)}`;
+  const b: Backup = n === 0 ? { step: s.name, kind: s.backupKind ?? 'table', name: '', rows: 0, checksum: null, empty: true, createdAt: new Date().toISOString() } : await s.backup(tag);
+  await run.check();
+  const now = await s.target.count();
+  if (b.rows !== now) {
+    throw new SwitchyardError(
+      'MIGRATION_STATE',
+      `The backup of ${s.target.label} holds ${b.rows} records but the store holds ${now}; nothing was emptied or overwritten. ` +
+        'The store changed during the backup (stop writers) or could not be read completely; resume the job to try again.',
+      { step: s.name, backup: b.rows, store: now },
+    );
+  }
+  backups.push(b);
+  await run.update({ backups, ...(phase !== undefined && job.progress ? { progress: { ...(job.progress as MigrationProgress), phase } } : {}) });
+  run.logger.log(`job ${job.id}: backed up ${s.target.label} (${b.rows} records${b.empty ? ', empty' : ''})${b.name ? ` to ${b.kind === 'table' ? 'table' : 'file'} ${b.name}` : ''}`);
+}
+
 /**
  * First run only: back up what TRUNCATE / OVERWRITE would replace, check each backup's count against the
  * store, then empty the targets for TRUNCATE. Returns each step's record count once prepared.
@@ -194,31 +224,9 @@ async function finish(run: Run, progress: MigrationProgress, verification: Migra
 async function prepareTarget(run: Run, policy: ConflictPolicy): Promise<number[]> {
   const { job, ctx } = run;
   const phase = (name: string) => run.update({ progress: { ...((job.progress as MigrationProgress | null) ?? { total: 0, done: 0, ratePerSecond: 0, etaSeconds: null, steps: [] }), phase: name } });
-  if (ctx.backups && (policy === 'TRUNCATE' || policy === 'OVERWRITE')) {
-    const backups = [...((job.backups ?? []) as Backup[])];
-    for (const s of ctx.steps) {
-      if (!s.backup || backups.some((b) => b.step === s.name)) continue;
-      await run.check();
-      await phase('backup');
-      const n = await s.target.count();
-      // Named per run: a run that was taken over and wakes up can never overwrite the backup another run recorded.
-      const tag = `${job.id.slice(0, 8)}_${run.runId.slice(0, 8)}`;
-      const b: Backup = n === 0 ? { step: s.name, kind: s.backupKind ?? 'table', name: '', rows: 0, checksum: null, empty: true, createdAt: new Date().toISOString() } : await s.backup(tag);
-      await run.check();
-      const now = await s.target.count();
-      if (b.rows !== now) {
-        throw new SwitchyardError(
-          'MIGRATION_STATE',
-          `The backup of ${s.target.label} holds ${b.rows} records but the store holds ${now}; nothing was emptied or overwritten. ` +
-            'The store changed during the backup (stop writers) or could not be read completely; resume the job to try again.',
-          { step: s.name, backup: b.rows, store: now },
-        );
-      }
-      backups.push(b);
-      await run.update({ backups });
-      run.logger.log(`job ${job.id}: backed up ${s.target.label} (${b.rows} records${b.empty ? ', empty' : ''})${b.name ? ` to ${b.kind === 'table' ? 'table' : 'file'} ${b.name}` : ''}`);
-    }
-  }
+  // TRUNCATE empties the store first: its backup cannot wait for the first write.
+  const deferred = (s: Step) => s.backupOnFirstWrite && policy === 'OVERWRITE' && !ctx.clearOnOverwrite;
+  for (const s of ctx.steps) if (!deferred(s)) await backUp(run, s, policy);
   if (policy === 'TRUNCATE' || (policy === 'OVERWRITE' && ctx.clearOnOverwrite)) {
     for (const s of ctx.steps) {
       if (s.run) continue;
@@ -229,4 +237,20 @@ async function prepareTarget(run: Run, policy: ConflictPolicy): Promise<number[]
     }
   }
   return Promise.all(ctx.steps.map((s) => (s.run ? 0 : s.target.count())));
+}
+
+/**
+ * The target, with `first` run once just before the first page that has something to write: a deferred
+ * backup, and the bulk-load preparation (pgvector: its HNSW index dropped, rebuilt by finish()). A job
+ * that writes nothing (an incremental re-index of an unchanged corpus) leaves the index the app searches
+ * with alone and needs no backup.
+ */
+function onFirstWrite<T>(target: DataWriter<T>, first: () => Promise<void>): DataWriter<T> {
+  let done: Promise<void> | undefined;
+  const view = Object.create(target) as DataWriter<T>;
+  view.write = async (items, mode) => {
+    if (items.length) await (done ??= first());
+    return target.write(items, mode);
+  };
+  return view;
 }

@@ -63,7 +63,7 @@ export async function selfRetrieval(embeddings: Embeddings, target: VectorDb, sa
     if (found.some((m) => m.id === s.id)) hit++;
   }
   const problem = wrong.length
-    ? `${wrong.length} of ${samples.length} sampled chunks have a stored embedding that is not what "${embeddings.model}" makes of their text (e.g. ${JSON.stringify(wrong[0])}).`
+    ? `${wrong.length} of ${samples.length} sampled chunks have a stored embedding that is not what "${embeddings.model}" makes of their text (e.g. ${JSON.stringify(wrong[0])}); a re-index with full (CLI --full) embeds every document again, not only those whose text changed.`
     : null;
   return { recall: hit / samples.length, problem };
 }

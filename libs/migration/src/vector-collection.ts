@@ -53,6 +53,11 @@ export class VectorCollection implements DataReader<VectorRecord>, DataWriter<Ve
     return { written: todo.length, skipped: items.length - todo.length };
   }
 
+  /** The stored records of these ids (verification compares content by id). */
+  fetch(ids: string[]): Promise<VectorRecord[]> {
+    return this.db.records(ids);
+  }
+
   clear(): Promise<void> {
     return this.db.reset();
   }

@@ -173,7 +173,7 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
       if (r.orphans) ok = false;
       if (r.note) notes.push(`${s.name}: ${r.note}`);
     };
-    if (before > 0 && !s.expected) {
+    if (before > 0 && !s.expected && !s.wholeTarget) {
       const byContent = (ctx.job.onConflict as ConflictPolicy) === 'OVERWRITE';
       const { differing, ...t } = await keyedCompare(s, pageSize, keep, byContent, sampled === s.scan ? visit : undefined);
       if (sampled === check.target || tally) await checksumOf(check.target, check.hash, pageSize, visitTarget); // the sample is of the target side

@@ -156,6 +156,17 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       expect(back.metadata).toEqual({ changed: true, n: 1.25, nil: null });
       expect(await db.existingIds([r.id, 'nope', records[5].id])).toEqual(expect.arrayContaining([r.id, records[5].id]));
       expect((await db.existingIds([r.id, 'nope'])).length).toBe(1);
+      // By id, in the order asked, every field exact (1,200 ids: more than one batch of any driver)
+      const asked = [records[7].id, 'nope', r.id, ...records.slice(100, 1_300).map((x) => x.id)];
+      const got = await db.records(asked);
+      expect(got.map((x) => x.id)).toEqual(asked.filter((id) => id !== 'nope'));
+      expect(got[1].content).toBe(big);
+      expect(got[1].metadata).toEqual({ changed: true, n: 1.25, nil: null });
+      const want = records[7];
+      expect([got[0].userId, got[0].documentId, got[0].chunkIndex, got[0].content, got[0].metadata]).toEqual([want.userId, want.documentId, want.chunkIndex, want.content, want.metadata]);
+      expect(Array.from(got[0].embedding)).toEqual(Array.from(want.embedding));
+      expect(Array.from(got[got.length - 1].embedding)).toEqual(Array.from(records[1_299].embedding));
+      expect(await db.records([])).toEqual([]);
       await db.deleteIds([r.id]);
       expect(await db.count()).toBe(9_999);
     });

@@ -66,6 +66,8 @@ export abstract class VectorDb {
   /** Records with id > after, ascending by id (byte order), at most `limit`. */
   protected abstract doPage(limit: number, after: string | undefined): Promise<VectorRecord[]>;
   protected abstract doExistingIds(ids: string[]): Promise<string[]>;
+  /** The records of those ids that exist, in any order (every field, the exact embedding). */
+  protected abstract doRecords(ids: string[]): Promise<VectorRecord[]>;
   /** Every record of one (user, document), in chunk order then id order. */
   protected abstract doDocumentRecords(userId: string, documentId: string): Promise<VectorRecord[]>;
   /**
@@ -263,6 +265,13 @@ export abstract class VectorDb {
 
   async existingIds(ids: string[]): Promise<string[]> {
     return ids.length ? this.guard(() => this.doExistingIds(ids), 'read') : [];
+  }
+
+  /** The stored records of these ids, in the order given; ids with no record are left out. */
+  async records(ids: string[]): Promise<VectorRecord[]> {
+    if (!ids.length) return [];
+    const found = new Map((await this.guard(() => this.doRecords(ids), 'read')).map((r) => [r.id, r]));
+    return ids.flatMap((id) => found.get(id) ?? []);
   }
 
   /**

@@ -68,6 +68,7 @@ export class StepProgressModel {
   @Field(() => Int) read: number;
   @Field(() => Int) written: number;
   @Field(() => Int) skipped: number;
+  @Field(() => Int, { nullable: true, description: 'REINDEX: documents left alone because the store already holds their chunks exactly as the current model and chunker make them.' }) unchanged?: number;
   @Field(() => Int) errors: number;
   @Field(() => Int) ms: number;
   @Field() finished: boolean;
@@ -158,6 +159,7 @@ export class StartMigrationInput {
   @Field(() => [String], { nullable: true, description: 'RELATIONAL: only these tables (users, documents, or a host table by name).' }) includeTables?: string[];
   @Field(() => [String], { nullable: true, description: 'RELATIONAL: every table but these.' }) excludeTables?: string[];
   @Field({ defaultValue: false, description: 'RELATIONAL, VECTORS or FULL_STACK: a live migration (change-capture triggers on the source relational database with your consent, catch-up, a short write freeze, CUT_OVER).' }) live: boolean;
+  @Field({ defaultValue: false, description: 'REINDEX: embed every document again. Without it a re-index is incremental: documents whose stored chunks already are what the current model and chunker make of them are left alone.' }) full: boolean;
 }
 
 @InputType()

@@ -342,6 +342,10 @@ export class ChromaVectorDb extends VectorDb {
     return ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
   }
 
+  protected doRecords(ids: string[]): Promise<VectorRecord[]> {
+    return this.getByIds(ids);
+  }
+
   protected async doExistingIds(ids: string[]): Promise<string[]> {
     const coll = await this.handle();
     const out: string[] = [];

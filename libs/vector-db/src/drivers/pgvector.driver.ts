@@ -425,6 +425,15 @@ export class PgvectorVectorDb extends VectorDb {
     return rows.map((r) => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) }));
   }
 
+  protected async doRecords(ids: string[]): Promise<VectorRecord[]> {
+    const rows = await this.sql<Row>(
+      `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_send(embedding) AS embedding
+       FROM ${this.t.rec} WHERE id = ANY($1::varchar[])`,
+      [ids],
+    );
+    return rows.map((r) => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) }));
+  }
+
   protected async doExistingIds(ids: string[]): Promise<string[]> {
     return (await this.sql<{ id: string }>(`SELECT id FROM ${this.t.rec} WHERE id = ANY($1::varchar[])`, [ids])).map((r) => r.id);
   }

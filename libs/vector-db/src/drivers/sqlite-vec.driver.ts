@@ -228,6 +228,18 @@ export class SqliteVecVectorDb extends VectorDb {
     return rows.map((r) => ({ ...this.fields(r), embedding: fromBlob(r.embedding!) }));
   }
 
+  protected async doRecords(ids: string[]): Promise<VectorRecord[]> {
+    const out: VectorRecord[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      const rows = this.db
+        .prepare(`SELECT r.*, v.embedding FROM ${this.t.rec} r JOIN ${this.t.vec} v ON v.rowid = r.rid WHERE r.id IN (${part.map(() => '?').join(',')})`)
+        .all(...part) as Row[];
+      out.push(...rows.map((r) => ({ ...this.fields(r), embedding: fromBlob(r.embedding!) })));
+    }
+    return out;
+  }
+
   protected async doExistingIds(ids: string[]): Promise<string[]> {
     const out: string[] = [];
     for (let i = 0; i < ids.length; i += 500) {
