@@ -4,7 +4,7 @@
  * (transformers.js feature-extraction pipeline, same batch size) in a process doing nothing else.
  */
 import { createChunker } from '@switchyard/knowledge';
-import { createRelationalDb, DocumentEntity, UserEntity } from '@switchyard/relational-db';
+import { createRelationalDb, DocumentEntity, DocumentsRepository, UserEntity } from '@switchyard/relational-db';
 import { busyMs, Intervals, localEmbeddings, log, now, rawPipeline, report, since, timeCalls, toConnection } from './common';
 import { logNormal, rngFor, text, userId, uuidFor } from './gen';
 import { instrumentPgvector, migrate } from './job';
@@ -56,6 +56,8 @@ export async function switchyardReindex(a: ReindexArgs): Promise<void> {
   const embeddings = localEmbeddings(a.modelPath, a.embeddingsBatch);
   await embeddings.init();
   timeCalls(embeddings, 'embed', embeds);
+  const records: Intervals = [];
+  timeCalls(DocumentsRepository.prototype, 'withDocumentWrites', records);
   const r = await migrate({ pgUrl: a.pgUrl, vector: { dims: embeddings.dimensions, model: embeddings.model }, embeddings, chunk: createChunker(CHUNK), dataDir: a.dataDir, input: { kind: 'REINDEX', onConflict: a.again ? 'OVERWRITE' : 'FAIL', batchSize: a.batchSize } });
   await embeddings.close();
   // The job alone (the model is loaded before, as in a running app).
@@ -75,6 +77,7 @@ export async function switchyardReindex(a: ReindexArgs): Promise<void> {
       copyNoIndexMs: Math.round(r.phases.copyMs - indexMs),
       embedBusyMs: busyMs(embeds, start, verify),
       writeBusyMs: busyMs(writes, start, verify),
+      recordBusyMs: busyMs(records, start, verify),
       verifyEmbedBusyMs: busyMs(embeds, verify, end),
       written: chunks,
       unchangedDocuments: step.unchanged ?? 0,

@@ -60,6 +60,7 @@ async function run(ctx) {
       'driver embed() s (mean)': secs(raw.breakdown.driverEmbedMs),
       'job: embed busy s': secs(b.embedBusyMs),
       'job: write busy s': secs(b.writeBusyMs),
+      'job: record per page s': secs(b.recordBusyMs),
       'job: HNSW s': secs(b.indexMs),
       'job: verify s': secs(b.verifyMs),
       'recall@10': sy.recallAt10,

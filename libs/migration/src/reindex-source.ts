@@ -90,25 +90,29 @@ export class ReindexSource implements DataReader<VectorRecord> {
    * Removes chunks an older, longer indexing left behind, and records count, model and time on each
    * document that is still at the version this page read. A document the app wrote (or deleted) since
    * then got this job's chunks of its older text: it is done again under its lock, from what it holds
-   * now, so the app's write wins.
+   * now, so the app's write wins. The page's documents are locked together (one transaction on
+   * PostgreSQL + pgvector): an app write of any of them is either all before or all after.
    */
   private async markIndexed(docs: DocumentEntity[], counts: number[], model: string): Promise<void> {
     const indexedAt = new Date();
     const repo = new DocumentsRepository(this.db);
-    for (const [i, d] of docs.entries()) {
-      // Under the document's lock (and on PostgreSQL + pgvector in its transaction): an app write is
-      // either all before (its version is seen) or all after.
-      await repo.withDocumentWrite(d.userId, d.externalId, async (write) => {
+    await repo.withDocumentWrites(
+      docs.map((d) => [d.userId, d.externalId]),
+      async (write) => {
         await this.assertWritable(write.freezes);
         const joined = write.session && (await this.vectors.within(write.session));
         const vectors = joined || this.vectors;
         // one transaction with the chunks, or (a store that cannot join) statements that commit one by one
-        const docs = joined ? write.documents : repo;
-        if (await docs.markIndexedAt(d.id, d.version, counts[i], model, indexedAt)) {
-          await vectors.deleteIds(Array.from({ length: Math.max(0, d.chunkCount - counts[i]) }, (_, j) => chunkId(d.userId, d.externalId, counts[i] + j)));
-        } else await this.redo(docs, vectors, d, Math.max(counts[i], d.chunkCount), model);
-      });
-    }
+        const documents = joined ? write.documents : repo;
+        const stale: string[] = [];
+        for (const [i, d] of docs.entries()) {
+          if (await documents.markIndexedAt(d.id, d.version, counts[i], model, indexedAt)) {
+            stale.push(...Array.from({ length: Math.max(0, d.chunkCount - counts[i]) }, (_, j) => chunkId(d.userId, d.externalId, counts[i] + j)));
+          } else await this.redo(documents, vectors, d, Math.max(counts[i], d.chunkCount), model);
+        }
+        await vectors.deleteIds(stale);
+      },
+    );
   }
 
   /** A document changed while this page was embedded: index what it holds now (or remove its chunks if it is gone). Runs in the document's write. */

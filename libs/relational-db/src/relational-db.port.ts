@@ -311,8 +311,20 @@ export abstract class RelationalDb {
    * within this process, per database file, and `fn` gets POOL_SCOPE; the PostgreSQL driver adds an
    * advisory lock held by a transaction that `fn` may write in (see LockScope).
    */
-  async withLock<T>(key: string, fn: (scope: LockScope) => Promise<T>): Promise<T> {
-    return localLocks.run(`${await this.identity()}\0${key}`, LOCK_WAIT_MS, () => this.lockTimeout(key), () => fn(POOL_SCOPE));
+  withLock<T>(key: string, fn: (scope: LockScope) => Promise<T>): Promise<T> {
+    return this.withLocks([key], fn);
+  }
+
+  /**
+   * withLock() for several keys at once, all held for the whole of `fn` (one transaction on PostgreSQL):
+   * a batch of documents written together. Taken in one order (sorted), so two callers never deadlock.
+   */
+  async withLocks<T>(keys: string[], fn: (scope: LockScope) => Promise<T>): Promise<T> {
+    const id = await this.identity();
+    const sorted = [...new Set(keys)].sort();
+    const hold = (i: number): Promise<T> =>
+      i === sorted.length ? fn(POOL_SCOPE) : localLocks.run(`${id}\0${sorted[i]}`, LOCK_WAIT_MS, () => this.lockTimeout(sorted[i]), () => hold(i + 1));
+    return hold(0);
   }
 
   protected lockTimeout(key: string): SwitchyardError {

@@ -201,8 +201,10 @@ export class PostgresRelationalDb extends RelationalDb {
    * always find a connection. After LOCK_WAIT_MS: CONFLICT. Every statement on the lock's connection is
    * bounded by the pool's query timeout, like any other.
    */
-  override async withLock<T>(key: string, fn: (scope: LockScope) => Promise<T>): Promise<T> {
-    return super.withLock(key, async () => {
+  override async withLocks<T>(keys: string[], fn: (scope: LockScope) => Promise<T>): Promise<T> {
+    const key = keys.length === 1 ? keys[0] : `${keys.length} keys (${keys[0]}, ...)`;
+    const advisory = [...new Set(keys)].map(advisoryKey);
+    return super.withLocks(keys, async () => {
       const deadline = Date.now() + LOCK_WAIT_MS;
       for (let pause = 10; ; pause = Math.min(250, pause * 2)) {
         const attempt = await this.lockSlots.run(async () => {
@@ -214,7 +216,8 @@ export class PostgresRelationalDb extends RelationalDb {
             // TypeORM's own transaction (not a raw BEGIN): a save() inside fn then joins it instead of
             // committing the section half-way.
             await runner.startTransaction();
-            const [{ got }] = (await runner.query('SELECT pg_try_advisory_xact_lock($1::bigint) AS got', [advisoryKey(key)])) as { got: boolean }[];
+            // All or none: locks this statement got are released with the transaction when one was taken.
+            const [{ got }] = (await runner.query('SELECT bool_and(pg_try_advisory_xact_lock(k)) AS got FROM unnest($1::bigint[]) AS k', [advisory])) as { got: boolean }[];
             if (!got) return { got: false as const };
             const out = await fn({ manager: runner.manager, session: { key: await this.sessionKey(), client } });
             await runner.commitTransaction();

@@ -50,7 +50,7 @@ export class DocumentsRepository {
    * document take turns in every app instance using this database (PostgreSQL; SQLite: in this process).
    */
   withDocumentLock<T>(userId: string, externalId: string, fn: (scope: LockScope) => Promise<T>): Promise<T> {
-    return this.db.withLock(`document:${JSON.stringify([userId, externalId])}`, fn);
+    return this.db.withLock(documentLockKey(userId, externalId), fn);
   }
 
   /**
@@ -59,7 +59,12 @@ export class DocumentsRepository {
    * returns and rolled back when it throws.
    */
   withDocumentWrite<T>(userId: string, externalId: string, fn: (write: DocumentWrite) => Promise<T>): Promise<T> {
-    return this.withDocumentLock(userId, externalId, (scope) =>
+    return this.withDocumentWrites([[userId, externalId]], fn);
+  }
+
+  /** withDocumentWrite() for several documents at once: each one's lock held, one write (transaction) for all. */
+  withDocumentWrites<T>(keys: [userId: string, externalId: string][], fn: (write: DocumentWrite) => Promise<T>): Promise<T> {
+    return this.db.withLocks(keys.map(([u, e]) => documentLockKey(u, e)), (scope) =>
       fn({ documents: this.inScope(scope), users: new UsersRepository(this.db).inScope(scope), freezes: new VectorFreezeRepository(this.db).inScope(scope), session: scope.session }),
     );
   }
@@ -157,4 +162,9 @@ export class DocumentsRepository {
   pages(pageSize: number, after?: string): AsyncGenerator<DocumentEntity[]> {
     return this.db.pages(DocumentEntity, pageSize, after);
   }
+}
+
+/** The lock name of one (user, document). */
+function documentLockKey(userId: string, externalId: string): string {
+  return `document:${JSON.stringify([userId, externalId])}`;
 }
