@@ -11,6 +11,7 @@ import { naiveLoop, rawChromaRead, rawCopy, seedChroma, switchyardVectors } from
 import { rawEmbed, seedDocuments, switchyardReindex } from './reindex';
 import { rawSearch, seedSearch, switchyardSearch } from './search';
 import { seedLive, switchyardLive } from './live';
+import { langchainCopy } from './langchain';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const TASKS: Record<string, (args: any) => Promise<void>> = {
@@ -21,6 +22,7 @@ const TASKS: Record<string, (args: any) => Promise<void>> = {
   'vectors-naive': naiveLoop,
   'vectors-raw-read': rawChromaRead,
   'vectors-raw-copy': rawCopy,
+  'vectors-langchain': langchainCopy,
   'reindex-seed': seedDocuments,
   'reindex-switchyard': switchyardReindex,
   'reindex-raw': rawEmbed,
