@@ -120,6 +120,9 @@ export function runRelationalDbContract(provider: RelationalProvider, make: () =
 
       await expect(h.db.insertRows(DocumentEntity, [doc(1)], 'error')).rejects.toThrow();
       expect(await repo.count()).toBe(10_000);
+      // all or nothing: new rows before and after the duplicate are not kept either
+      await expect(h.db.insertRows(DocumentEntity, [doc(30_000), doc(2), doc(30_001)], 'error')).rejects.toThrow();
+      expect(await repo.count()).toBe(10_000);
       await h.db.insertRows(DocumentEntity, [doc(1, { content: 'changed' }), doc(20_000)], 'skip');
       expect((await repo.findOneByOrFail({ id: 'doc-000001' })).content).not.toBe('changed');
       expect(await repo.count()).toBe(10_001);

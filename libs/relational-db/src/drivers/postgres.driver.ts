@@ -289,7 +289,11 @@ export class PostgresRelationalDb extends RelationalDb {
     }
   }
 
-  /** COPY into a temporary staging table, then one INSERT ... SELECT with the conflict rule. */
+  /**
+   * COPY into a temporary staging table, then one INSERT ... SELECT with the conflict rule; with no rule
+   * (a duplicate key is an error) straight into the table: COPY fails on a duplicate as the INSERT would,
+   * and is one statement (all rows or none).
+   */
   override async insertColumnRows(io: TableIo, rows: ColumnRow[], onConflict: RowConflict): Promise<void> {
     if (!rows.length) return;
     const driver = this.dataSource.driver;
@@ -302,6 +306,10 @@ export class PostgresRelationalDb extends RelationalDb {
       for (const row of rows) {
         yield cols.map((c) => csvField(io.param(c, row[c.databaseName]))).join(',') + '\n';
       }
+    }
+    if (onConflict === 'error') {
+      await this.withClient((client) => pipeline(Readable.from(lines()), client.query(copyFrom(`COPY ${table} (${names}) FROM STDIN WITH (FORMAT csv)`))));
+      return;
     }
     await this.withClient(async (client) => {
       await client.query('BEGIN');
