@@ -1,7 +1,8 @@
 import { mkdirSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { freshDir } from '../../../test/support/services';
-import { canonical, Checksum, hash64, recordFieldsHash, vectorHash } from './checksum';
+import { createRelationalDb, DocumentEntity, UserEntity } from '@switchyard/relational-db';
+import { canonical, Checksum, hash64, recordFieldsHash, rowHash, vectorHash } from './checksum';
 import { resolveDataPath } from './ndjson';
 
 describe('checksums', () => {
@@ -23,6 +24,23 @@ describe('checksums', () => {
     hashes.slice(1).forEach((h) => three.add(h));
     three.add(hash64('e'));
     expect(three.hex).not.toBe(one.hex);
+  });
+
+  it('hash rows to the values recorded with earlier backups (a restore compares against them)', async () => {
+    const d = freshDir('sy-golden-');
+    const db = createRelationalDb({ provider: 'sqlite', database: d.file('g.sqlite'), logging: false });
+    await db.init();
+    try {
+      // Pinned with the implementation before rows were hashed as one string (2026-12-01): the bytes hashed must not change.
+      const doc = { id: 'd-1', user_id: 'u-1', external_id: 'doc \u00fc \u{1F680}', title: null, content: 'Hello\0world \u00e9', content_bytes: 17, chunk_count: 3, version: 2, metadata: { b: [1, 2.5, { z: true, a: null }], a: 'x' }, embedding_model: 'm', indexed_at: new Date(Date.UTC(2024, 1, 3, 4, 5, 6, 7)), created_at: new Date(Date.UTC(2024, 0, 1)), updated_at: new Date(Date.UTC(2024, 0, 2)) };
+      const user = { id: 'u-1', email: null, display_name: 'Zo\u00eb', roles: ['admin'], active: true, created_at: new Date(Date.UTC(2024, 0, 1)), updated_at: new Date(Date.UTC(2024, 0, 1)) };
+      expect(rowHash(db.table(DocumentEntity), doc).toString(16)).toBe('819ec4749bfbb0fb');
+      expect(rowHash(db.table(UserEntity), user).toString(16)).toBe('b80123cc4c65496c');
+      expect(rowHash(db.table(UserEntity), { ...user, display_name: 'Zoe' }).toString(16)).not.toBe('b80123cc4c65496c');
+    } finally {
+      await db.close();
+      d.remove();
+    }
   });
 
   it('hash vectors by their exact float32 bytes', () => {

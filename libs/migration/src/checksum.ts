@@ -1,4 +1,4 @@
-import { createHash, Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { ColumnRow, datasetNameOf, TableIo } from '@switchyard/relational-db';
 import type { VectorRecord } from '@switchyard/vector-db';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
@@ -48,16 +48,14 @@ export class Checksum {
 
 const sortedColumns = new WeakMap<TableIo, ColumnMetadata[]>();
 
-/** Feeds one canonical value to the hash, tagged by type; strings unescaped and length-prefixed. */
-function updateValue(h: Hash, v: unknown): void {
+/** One canonical value as hashed, tagged by type; strings unescaped and length-prefixed. */
+function valueText(v: unknown): string {
   const c = canonical(v);
-  if (c === null) h.update('n');
-  else if (typeof c === 'string') h.update(`s${c.length}:`).update(c);
-  else if (typeof c === 'number' || typeof c === 'boolean') h.update(`${typeof c === 'number' ? 'd' : 'b'}${String(c)};`);
-  else {
-    const j = JSON.stringify(c);
-    h.update(`j${j.length}:`).update(j);
-  }
+  if (c === null) return 'n';
+  if (typeof c === 'string') return `s${c.length}:${c}`;
+  if (typeof c === 'number' || typeof c === 'boolean') return `${typeof c === 'number' ? 'd' : 'b'}${String(c)};`;
+  const j = JSON.stringify(c);
+  return `j${j.length}:${j}`;
 }
 
 /** `12.50` and 12.5 alike: a decimal as its shortest exact text (SQLite keeps decimals as numbers, PostgreSQL as text). */
@@ -96,12 +94,10 @@ export function rowHash(io: TableIo, row: ColumnRow): bigint {
     columns = [...io.columns].sort((a, b) => (a.databaseName < b.databaseName ? -1 : 1));
     sortedColumns.set(io, columns);
   }
-  const h = createHash('sha256').update(datasetNameOf(io.meta)).update('\0');
-  for (const c of columns) {
-    h.update(c.databaseName).update('\0');
-    updateValue(h, columnCanonical(c, row[c.databaseName]));
-  }
-  return h.digest().readBigUInt64BE(0);
+  // One string, hashed at once (the same bytes as feeding the parts one by one: one native call per row).
+  let text = `${datasetNameOf(io.meta)}\0`;
+  for (const c of columns) text += `${c.databaseName}\0${valueText(columnCanonical(c, row[c.databaseName]))}`;
+  return createHash('sha256').update(text).digest().readBigUInt64BE(0);
 }
 
 /** Hash of a vector record's fields, without its embedding (what a re-index must reproduce exactly). */
