@@ -14,6 +14,7 @@ export function initialProgress(names: string[], totals: number[], checkpoints: 
       read: cp.done,
       written: p?.written ?? 0,
       skipped: p?.skipped ?? 0,
+      ...(p?.unchanged ? { unchanged: p.unchanged } : {}),
       errors: p?.errors ?? 0,
       ms: p?.ms ?? 0,
       finished: cp.finished,

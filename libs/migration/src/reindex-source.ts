@@ -1,10 +1,21 @@
 import type { Embeddings } from '@switchyard/embeddings';
 import { chunkId } from '@switchyard/knowledge';
-import { DocumentEntity, DocumentsRepository, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
+import { DocumentEntity, DocumentsRepository, DocumentWrite, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
+import { SwitchyardError } from '@switchyard/core';
 import type { Metadata, VectorDb, VectorRecord } from '@switchyard/vector-db';
 import type { DataReader, Page } from './datasets';
 import type { ChunkFn } from './migration.types';
 import { NO_EMBEDDING } from './vector-collection';
+
+/** Documents recorded in one locked write. */
+const RECORD_GROUP = 100;
+/** How long a group's write waits for its locks before each document is recorded on its own. */
+const GROUP_WAIT_MS = 2_000;
+
+/** A withLock() that gave up waiting (nothing of its section ran). */
+function isLockTimeout(e: unknown): boolean {
+  return e instanceof SwitchyardError && e.code === 'CONFLICT' && typeof (e.details as { lock?: unknown } | undefined)?.lock === 'string';
+}
 
 /**
  * The target's documents as the vector records the knowledge service would index them as: same chunker,
@@ -96,23 +107,35 @@ export class ReindexSource implements DataReader<VectorRecord> {
   private async markIndexed(docs: DocumentEntity[], counts: number[], model: string): Promise<void> {
     const indexedAt = new Date();
     const repo = new DocumentsRepository(this.db);
-    await repo.withDocumentWrites(
-      docs.map((d) => [d.userId, d.externalId]),
-      async (write) => {
-        await this.assertWritable(write.freezes);
-        const joined = write.session && (await this.vectors.within(write.session));
-        const vectors = joined || this.vectors;
-        // one transaction with the chunks, or (a store that cannot join) statements that commit one by one
-        const documents = joined ? write.documents : repo;
-        const stale: string[] = [];
-        for (const [i, d] of docs.entries()) {
-          if (await documents.markIndexedAt(d.id, d.version, counts[i], model, indexedAt)) {
-            stale.push(...Array.from({ length: Math.max(0, d.chunkCount - counts[i]) }, (_, j) => chunkId(d.userId, d.externalId, counts[i] + j)));
-          } else await this.redo(documents, vectors, d, Math.max(counts[i], d.chunkCount), model);
-        }
-        await vectors.deleteIds(stale);
-      },
-    );
+    // Groups of at most RECORD_GROUP documents: one lock each, held by one transaction (PostgreSQL's lock table is finite).
+    for (let at = 0; at < docs.length; at += RECORD_GROUP) {
+      const group = docs.slice(at, at + RECORD_GROUP).map((d, i) => ({ d, count: counts[at + i] }));
+      const keys = group.map(({ d }) => [d.userId, d.externalId] as [string, string]);
+      try {
+        await repo.withDocumentWrites(keys, (write) => this.recordGroup(repo, write, group, model, indexedAt), { waitMs: GROUP_WAIT_MS });
+      } catch (e) {
+        // Some document's lock stayed taken (an app writing it): never holding the others up for long,
+        // each document is then recorded on its own, waiting its turn.
+        if (!isLockTimeout(e)) throw e;
+        for (const one of group) await repo.withDocumentWrite(one.d.userId, one.d.externalId, (write) => this.recordGroup(repo, write, [one], model, indexedAt));
+      }
+    }
+  }
+
+  /** Records a group of documents inside their write (see markIndexed). */
+  private async recordGroup(repo: DocumentsRepository, write: DocumentWrite, group: { d: DocumentEntity; count: number }[], model: string, indexedAt: Date): Promise<void> {
+    await this.assertWritable(write.freezes);
+    const joined = write.session && (await this.vectors.within(write.session));
+    const vectors = joined || this.vectors;
+    // one transaction with the chunks, or (a store that cannot join) statements that commit one by one
+    const documents = joined ? write.documents : repo;
+    for (const { d, count } of group) {
+      if (await documents.markIndexedAt(d.id, d.version, count, model, indexedAt)) {
+        // At once, document by document: where statements commit one by one, a failure later in the group
+        // must not leave a lowered count with old chunks beyond it (nothing would ever remove them).
+        await vectors.deleteIds(Array.from({ length: Math.max(0, d.chunkCount - count) }, (_, j) => chunkId(d.userId, d.externalId, count + j)));
+      } else await this.redo(documents, vectors, d, Math.max(count, d.chunkCount), model);
+    }
   }
 
   /** A document changed while this page was embedded: index what it holds now (or remove its chunks if it is gone). Runs in the document's write. */

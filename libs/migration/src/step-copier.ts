@@ -1,6 +1,6 @@
 import { SwitchyardError } from '@switchyard/core';
 import type { MigrationJobEntity } from '@switchyard/relational-db';
-import type { DataWriter, WriteMode } from './datasets';
+import type { DataReader, DataWriter, WriteMode } from './datasets';
 import type { JobContext, Step } from './job-context';
 import { JobStore, TakenOver } from './job-store';
 import type { Backup, ConflictPolicy, JobStatus, MigrationLogger, MigrationProgress, MigrationVerification } from './migration.types';
@@ -90,13 +90,19 @@ export async function copyJob(run: Run): Promise<void> {
       await s.run();
     } else {
       await run.check();
+      // Before the first page that changes the target (its records, or its commit hook: a re-index's
+      // stale-chunk deletes): a deferred backup, once per job (a resumed run whose first run wrote nothing
+      // takes it now), then the bulk-load preparation.
+      let ready: Promise<void> | undefined;
+      const first = () =>
+        (ready ??= (async () => {
+          if (s.backupOnFirstWrite) await backUp(run, s, policy, progress);
+          await s.target.prepare?.();
+        })());
       try {
         await copyPages({
-          reader: s.source,
-          writer: onFirstWrite(s.target, async () => {
-            if (s.backupOnFirstWrite) await backUp(run, s, policy); // once per job: a resumed run whose first run wrote nothing takes it now
-            await s.target.prepare?.();
-          }),
+          reader: commitsAfter(s.source, first),
+          writer: onFirstWrite(s.target, first),
           pageSize: job.batchSize,
           after: cp.cursor ?? undefined,
           mode: { first: resumed ? resumeMode : mode, rest: mode },
@@ -191,13 +197,15 @@ async function finish(run: Run, progress: MigrationProgress, verification: Migra
 }
 
 /** Backs up what TRUNCATE / OVERWRITE would replace of one step's target (once per job), its count checked against the store. */
-async function backUp(run: Run, s: Step, policy: ConflictPolicy): Promise<void> {
+async function backUp(run: Run, s: Step, policy: ConflictPolicy, live?: MigrationProgress): Promise<void> {
   const { job, ctx } = run;
   const backups = [...((job.backups ?? []) as Backup[])];
   if (!ctx.backups || (policy !== 'TRUNCATE' && policy !== 'OVERWRITE') || !s.backup || backups.some((b) => b.step === s.name)) return;
   await run.check();
-  const phase = (job.progress as MigrationProgress | null)?.phase;
-  await run.update({ progress: { ...((job.progress as MigrationProgress | null) ?? { total: 0, done: 0, ratePerSecond: 0, etaSeconds: null, steps: [] }), phase: 'backup' } });
+  // During the copy (a deferred backup): the run's own progress, its phase shown as backup meanwhile.
+  const current: MigrationProgress = live ?? (job.progress as MigrationProgress | null) ?? { total: 0, done: 0, ratePerSecond: 0, etaSeconds: null, phase: 'backup', steps: [] };
+  const phase = current.phase;
+  await run.update({ progress: { ...current, phase: 'backup' } });
   const n = await s.target.count();
   // Named per run: a run that was taken over and wakes up can never overwrite the backup another run recorded.
   const tag = `${job.id.slice(0, 8)}_${run.runId.slice(0, 8)}`;
@@ -213,7 +221,7 @@ async function backUp(run: Run, s: Step, policy: ConflictPolicy): Promise<void> 
     );
   }
   backups.push(b);
-  await run.update({ backups, ...(phase !== undefined && job.progress ? { progress: { ...(job.progress as MigrationProgress), phase } } : {}) });
+  await run.update({ backups, progress: { ...current, phase } });
   run.logger.log(`job ${job.id}: backed up ${s.target.label} (${b.rows} records${b.empty ? ', empty' : ''})${b.name ? ` to ${b.kind === 'table' ? 'table' : 'file'} ${b.name}` : ''}`);
 }
 
@@ -246,11 +254,22 @@ async function prepareTarget(run: Run, policy: ConflictPolicy): Promise<number[]
  * with alone and needs no backup.
  */
 function onFirstWrite<T>(target: DataWriter<T>, first: () => Promise<void>): DataWriter<T> {
-  let done: Promise<void> | undefined;
   const view = Object.create(target) as DataWriter<T>;
   view.write = async (items, mode) => {
-    if (items.length) await (done ??= first());
+    if (items.length) await first();
     return target.write(items, mode);
+  };
+  return view;
+}
+
+/** The reader, each page's commit hook preceded by `first` (a hook may change the target even when the page's records were all rejected). */
+function commitsAfter<T>(reader: DataReader<T>, first: () => Promise<void>): DataReader<T> {
+  const view = Object.create(reader) as DataReader<T>;
+  view.pages = async function* (size: number, after?: string) {
+    for await (const page of reader.pages(size, after)) {
+      const commit = page.commit;
+      yield commit ? { ...page, commit: async () => (await first(), commit()) } : page;
+    }
   };
   return view;
 }

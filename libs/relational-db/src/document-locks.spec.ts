@@ -124,6 +124,19 @@ describe('review: document locks on PostgreSQL under load (real PostgreSQL + pgv
       expect(failed).toBe('dies after both');
       for (const d of ['a', 'c']) expect((await repo.findOne('u', d))!.chunkCount).toBe(7);
 
+      // A bounded wait: one lock held elsewhere ends the batch with CONFLICT naming a lock, nothing of it run.
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey('c')]);
+      let ran = false;
+      const t0 = Date.now();
+      const refused = await repo.withDocumentWrites([['u', 'a'], ['u', 'c']], async () => void (ran = true), { waitMs: 300 }).catch((e) => e);
+      expect(refused).toMatchObject({ code: 'CONFLICT', details: { lock: expect.stringContaining('locks'), waitedMs: 300 } });
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(ran).toBe(false);
+      await other.query('COMMIT');
+      // No documents: the section runs (nothing to lock).
+      await expect(repo.withDocumentWrites([], async () => 'empty')).resolves.toBe('empty');
+
       // Overlapping batches in opposite orders, in this process, both finish (one order of locks).
       const hold = (docs: string[]) => repo.withDocumentWrites(docs.map((d) => ['u', d] as [string, string]), () => new Promise((r) => setTimeout(r, 150)));
       await expect(Promise.all([hold(['a', 'b', 'c']), hold(['c', 'b', 'a']), hold(['b', 'a'])])).resolves.toBeDefined();

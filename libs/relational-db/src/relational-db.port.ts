@@ -77,6 +77,12 @@ export interface LockScope {
   readonly session: SqlSession | null;
 }
 
+/** How long withLocks() waits. */
+export interface LockOptions {
+  /** At most this long for all the locks together (default LOCK_WAIT_MS), then CONFLICT. */
+  waitMs?: number;
+}
+
 /** The scope of a section without a transaction of its own. */
 export const POOL_SCOPE: LockScope = { manager: null, session: null };
 
@@ -319,16 +325,19 @@ export abstract class RelationalDb {
    * withLock() for several keys at once, all held for the whole of `fn` (one transaction on PostgreSQL):
    * a batch of documents written together. Taken in one order (sorted), so two callers never deadlock.
    */
-  async withLocks<T>(keys: string[], fn: (scope: LockScope) => Promise<T>): Promise<T> {
+  async withLocks<T>(keys: string[], fn: (scope: LockScope) => Promise<T>, options: LockOptions = {}): Promise<T> {
     const id = await this.identity();
     const sorted = [...new Set(keys)].sort();
+    const waitMs = options.waitMs ?? LOCK_WAIT_MS;
+    const deadline = Date.now() + waitMs;
     const hold = (i: number): Promise<T> =>
-      i === sorted.length ? fn(POOL_SCOPE) : localLocks.run(`${id}\0${sorted[i]}`, LOCK_WAIT_MS, () => this.lockTimeout(sorted[i]), () => hold(i + 1));
+      i === sorted.length ? fn(POOL_SCOPE) : localLocks.run(`${id}\0${sorted[i]}`, Math.max(0, deadline - Date.now()), () => this.lockTimeout(sorted[i], waitMs), () => hold(i + 1));
     return hold(0);
   }
 
-  protected lockTimeout(key: string): SwitchyardError {
-    return new SwitchyardError('CONFLICT', `another writer held ${key} for more than ${LOCK_WAIT_MS} ms; nothing was changed, try again`, { lock: key, waitedMs: LOCK_WAIT_MS });
+  /** CONFLICT: the lock (or one of the locks) named stayed taken for `waitMs`; nothing of the section ran. */
+  protected lockTimeout(key: string, waitMs = LOCK_WAIT_MS): SwitchyardError {
+    return new SwitchyardError('CONFLICT', `another writer held ${key} for more than ${waitMs} ms; nothing was changed, try again`, { lock: key, waitedMs: waitMs });
   }
 
   async ping(): Promise<boolean> {

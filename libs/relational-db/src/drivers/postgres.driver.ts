@@ -5,7 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { QueryRunner } from 'typeorm';
-import { conflictClause, LOCK_WAIT_MS, LockScope, RelationalDb, RelationalDbOptions, RowConflict, SchemaMigrationTransaction } from '../relational-db.port';
+import { conflictClause, LOCK_WAIT_MS, LockOptions, LockScope, RelationalDb, RelationalDbOptions, RowConflict, SchemaMigrationTransaction } from '../relational-db.port';
 import type { ColumnRow, TableIo } from '../table-io';
 
 type PostgresConfig = Extract<RelationalDbConfig, { provider: 'postgres' }>;
@@ -201,11 +201,14 @@ export class PostgresRelationalDb extends RelationalDb {
    * always find a connection. After LOCK_WAIT_MS: CONFLICT. Every statement on the lock's connection is
    * bounded by the pool's query timeout, like any other.
    */
-  override async withLocks<T>(keys: string[], fn: (scope: LockScope) => Promise<T>): Promise<T> {
-    const key = keys.length === 1 ? keys[0] : `${keys.length} keys (${keys[0]}, ...)`;
-    const advisory = [...new Set(keys)].map(advisoryKey);
+  override async withLocks<T>(keys: string[], fn: (scope: LockScope) => Promise<T>, options: LockOptions = {}): Promise<T> {
+    if (!keys.length) return super.withLocks(keys, fn, options);
+    const sorted = [...new Set(keys)].sort();
+    const key = sorted.length === 1 ? sorted[0] : `one of ${sorted.length} locks (${sorted[0]}, ...)`;
+    const advisory = sorted.map(advisoryKey);
+    const waitMs = options.waitMs ?? LOCK_WAIT_MS;
+    const deadline = Date.now() + waitMs;
     return super.withLocks(keys, async () => {
-      const deadline = Date.now() + LOCK_WAIT_MS;
       for (let pause = 10; ; pause = Math.min(250, pause * 2)) {
         const attempt = await this.lockSlots.run(async () => {
           const runner = this.dataSource.createQueryRunner();
@@ -238,10 +241,10 @@ export class PostgresRelationalDb extends RelationalDb {
           }
         });
         if (attempt.got) return attempt.out;
-        if (Date.now() + pause > deadline) throw this.lockTimeout(key);
+        if (Date.now() + pause > deadline) throw this.lockTimeout(key, waitMs);
         await new Promise((r) => setTimeout(r, pause));
       }
-    });
+    }, options);
   }
 
   private sessionKey$?: Promise<string>;

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { SqlSession } from '@switchyard/core';
 import { EntityManager, In, MoreThan, Repository } from 'typeorm';
 import { DocumentEntity } from '../entities';
-import { LockScope, RelationalDb } from '../relational-db.port';
+import { LockOptions, LockScope, RelationalDb } from '../relational-db.port';
 import { UsersRepository } from './users.repository';
 import { VectorFreezeRepository } from './vector-freeze.repository';
 
@@ -63,9 +63,11 @@ export class DocumentsRepository {
   }
 
   /** withDocumentWrite() for several documents at once: each one's lock held, one write (transaction) for all. */
-  withDocumentWrites<T>(keys: [userId: string, externalId: string][], fn: (write: DocumentWrite) => Promise<T>): Promise<T> {
-    return this.db.withLocks(keys.map(([u, e]) => documentLockKey(u, e)), (scope) =>
-      fn({ documents: this.inScope(scope), users: new UsersRepository(this.db).inScope(scope), freezes: new VectorFreezeRepository(this.db).inScope(scope), session: scope.session }),
+  withDocumentWrites<T>(keys: [userId: string, externalId: string][], fn: (write: DocumentWrite) => Promise<T>, options?: LockOptions): Promise<T> {
+    return this.db.withLocks(
+      keys.map(([u, e]) => documentLockKey(u, e)),
+      (scope) => fn({ documents: this.inScope(scope), users: new UsersRepository(this.db).inScope(scope), freezes: new VectorFreezeRepository(this.db).inScope(scope), session: scope.session }),
+      options,
     );
   }
 
