@@ -74,7 +74,7 @@ function program(run: (fn: (s: Session) => Promise<number>) => Promise<void>): C
   const cli = new Command('switchyard').description(DESCRIPTION).showHelpAfterError().configureOutput({ writeOut: (t) => process.stdout.write(t), writeErr: (t) => process.stderr.write(t) });
   cli
     .command('migrate')
-    .description('copy relational data, vectors, both (full-stack), or re-embed every document (reindex) into the active providers')
+    .description('copy relational data, vectors, both (full-stack), or re-index the documents (reindex: those whose chunks changed; --full: all) into the active providers')
     .argument('<kind>', 'relational | vectors | reindex | full-stack')
     .option('--dry-run', 'plan only: counts, conflicts, rejects predicted, an estimate')
     .option('--on-conflict <policy>', 'FAIL | SKIP | OVERWRITE | TRUNCATE', policy)
