@@ -3,3 +3,4 @@ export * from './chunking';
 export * from './knowledge.types';
 export * from './knowledge.service';
 export * from './knowledge.module';
+export * from './stored-chunks';

@@ -108,4 +108,50 @@ describe('KnowledgeService: a failed re-index leaves the previous version search
     await service.indexDocument('u', { documentId: 'dead', content: 'Tiny.' });
     expect(await vectors.count({ userId: 'u', documentId: 'dead' })).toBe(1);
   });
+
+  it('sending a document again unchanged embeds and writes nothing; any change of text, title, metadata or stored chunks is written', async () => {
+    const text = Array.from({ length: 5 }, (_, i) => `Note ${i}: the pilot landed the airplane at the small airport.`).join('\n\n');
+    const first = await service.indexDocument('u', { documentId: 'same', content: text, title: 'T', metadata: { a: 1, b: 'x' } });
+    expect(first.unchanged).toBeUndefined();
+    const embed = jest.spyOn(embeddings, 'embed');
+    const upsert = jest.spyOn(vectors, 'upsert');
+    try {
+      const again = await service.indexDocument('u', { documentId: 'same', content: text, title: 'T', metadata: { b: 'x', a: 1 } });
+      expect(again).toMatchObject({ unchanged: true, chunks: first.chunks });
+      expect(again.document.version).toBe(first.document.version);
+      expect(embed).not.toHaveBeenCalled();
+      expect(upsert).not.toHaveBeenCalled();
+
+      const retitled = await service.indexDocument('u', { documentId: 'same', content: text, title: 'T2', metadata: { a: 1, b: 'x' } });
+      expect(retitled.unchanged).toBeUndefined();
+      expect((await vectors.documentRecords('u', 'same')).every((r) => r.metadata?.title === 'T2')).toBe(true);
+      const meta = await service.indexDocument('u', { documentId: 'same', content: text, title: 'T2', metadata: { a: 2, b: 'x' } });
+      expect(meta.unchanged).toBeUndefined();
+      expect((await service.getDocument('u', 'same'))?.metadata).toEqual({ a: 2, b: 'x' });
+
+      // a chunk changed in the store behind the app's back: sending the document again repairs it
+      const [c0] = await vectors.documentRecords('u', 'same');
+      await vectors.upsert([{ ...c0, content: 'tampered' }]);
+      embed.mockClear();
+      const repaired = await service.indexDocument('u', { documentId: 'same', content: text, title: 'T2', metadata: { a: 2, b: 'x' } });
+      expect(repaired.unchanged).toBeUndefined();
+      expect(embed).toHaveBeenCalled();
+      expect((await vectors.documentRecords('u', 'same'))[0].content).toBe(c0.content);
+
+      // a write that died after storing its chunks (row still at the old text): sending the old text again re-writes it
+      const next = Array.from({ length: 3 }, (_, i) => `Other ${i}: boats sail across the lake in the summer wind.`).join('\n\n');
+      upsert.mockImplementationOnce(async function (this: VectorDb, records) {
+        await (VectorDb.prototype.upsert as (r: typeof records) => Promise<void>).call(vectors, records);
+        throw new Error('connection reset');
+      });
+      await expect(service.indexDocument('u', { documentId: 'same', content: next, title: 'T2', metadata: { a: 2, b: 'x' } })).rejects.toThrow('connection reset');
+      const back = await service.indexDocument('u', { documentId: 'same', content: text, title: 'T2', metadata: { a: 2, b: 'x' } });
+      expect(back.unchanged).toBeUndefined();
+      expect((await vectors.documentRecords('u', 'same')).map((r) => r.content).join(' ')).not.toContain('boats');
+      expect(await vectors.count({ userId: 'u', documentId: 'same' })).toBe(back.chunks);
+    } finally {
+      embed.mockRestore();
+      upsert.mockRestore();
+    }
+  });
 });

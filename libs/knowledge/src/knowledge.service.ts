@@ -7,6 +7,7 @@ import { VectorDb, VectorRecord } from '@switchyard/vector-db';
 import { createHash, randomUUID } from 'node:crypto';
 import { createChunker } from './chunking';
 import { documentProblem } from './document-rules';
+import { storedAsWritten } from './stored-chunks';
 import { IndexResult, KnowledgeAnswer, KnowledgeHit, KnowledgeOptions, NO_CONTEXT_ANSWER } from './knowledge.types';
 
 export const KNOWLEDGE_OPTIONS = Symbol('KNOWLEDGE_OPTIONS');
@@ -69,8 +70,25 @@ export class KnowledgeService implements OnModuleInit {
     if (problem) throw new BadInputError(problem.field, problem.message);
 
     const chunks = await this.chunk(input.content);
+    const kept = await this.unchanged(userId, documentId, input, chunks);
+    if (kept) return { document: kept, chunks: chunks.length, unchanged: true };
     const vectors = await this.embed(chunks);
     return this.documents.withDocumentWrite(userId, documentId, (write) => this.store(write, userId, documentId, input, chunks, vectors));
+  }
+
+  /**
+   * The stored document, when writing `input` again would change nothing: the same text, title and
+   * metadata, embedded with this model, and its chunks in the store exactly as they would be written
+   * (re-sending an unchanged corpus embeds nothing). Null otherwise, also when a write that failed
+   * half-way left other chunks there.
+   */
+  private async unchanged(userId: string, documentId: string, input: { content: string; title?: string | null; metadata?: Record<string, unknown> | null }, chunks: string[]): Promise<DocumentEntity | null> {
+    const found = await this.documents.findOne(userId, documentId);
+    if (!found || found.content !== input.content || (found.title ?? null) !== (input.title ?? null) || found.embeddingModel !== this.embeddings.model) return null;
+    if (found.chunkCount !== chunks.length || JSON.stringify(canonical(found.metadata ?? null)) !== JSON.stringify(canonical(input.metadata ?? null))) return null;
+    const records = chunks.map((content, i): VectorRecord => ({ id: chunkId(userId, documentId, i), userId, documentId, chunkIndex: i, content, embedding: new Float32Array(0), metadata: { title: input.title ?? null } }));
+    const [held] = await storedAsWritten(this.vectors, [records], this.embeddings.dimensions);
+    return held ? found : null;
   }
 
   /**
@@ -264,4 +282,11 @@ function domainErrors<T>(fn: () => Promise<T>): () => Promise<T> {
     fn().catch((e: unknown) => {
       throw relationalUnavailable(e) ?? e;
     });
+}
+
+/** JSON with object keys sorted (the same metadata, whatever order its keys came in). */
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+  return v;
 }

@@ -13,6 +13,8 @@ export interface KnowledgeOptions {
 export interface IndexResult {
   document: DocumentEntity;
   chunks: number;
+  /** Nothing was written: the document was stored exactly so, with its chunks, by this model (nothing embedded). */
+  unchanged?: boolean;
 }
 
 export interface KnowledgeHit {

@@ -1,5 +1,5 @@
 import type { Embeddings } from '@switchyard/embeddings';
-import { chunkId } from '@switchyard/knowledge';
+import { chunkId, storedAsWritten } from '@switchyard/knowledge';
 import { DocumentEntity, DocumentsRepository, DocumentWrite, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
 import { SwitchyardError } from '@switchyard/core';
 import type { Metadata, VectorDb, VectorRecord } from '@switchyard/vector-db';
@@ -72,20 +72,8 @@ export class ReindexSource implements DataReader<VectorRecord> {
    * A document the app writes meanwhile is the app's to index (its write replaces the chunks).
    */
   private async changed(docs: DocumentEntity[], records: VectorRecord[][], embeddings: Embeddings): Promise<number[]> {
-    const held = new Map((await this.vectors.records(records.flat().map((r) => r.id))).map((r) => [r.id, r]));
-    const same = (want: VectorRecord): boolean => {
-      const got = held.get(want.id);
-      return (
-        got !== undefined &&
-        got.userId === want.userId &&
-        got.documentId === want.documentId &&
-        got.chunkIndex === want.chunkIndex &&
-        got.content === want.content &&
-        sameMetadata(got.metadata, want.metadata) &&
-        got.embedding.length === embeddings.dimensions
-      );
-    };
-    return docs.flatMap((d, i) => (d.embeddingModel === embeddings.model && d.chunkCount === records[i].length && records[i].every(same) ? [] : [i]));
+    const held = await storedAsWritten(this.vectors, records, embeddings.dimensions);
+    return docs.flatMap((d, i) => (d.embeddingModel === embeddings.model && d.chunkCount === records[i].length && held[i] ? [] : [i]));
   }
 
   idOf(r: VectorRecord): string {
@@ -156,8 +144,3 @@ export class ReindexSource implements DataReader<VectorRecord> {
   }
 }
 
-/** Flat metadata (string, number, boolean or null values) with the same keys and values. */
-function sameMetadata(a: Metadata | undefined, b: Metadata | undefined): boolean {
-  const ka = Object.keys(a ?? {});
-  return ka.length === Object.keys(b ?? {}).length && ka.every((k) => Object.is((a ?? {})[k], (b ?? {})[k]));
-}
