@@ -2,8 +2,9 @@
 import { createRelationalDb, DocumentEntity, PostgresRelationalDb, UserEntity } from '@switchyard/relational-db';
 import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { Repository } from 'typeorm';
+import { DataSource } from 'typeorm';
 import * as checksum from '../../libs/migration/src/checksum';
+import { RelationalTable } from '../../libs/migration/src/relational-table';
 import { busyMs, Intervals, log, now, report, since, timeCalls } from './common';
 import { documentRow, userRow } from './gen';
 import { migrate } from './job';
@@ -61,14 +62,19 @@ export async function switchyardRelational(a: RelationalArgs): Promise<void> {
   const reads: Record<string, Intervals> = { sqlite: [], postgres: [] };
   const writes: Intervals = [];
   const hashes: Intervals = [];
-  const find = Repository.prototype.find;
-  Repository.prototype.find = function (this: Repository<object>, ...args: Parameters<typeof find>) {
+  // Every statement through TypeORM (keyset pages, the per-page screening lookups), by engine.
+  const query = DataSource.prototype.query;
+  DataSource.prototype.query = function (this: DataSource, ...args: Parameters<typeof query>) {
     const t = performance.now();
-    const into = this.manager.connection.driver.options.type === 'postgres' ? reads.postgres : reads.sqlite;
-    return find.apply(this, args).finally(() => into.push([t, performance.now()])) as ReturnType<typeof find>;
-  } as typeof find;
+    const into = this.driver.options.type === 'postgres' ? reads.postgres : reads.sqlite;
+    return query.apply(this, args).finally(() => into.push([t, performance.now()])) as ReturnType<typeof query>;
+  } as typeof query;
   timeCalls(PostgresRelationalDb.prototype, 'insertColumnRows', writes);
   timeCalls(checksum, 'rowHash', hashes);
+  const screens: Intervals = [];
+  const validates: Intervals = [];
+  timeCalls(RelationalTable.prototype, 'screen', screens);
+  timeCalls(RelationalTable.prototype, 'validate', validates);
 
   const r = await migrate({ pgUrl: a.pgUrl, vector: { dims: 384, model: null }, source: { relational: { provider: 'sqlite', database: a.sqlite, logging: false } }, dataDir: a.dataDir, input: { kind: 'RELATIONAL', source: 'source', onConflict: 'FAIL', batchSize: a.batchSize } });
   const { ms, written: rows } = r;
@@ -83,6 +89,9 @@ export async function switchyardRelational(a: RelationalArgs): Promise<void> {
       ...Object.fromEntries(r.job.progress!.steps.map((s) => [`step:${s.name}Ms`, s.ms])),
       copySqliteReadMs: busyMs(reads.sqlite, start, verify),
       copyPgWriteMs: busyMs(writes, start, verify),
+      copyPgQueryMs: busyMs(reads.postgres, start, verify),
+      copyScreenMs: busyMs(screens, start, verify),
+      copyValidateMs: busyMs(validates, start, verify),
       verifySqliteReadMs: busyMs(reads.sqlite, verify, end),
       verifyPgReadMs: busyMs(reads.postgres, verify, end),
       verifyHashMs: busyMs(hashes, verify, end),

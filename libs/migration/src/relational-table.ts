@@ -81,12 +81,19 @@ export class RelationalTable implements DataReader<ColumnRow>, DataWriter<Column
 
   /** Parent rows that must exist (in the target, or for a dry run in the source too) and unique keys. */
   async screen(rows: ColumnRow[]): Promise<Map<number, string>> {
-    const out = await uniqueConflicts(this.io, rows);
-    for (const p of this.rules.parents) {
-      const tupleOf = (r: ColumnRow) => p.columns.map((c) => r[c.databaseName]);
-      const wanted = rows.map(tupleOf).filter((t) => t.every((v) => v !== null && v !== undefined));
-      const unique = [...new Map(wanted.map((t) => [tupleKey(t), t])).values()];
-      const found = await existingTuples(this.db, p.parent, p.parentColumns, unique);
+    // The unique-key and parent lookups at once (independent reads of the target); reasons set in the same order as one by one.
+    const [out, parents] = await Promise.all([
+      uniqueConflicts(this.io, rows),
+      Promise.all(
+        this.rules.parents.map(async (p) => {
+          const tupleOf = (r: ColumnRow) => p.columns.map((c) => r[c.databaseName]);
+          const wanted = rows.map(tupleOf).filter((t) => t.every((v) => v !== null && v !== undefined));
+          const unique = [...new Map(wanted.map((t) => [tupleKey(t), t])).values()];
+          return { p, tupleOf, unique, found: await existingTuples(this.db, p.parent, p.parentColumns, unique) };
+        }),
+      ),
+    ]);
+    for (const { p, tupleOf, unique, found } of parents) {
       const planned = this.planned?.get(datasetNameOf(p.parent));
       // A dry run: a parent the run would have written by then counts as there (planned ids are parent primary keys).
       if (planned) for (const t of unique) if (planned.has(t.length === 1 ? String(t[0]) : JSON.stringify(t))) found.add(tupleKey(t));

@@ -121,22 +121,26 @@ export async function existingTuples(db: RelationalDb, meta: EntityMetadata, col
 export async function uniqueConflicts(io: TableIo, rows: ColumnRow[]): Promise<Map<number, string>> {
   const out = new Map<number, string>();
   const uniques = [...io.meta.indices.filter((x) => x.isUnique).map((x) => ({ name: x.name, columns: x.columns })), ...io.meta.uniques.map((u) => ({ name: u.name, columns: u.columns }))];
-  for (const index of uniques) {
+  // Every unique key's lookup at once; the reasons are then set in the keys' order, as before.
+  const checks = await Promise.all(uniques.map(async (index) => {
     const cols = index.columns;
     const keyOf = (r: ColumnRow) => tupleKey(cols.map((c) => r[c.databaseName]));
     const label = `(${cols.map((c) => c.databaseName).join(', ')})`;
     const seen = new Map<string, ColumnRow>();
+    const inBatch = new Map<number, string>();
     rows.forEach((r, i) => {
       const k = keyOf(r);
       const first = seen.get(k);
-      if (first && io.idOf(first) !== io.idOf(r)) out.set(i, `${label} = ${k} is also used by ${JSON.stringify(io.idOf(first))} earlier in the source (unique key ${index.name})`);
+      if (first && io.idOf(first) !== io.idOf(r)) inBatch.set(i, `${label} = ${k} is also used by ${JSON.stringify(io.idOf(first))} earlier in the source (unique key ${index.name})`);
       else if (!first) seen.set(k, r);
     });
     // A NULL never collides in a unique index.
     const candidates = rows.map((r, i) => ({ r, i })).filter(({ r }) => cols.every((c) => r[c.databaseName] !== null && r[c.databaseName] !== undefined));
-    if (!candidates.length) continue;
-    const found = await io.lookup(cols, candidates.map(({ r }) => cols.map((c) => r[c.databaseName])), [...io.key, ...cols]);
-    const holder = new Map(found.map((f) => [keyOf(f), io.idOf(f)]));
+    const found = candidates.length ? await io.lookup(cols, candidates.map(({ r }) => cols.map((c) => r[c.databaseName])), [...io.key, ...cols]) : [];
+    return { index, label, keyOf, seen: inBatch, candidates, holder: new Map(found.map((f) => [keyOf(f), io.idOf(f)])) };
+  }));
+  for (const { index, label, keyOf, seen, candidates, holder } of checks) {
+    for (const [i, why] of seen) if (!out.has(i)) out.set(i, why);
     for (const { r, i } of candidates) {
       const h = holder.get(keyOf(r));
       if (h !== undefined && h !== io.idOf(r) && !out.has(i)) out.set(i, `${label} = ${keyOf(r)} already belongs to ${JSON.stringify(h)} in the target (unique key ${index.name})`);

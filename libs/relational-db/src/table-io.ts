@@ -123,20 +123,25 @@ export class TableIo {
 
   /** Rows whose `cols` equal one of `tuples` (rows of this table), with `select` columns. */
   async lookup(cols: ColumnMetadata[], tuples: unknown[][], select: ColumnMetadata[] = this.columns): Promise<ColumnRow[]> {
-    const out: ColumnRow[] = [];
     const names = [...new Set(select.map((c) => c.databaseName))];
-    for (let i = 0; i < tuples.length; i += IN_CHUNK) {
-      const part = tuples.slice(i, i + IN_CHUNK);
-      const params: unknown[] = [];
-      const list = part.map((t) => {
-        const ph = this.placeholders(cols.length, params.length);
-        params.push(...cols.map((c, j) => this.param(c, t[j])));
-        return wrap(ph);
-      });
-      const sql = `SELECT ${names.map((n) => this.e(n)).join(', ')} FROM ${this.e(this.table)} WHERE ${this.tuple(cols)} IN (${list.join(', ')})`;
-      for (const r of (await this.db.dataSource.query(sql, params)) as Record<string, unknown>[]) out.push(this.hydrate(r));
-    }
-    return out;
+    const parts: unknown[][][] = [];
+    for (let i = 0; i < tuples.length; i += IN_CHUNK) parts.push(tuples.slice(i, i + IN_CHUNK));
+    // The parts at once (each its own pooled connection on PostgreSQL; SQLite answers them in turn).
+    const found = await Promise.all(
+      parts.map(async (part) => {
+        const params: unknown[] = [];
+        const list = part.map((t) => {
+          const ph = this.placeholders(cols.length, params.length);
+          params.push(...cols.map((c, j) => this.param(c, t[j])));
+          return wrap(ph);
+        });
+        // Several columns: a VALUES list (a join PostgreSQL can hash) rather than an OR of row comparisons.
+        const within = cols.length === 1 ? list.join(', ') : `VALUES ${list.join(', ')}`;
+        const sql = `SELECT ${names.map((n) => this.e(n)).join(', ')} FROM ${this.e(this.table)} WHERE ${this.tuple(cols)} IN (${within})`;
+        return ((await this.db.dataSource.query(sql, params)) as Record<string, unknown>[]).map((r) => this.hydrate(r));
+      }),
+    );
+    return found.flat();
   }
 
   /** The rows with these primary keys (idOf() strings). */
