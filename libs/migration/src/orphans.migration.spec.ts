@@ -60,8 +60,10 @@ describe.each<'sqlite' | 'postgres'>(['sqlite', 'postgres'])('one live job per s
   let db: RelationalDb;
   let drop: () => Promise<void> = async () => undefined;
 
+  let config: RelationalDbConfig;
+
   beforeAll(async () => {
-    let config: RelationalDbConfig = { provider: 'sqlite', database: dir.file('src.sqlite'), logging: false };
+    config = { provider: 'sqlite', database: dir.file('src.sqlite'), logging: false };
     if (engine === 'postgres') {
       const pg = await freshPostgres('claim');
       drop = pg.drop;
@@ -121,5 +123,21 @@ describe.each<'sqlite' | 'postgres'>(['sqlite', 'postgres'])('one live job per s
     await expect(b.install()).resolves.toBeUndefined();
     await b.remove(false);
     expect(await a.owner()).toBeNull();
+  });
+  it('jobs claiming the source at the same instant from their own connections: one owns it, the others are MIGRATION_LOCKED, none fails otherwise', async () => {
+    const tables = [{ meta: db.metadata(DocumentEntity), name: 'documents' }];
+    for (let round = 0; round < 4; round++) {
+      const handles = await Promise.all(Array.from({ length: 6 }, () => openRelational(config)));
+      try {
+        const results = await Promise.allSettled(handles.map((h, i) => new ChangeCapture(h, tables, `job-${round}-${i}`).install()));
+        const codes = results.map((r) => (r.status === 'fulfilled' ? 'installed' : ((r.reason as { code?: string }).code ?? String(r.reason))));
+        expect(codes.filter((c) => c === 'installed')).toHaveLength(1);
+        expect(codes.filter((c) => c !== 'installed')).toEqual(Array(5).fill('MIGRATION_LOCKED'));
+        await new ChangeCapture(db, tables, null).remove(false);
+        expect(await new ChangeCapture(db, tables, null).owner()).toBeNull();
+      } finally {
+        for (const h of handles) await h.close();
+      }
+    }
   });
 });

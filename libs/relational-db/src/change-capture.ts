@@ -100,7 +100,11 @@ export class ChangeCapture {
    */
   private async claim(): Promise<void> {
     if (!this.jobId) throw new SwitchyardError('INTERNAL', 'a change capture is installed by a job');
-    await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.ownerTable)} (id integer PRIMARY KEY, job_id text NOT NULL)`);
+    // Two jobs claiming at the same instant both run this: on PostgreSQL, IF NOT EXISTS does not keep the
+    // second from failing on the first's row type ("already exists"); the table is there, which is all it needs.
+    await this.q(`CREATE TABLE IF NOT EXISTS ${this.e(this.ownerTable)} (id integer PRIMARY KEY, job_id text NOT NULL)`).catch((e: unknown) => {
+      if (!alreadyExists(e)) throw e;
+    });
     await this.q(`INSERT INTO ${this.e(this.ownerTable)} (id, job_id) VALUES (1, ${this.pg ? '$1' : '?'}) ON CONFLICT (id) DO NOTHING`, [this.jobId]);
     const owner = await this.owner();
     if (owner !== this.jobId) throw this.locked(owner ?? '(unknown)');
@@ -360,4 +364,10 @@ END $f$`);
   private async hasTable(name: string): Promise<boolean> {
     return (await this.db.missingTables([name])).length === 0;
   }
+}
+
+/** A CREATE that lost a race with the same CREATE elsewhere (PostgreSQL: duplicate table, type or catalog row). */
+function alreadyExists(e: unknown): boolean {
+  const code = (e as { code?: string; driverError?: { code?: string } }).driverError?.code ?? (e as { code?: string }).code;
+  return code === '42P07' || code === '42710' || (code === '23505' && /pg_type|already exists/i.test(String((e as Error).message)));
 }
