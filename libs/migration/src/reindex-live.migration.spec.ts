@@ -51,7 +51,7 @@ describe('REINDEX while the app writes (real PostgreSQL + pgvector)', () => {
   it('every document ends with the chunks of its latest text; deleted ones stay deleted', async () => {
     const svc = service({ target: { relational: rel, vector: vec }, embeddings, profiles: {}, dataDir: path.join(dir.dir, 'data'), chunk, defaultBatchSize: 10 });
     const latest = new Map<string, string | null>(Array.from({ length: DOCS }, (_, i) => [`doc-${i}`, text(i, 0)]));
-    const started = await svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE', throttleMs: 20, full: true }); // every document embedded again (the app indexed them all with this model)
+    const started = await svc.start({ kind: 'REINDEX', onConflict: 'OVERWRITE', throttleMs: 80, full: true }); // every document embedded again (the app indexed them all with this model); slowed so the app writes throughout
     // The app writes until the job's copy is done (its verification then sees a quiet store).
     let copying = true;
     // (stops at 60 % of the documents: writes during the verification would rightly fail it)
