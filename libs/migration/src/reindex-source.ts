@@ -1,7 +1,6 @@
 import type { Embeddings } from '@switchyard/embeddings';
 import { chunkId, storedAsWritten } from '@switchyard/knowledge';
-import { DocumentEntity, DocumentsRepository, DocumentWrite, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
-import { SwitchyardError } from '@switchyard/core';
+import { DocumentEntity, DocumentsRepository, DocumentWrite, isLockTimeout, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
 import type { Metadata, VectorDb, VectorRecord } from '@switchyard/vector-db';
 import type { DataReader, Page } from './datasets';
 import type { ChunkFn } from './migration.types';
@@ -11,11 +10,6 @@ import { NO_EMBEDDING } from './vector-collection';
 const RECORD_GROUP = 100;
 /** How long a group's write waits for its locks before each document is recorded on its own. */
 const GROUP_WAIT_MS = 2_000;
-
-/** A withLock() that gave up waiting (nothing of its section ran). */
-function isLockTimeout(e: unknown): boolean {
-  return e instanceof SwitchyardError && e.code === 'CONFLICT' && typeof (e.details as { lock?: unknown } | undefined)?.lock === 'string';
-}
 
 /**
  * The target's documents as the vector records the knowledge service would index them as: same chunker,

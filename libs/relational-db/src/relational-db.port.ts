@@ -83,6 +83,11 @@ export interface LockOptions {
   waitMs?: number;
 }
 
+/** Whether `e` is withLock()/withLocks() giving up its wait (lockTimeout): nothing of the section ran. */
+export function isLockTimeout(e: unknown): boolean {
+  return e instanceof SwitchyardError && e.code === 'CONFLICT' && typeof (e.details as { lock?: unknown }).lock === 'string';
+}
+
 /** The scope of a section without a transaction of its own. */
 export const POOL_SCOPE: LockScope = { manager: null, session: null };
 

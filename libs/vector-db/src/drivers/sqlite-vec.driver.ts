@@ -229,23 +229,19 @@ export class SqliteVecVectorDb extends VectorDb {
   }
 
   protected async doRecords(ids: string[]): Promise<VectorRecord[]> {
-    const out: VectorRecord[] = [];
-    for (let i = 0; i < ids.length; i += 500) {
-      const part = ids.slice(i, i + 500);
-      const rows = this.db
-        .prepare(`SELECT r.*, v.embedding FROM ${this.t.rec} r JOIN ${this.t.vec} v ON v.rowid = r.rid WHERE r.id IN (${part.map(() => '?').join(',')})`)
-        .all(...part) as Row[];
-      out.push(...rows.map((r) => ({ ...this.fields(r), embedding: fromBlob(r.embedding!) })));
-    }
-    return out;
+    return this.byIds<Row>(ids, (list) => `SELECT r.*, v.embedding FROM ${this.t.rec} r JOIN ${this.t.vec} v ON v.rowid = r.rid WHERE r.id IN (${list})`).map((r) => ({ ...this.fields(r), embedding: fromBlob(r.embedding!) }));
   }
 
   protected async doExistingIds(ids: string[]): Promise<string[]> {
-    const out: string[] = [];
+    return this.byIds<{ id: string }>(ids, (list) => `SELECT id FROM ${this.t.rec} WHERE id IN (${list})`).map((r) => r.id);
+  }
+
+  /** Rows of a query over these ids, in parts of 500 (`sql` gets the part's placeholder list). */
+  private byIds<R>(ids: string[], sql: (list: string) => string): R[] {
+    const out: R[] = [];
     for (let i = 0; i < ids.length; i += 500) {
       const part = ids.slice(i, i + 500);
-      const rows = this.db.prepare(`SELECT id FROM ${this.t.rec} WHERE id IN (${part.map(() => '?').join(',')})`).all(...part) as { id: string }[];
-      out.push(...rows.map((r) => r.id));
+      out.push(...(this.db.prepare(sql(part.map(() => '?').join(','))).all(...part) as R[]));
     }
     return out;
   }
