@@ -17,27 +17,29 @@ const fs = require('node:fs');
 const path = require('node:path');
 const postgres = require('./services/postgres');
 const chroma = require('./services/chroma');
+const redis = require('./services/redis');
 const { defaultLog, elapsed } = require('./services/common');
 
 /**
  * Start PostgreSQL 17 + pgvector and Chroma in parallel.
- * Returns { env: { TEST_DATABASE_URL, TEST_CHROMA_URL }, postgres, chroma, stop() }.
+ * Returns { env: { TEST_DATABASE_URL, TEST_CHROMA_URL, REDIS_URL }, postgres, chroma, redis, stop() }.
  */
 async function startServices({ log = defaultLog } = {}) {
   const t0 = Date.now();
-  const results = await Promise.allSettled([postgres.startPostgres({ log }), chroma.startChroma({ log })]);
+  const results = await Promise.allSettled([postgres.startPostgres({ log }), chroma.startChroma({ log }), redis.startRedis({ log })]);
   const failed = results.filter((r) => r.status === 'rejected');
   if (failed.length) {
     await Promise.all(results.filter((r) => r.status === 'fulfilled').map((r) => r.value.stop()));
     throw failed[0].reason;
   }
-  const [pg, ch] = results.map((r) => r.value);
+  const [pg, ch, rd] = results.map((r) => r.value);
   log(`services ready in ${elapsed(t0)}`);
   return {
-    env: { TEST_DATABASE_URL: pg.url, TEST_CHROMA_URL: ch.url },
+    env: { TEST_DATABASE_URL: pg.url, TEST_CHROMA_URL: ch.url, REDIS_URL: rd.url },
     postgres: pg,
     chroma: ch,
-    stop: () => Promise.all([pg.stop(), ch.stop()]).then(() => undefined),
+    redis: rd,
+    stop: () => Promise.all([pg.stop(), ch.stop(), rd.stop()]).then(() => undefined),
   };
 }
 

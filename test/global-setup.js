@@ -15,12 +15,16 @@
  * fallback. Servers started here are stopped by test/global-teardown.js; if Jest dies instead,
  * process-exit hooks and detached watchdogs kill them and remove their /tmp data dirs.
  *
+ * - Redis (the queue tests): REDIS_URL if set, else the machine's 127.0.0.1:6379, else a private
+ *   redis-server (scripts/services/redis.js).
+ *
  * Set SWITCHYARD_TEST_SERVICES=0 to skip all of this (e.g. for pure unit-test runs).
  */
 const fs = require('node:fs');
 const path = require('node:path');
 const { startPostgres, checkPostgres } = require('../scripts/services/postgres');
 const { startChroma, checkChroma } = require('../scripts/services/chroma');
+const { startRedis } = require('../scripts/services/redis');
 const { defaultLog: log, elapsed, redactUrl } = require('../scripts/services/common');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -64,6 +68,13 @@ async function setupChroma(state) {
   return { TEST_CHROMA_URL: ch.url };
 }
 
+async function setupRedis(state) {
+  const r = await startRedis({ log });
+  state.stops.push({ name: 'Redis', stop: r.stop });
+  if (r.pid) state.pids.push(r.pid);
+  return { REDIS_URL: r.url };
+}
+
 async function setupModels() {
   if (!fs.existsSync(MODEL_SCRIPT)) return {};
   const mod = require(MODEL_SCRIPT);
@@ -98,7 +109,7 @@ module.exports = async function globalSetup() {
 
   // ensureTestModels() may be synchronous (CPU-bound): call it first so it does not stall the
   // servers' readiness polling; the servers then start in parallel.
-  const results = await Promise.allSettled([setupModels(), setupPostgres(state), setupChroma(state)]);
+  const results = await Promise.allSettled([setupModels(), setupPostgres(state), setupChroma(state), setupRedis(state)]);
   const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
   if (failures.length) {
     await stopAll(state);

@@ -30,7 +30,7 @@ function fromServicesFile(key: string): string | undefined {
   }
 }
 
-export function serviceEnv(key: 'TEST_DATABASE_URL' | 'TEST_CHROMA_URL' | 'TEST_EMBEDDINGS_MODEL_PATH' | 'TEST_EMBEDDINGS_MODEL_PATH_ALT'): string {
+export function serviceEnv(key: 'TEST_DATABASE_URL' | 'TEST_CHROMA_URL' | 'TEST_EMBEDDINGS_MODEL_PATH' | 'TEST_EMBEDDINGS_MODEL_PATH_ALT' | 'REDIS_URL'): string {
   const v = process.env[key] ?? fromServicesFile(key);
   if (!v) throw new Error(`${key} is not set: the Jest global setup (test/global-setup.js) should have started the service`);
   return v;

@@ -146,6 +146,26 @@ function program(run: (fn: (s: Session) => Promise<number>) => Promise<void>): C
     .argument('<jobId>')
     .action((id: string) => run(async (s) => s.finish(await s.service.restoreBackup(id))));
   cli
+    .command('worker')
+    .description('run queued migration partitions (MIGRATION_QUEUE=bullmq, REDIS_URL) until SIGINT / SIGTERM; start one or more per machine')
+    .option('--concurrency <n>', 'partitions at once (default MIGRATION_WORKER_CONCURRENCY)', (v) => Number(v))
+    .action((o) =>
+      run(async (s) => {
+        if (o.concurrency !== undefined) {
+          if (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > 64) throw new SwitchyardError('BAD_INPUT', `--concurrency: got ${JSON.stringify(o.concurrency)}; allowed: an integer from 1 to 64`);
+        }
+        const worker = s.service.startWorker({ concurrency: o.concurrency });
+        process.stderr.write(`switchyard worker ${process.pid}: waiting for partitions\n`);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        // Finishes the partitions it holds; a second signal (or SIGKILL) leaves them to another worker.
+        await worker.close();
+        return 0;
+      }),
+    );
+  cli
     .command('status')
     .description('one job, or the latest jobs')
     .argument('[jobId]')

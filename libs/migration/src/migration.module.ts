@@ -1,5 +1,5 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { ProviderProfile, providerModuleDefinition, SWITCHYARD_CONFIG, SwitchyardConfig } from '@switchyard/core';
+import { MigrationQueueConfig, ProviderProfile, providerModuleDefinition, SWITCHYARD_CONFIG, SwitchyardConfig } from '@switchyard/core';
 import { Embeddings } from '@switchyard/embeddings';
 import { createChunker } from '@switchyard/knowledge';
 import { RelationalDb } from '@switchyard/relational-db';
@@ -24,6 +24,8 @@ export interface MigrationModuleOptions {
   /** Chunking used by REINDEX; keep it equal to KnowledgeModule's (default 1000 / 200). */
   chunkSize?: number;
   chunkOverlap?: number;
+  /** Where VECTORS copies run (MIGRATION_QUEUE, REDIS_URL, MIGRATION_PARTITION_SIZE...): default in this process. */
+  queue?: MigrationQueueConfig;
 }
 
 export const { ConfigurableModuleClass: MigrationConfigurableModule, MODULE_OPTIONS_TOKEN: MIGRATION_OPTIONS, OPTIONS_TYPE: MIGRATION_OPTIONS_TYPE } =
@@ -39,6 +41,7 @@ export function migrationOptionsFromConfig(config: SwitchyardConfig): MigrationM
     instanceId: config.migration.instanceId,
     chunkSize: config.embeddings.chunkSize,
     chunkOverlap: config.embeddings.chunkOverlap,
+    queue: config.migration.queue,
   };
 }
 
@@ -54,6 +57,7 @@ export function createMigrationServiceFromOptions(options: MigrationModuleOption
     maxDocumentBytes: options.maxDocumentBytes,
     instanceId: options.instanceId,
     chunk: createChunker({ chunkSize: options.chunkSize ?? 1000, chunkOverlap: options.chunkOverlap ?? 200 }),
+    queue: options.queue?.kind === 'bullmq' ? options.queue : undefined,
     logger: { log: (m) => logger.log(m), warn: (m) => logger.warn(m), error: (m) => logger.error(m) },
   });
 }

@@ -33,6 +33,10 @@ import { RejectFile } from './rejects';
 import type { TableSelection } from './table-order';
 import { currentOwner, formatOwner, ownerIsDead, RunOwner } from './run-owner';
 import { copyJob, Run } from './step-copier';
+import { BullmqPartitionQueue, startQueueWorkers, WorkerHandle } from './queue/bullmq-queue';
+import { PartitionStore } from './queue/partition-store';
+import { PartitionWorker } from './queue/partition-worker';
+import { queueable, queuedCopy } from './queue/queued-job';
 import { conflictRefusal, planOf, targetCounts, verifyOf } from './verification';
 
 function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[], fallback?: T): T {
@@ -80,6 +84,8 @@ export class MigrationService implements OnApplicationShutdown {
   private readonly heartbeatMs: number;
   private readonly dataDir: string;
   private readonly owner: RunOwner;
+  private readonly partitions: PartitionStore;
+  private queueClient?: BullmqPartitionQueue;
 
   constructor(private readonly deps: MigrationDeps) {
     const staleAfterMs = deps.staleAfterMs ?? 30_000;
@@ -98,6 +104,20 @@ export class MigrationService implements OnApplicationShutdown {
     this.owner = currentOwner(deps.instanceId);
     this.heartbeatMs = Math.max(100, Math.floor(staleAfterMs / 3));
     this.events.setMaxListeners(0);
+    this.partitions = new PartitionStore(deps.target.relational);
+  }
+
+  /**
+   * Runs queued partitions in this process (`switchyard worker`, or a Nest app with MigrationWorkerModule)
+   * until closed. Needs MIGRATION_QUEUE=bullmq and REDIS_URL.
+   */
+  startWorker(options: { concurrency?: number } = {}): WorkerHandle {
+    const configured = this.deps.queue;
+    if (configured?.kind !== 'bullmq') throw new SwitchyardError('BAD_INPUT', 'a migration worker needs MIGRATION_QUEUE=bullmq and REDIS_URL');
+    const queue = { ...configured, concurrency: options.concurrency ?? configured.concurrency };
+    const worker = formatOwner(this.owner);
+    this.logger.log(`migration worker ${worker}: partitions from ${queue.prefix} queues, concurrency ${queue.concurrency}${queue.rateLimit ? `, ${queue.rateLimit} records/s over all workers` : ''}`);
+    return startQueueWorkers(queue, (limiter) => new PartitionWorker({ contexts: this.contexts, store: this.store, partitions: this.partitions, owner: worker, limiter }), this.logger);
   }
 
   // ---- operations ------------------------------------------------------------------------------
@@ -198,6 +218,7 @@ export class MigrationService implements OnApplicationShutdown {
       // Run again from the start (OVERWRITE; a TRUNCATE job truncates again): new checkpoints, new backups of what the target holds now (the old ones
       // stay listed in options.previousBackups), a new reject file.
       await this.store.clearCheckpoints(id);
+      await this.partitions.clear(id);
       const previousBackups = [...((job.options as JobOptions).previousBackups ?? []), ...((job.backups as Backup[]) ?? [])];
       new RejectFile(this.dataDir, id).remove();
       Object.assign(job, { onConflict: job.onConflict === 'TRUNCATE' ? 'TRUNCATE' : 'OVERWRITE', progress: null, verification: null, backups: [], options: { ...(job.options as JobOptions), previousBackups }, startedAt: new Date() });
@@ -303,6 +324,8 @@ export class MigrationService implements OnApplicationShutdown {
   async close(): Promise<void> {
     for (const r of this.running.values()) r.abort.abort('shutdown');
     await Promise.all([...this.running.values()].map((r) => r.done));
+    await this.queueClient?.close();
+    this.queueClient = undefined;
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -427,6 +450,9 @@ export class MigrationService implements OnApplicationShutdown {
         const plan = await planOf(ctx, true, job.batchSize, () => this.throwIfAborted(signal));
         await run.update({ status: 'PLANNED', plan, finishedAt: new Date() });
         this.logger.log(`job ${job.id}: planned${plan.refusal ? `; a run would be refused: ${plan.refusal.message}` : ''}`);
+      } else if (this.deps.queue?.kind === 'bullmq' && queueable(run)) {
+        this.queueClient ??= new BullmqPartitionQueue(this.deps.queue);
+        await queuedCopy(run, this.queueClient, this.partitions, { partitionSize: this.deps.queue.partitionSize });
       } else {
         await copyJob(run);
       }

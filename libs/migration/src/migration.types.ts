@@ -1,5 +1,5 @@
 import type { TableSelection } from './table-order';
-import type { ProviderProfile } from '@switchyard/core';
+import type { MigrationQueueConfig, ProviderProfile } from '@switchyard/core';
 import type { Embeddings } from '@switchyard/embeddings';
 import type { RelationalDb } from '@switchyard/relational-db';
 import type { VectorDb } from '@switchyard/vector-db';
@@ -71,6 +71,19 @@ export interface MigrationProgress {
   steps: StepProgress[];
   /** A live job: its catch-up and freeze. */
   live?: LiveProgress;
+  /** A job run by queue workers (MIGRATION_QUEUE=bullmq): its partitions and who works on them. */
+  queue?: QueueProgress;
+}
+
+/** The partitions of a queued job: how many, finished, being worked on, attempts so far, and by which workers. */
+export interface QueueProgress {
+  partitions: number;
+  finished: number;
+  running: number;
+  /** Attempts over all partitions (more than `partitions` once a worker died or a partition failed and was retried). */
+  attempts: number;
+  /** Workers that hold a partition now ("<instance>/<boot>/<pid>"). */
+  workers: string[];
 }
 
 /** A live job's change capture: rounds of catch-up, changes applied, the backlog, the freeze. */
@@ -302,4 +315,6 @@ export interface MigrationDeps {
   instanceId?: string;
   /** The API's limit on a document's size (KNOWLEDGE_MAX_DOCUMENT_BYTES): larger documents are rejected. */
   maxDocumentBytes?: number;
+  /** MIGRATION_QUEUE=bullmq: VECTORS copies run as partitions by queue workers (config.migration.queue). */
+  queue?: MigrationQueueConfig;
 }

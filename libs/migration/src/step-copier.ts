@@ -173,7 +173,7 @@ export async function copyJob(run: Run): Promise<void> {
 }
 
 /** Records the outcome: a job is SUCCEEDED only when its verification passed. */
-async function finish(run: Run, progress: MigrationProgress, verification: MigrationVerification, measureLater?: () => Promise<void>): Promise<void> {
+export async function finish(run: Run, progress: MigrationProgress, verification: MigrationVerification, measureLater?: () => Promise<void>): Promise<void> {
   const { job } = run;
   const rejected = progress.steps.reduce((n, s) => n + s.errors, 0);
   progress.phase = 'done';
@@ -229,7 +229,7 @@ async function backUp(run: Run, s: Step, policy: ConflictPolicy, live?: Migratio
  * First run only: back up what TRUNCATE / OVERWRITE would replace, check each backup's count against the
  * store, then empty the targets for TRUNCATE. Returns each step's record count once prepared.
  */
-async function prepareTarget(run: Run, policy: ConflictPolicy): Promise<number[]> {
+export async function prepareTarget(run: Run, policy: ConflictPolicy): Promise<number[]> {
   const { job, ctx } = run;
   const phase = (name: string) => run.update({ progress: { ...((job.progress as MigrationProgress | null) ?? { total: 0, done: 0, ratePerSecond: 0, etaSeconds: null, steps: [] }), phase: name } });
   // TRUNCATE empties the store first: its backup cannot wait for the first write.

@@ -27,6 +27,20 @@ export class VectorCollection implements DataReader<VectorRecord>, DataWriter<Ve
     return r.id;
   }
 
+  /** Ids that cut the collection into ranges of `every` records (a partitioned job's bounds). */
+  splitPoints(every: number): Promise<string[]> {
+    return this.db.splitPoints(every);
+  }
+
+  /** The records of the range (after, until] only (until undefined: to the end), as a reader resumable inside it. */
+  range(after: string | undefined, until: string | undefined): DataReader<VectorRecord> {
+    const view = Object.create(this) as VectorCollection;
+    view.pages = async function* (this: VectorCollection, size: number, from?: string) {
+      for await (const items of this.db.scan(size, from ?? after, until)) yield { items, cursor: items[items.length - 1].id, units: items.length };
+    };
+    return view;
+  }
+
   async existing(items: VectorRecord[]): Promise<number> {
     return (await this.db.existingIds(items.map((r) => r.id))).length;
   }

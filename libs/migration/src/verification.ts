@@ -209,7 +209,22 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
     }
     if (rejected.size) notes.push(`${s.name}: ${rejected.size} rejected record(s) left out of the comparison (see the reject file).`);
   }
+  const sampled = await sampledRecall(ctx, samples, notes);
+  if (!sampled.ok) ok = false;
+  const result: MigrationVerification = { ok, tables, recallAt10: sampled.recallAt10, indexRecallAt10: null, orphans, notes, checkedAt: new Date().toISOString() };
+  const measure = indexRecall(ctx, samples, result);
+  if (o.deferIndexRecall) o.measureLater = measure;
+  else await measure();
+  return result;
+}
+
+/**
+ * recall@10 of the sampled source vectors: the target's user-scoped neighbours against the source's. Not
+ * ok when it could not be measured or the comparison found a problem; a low value is a note only.
+ */
+export async function sampledRecall(ctx: JobContext, samples: VectorRecord[], notes: string[]): Promise<{ recallAt10: number | null; ok: boolean }> {
   let recallAt10: number | null = null;
+  let ok = true;
   if (ctx.recall && samples.length) {
     try {
       const r = await ctx.recall.measure(samples);
@@ -224,25 +239,26 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
     }
   }
   // Recall measures the target's nearest-neighbour index against the source's, not the data (which the
-  // checksums above compare exactly): a low value is reported, and does not fail the job on its own.
+  // checksums compare exactly): a low value is reported, and does not fail the job on its own.
   if (recallAt10 !== null && recallAt10 < MIN_RECALL) {
     notes.push(`recall@10 ${recallAt10.toFixed(3)} is below ${MIN_RECALL}: the target's approximate index (e.g. pgvector HNSW with a user filter) returns other neighbours than the source for some queries, although the records are identical; raise the index's search breadth (hnsw.ef_search) if search quality matters more than speed.`);
   }
-  const result: MigrationVerification = { ok, tables, recallAt10, indexRecallAt10: null, orphans, notes, checkedAt: new Date().toISOString() };
-  const measure = async () => {
+  return { recallAt10, ok };
+}
+
+/** Measures the target's search against an exact scan of the target for the samples, into `result` (gates nothing). */
+export function indexRecall(ctx: JobContext, samples: VectorRecord[], result: MigrationVerification): () => Promise<void> {
+  return async () => {
     if (!ctx.exactRecall || !samples.length) return;
     try {
       result.indexRecallAt10 = await ctx.exactRecall(samples);
       if (result.indexRecallAt10 !== null && result.indexRecallAt10 < MIN_INDEX_RECALL) {
-        notes.push(`the target's search finds ${(result.indexRecallAt10 * 100).toFixed(1)}% of the exact top-10 (an exact scan of the target, for the sampled vectors): its approximate index misses some neighbours; on pgvector raise VECTOR_DB_HNSW_EF_SEARCH.`);
+        result.notes.push(`the target's search finds ${(result.indexRecallAt10 * 100).toFixed(1)}% of the exact top-10 (an exact scan of the target, for the sampled vectors): its approximate index misses some neighbours; on pgvector raise VECTOR_DB_HNSW_EF_SEARCH.`);
       }
     } catch (e) {
-      notes.push(`the target's recall against an exact scan could not be measured: ${e instanceof Error ? e.message : String(e)}`);
+      result.notes.push(`the target's recall against an exact scan could not be measured: ${e instanceof Error ? e.message : String(e)}`);
     }
   };
-  if (o.deferIndexRecall) o.measureLater = measure;
-  else await measure();
-  return result;
 }
 
 /**

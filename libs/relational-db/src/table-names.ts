@@ -12,6 +12,7 @@ export const OWN_TABLES = {
   migration_jobs: 'switchyard_migration_jobs',
   migration_checkpoints: 'switchyard_migration_checkpoints',
   migration_locks: 'switchyard_migration_locks',
+  migration_partitions: 'switchyard_migration_partitions',
 } as const;
 export type OwnTable = keyof typeof OWN_TABLES;
 

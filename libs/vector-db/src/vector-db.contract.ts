@@ -84,6 +84,27 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       expect(tail.map((r) => r.id)).toEqual(records.slice(7000).map((r) => r.id));
     });
 
+    it('cuts itself into ranges (splitPoints) that a bounded scan reads back: every record once, in order', async () => {
+      const points = await db.splitPoints(3000);
+      expect(points).toEqual([records[2999].id, records[5999].id, records[8999].id]);
+      expect(await db.splitPoints(10_000)).toEqual([records[9999].id]);
+      expect(await db.splitPoints(20_000)).toEqual([]);
+      const ranges = [undefined, ...points].map((after, i) => [after, points[i]] as const);
+      const seen: string[] = [];
+      for (const [after, until] of ranges) {
+        const part: string[] = [];
+        for await (const p of db.scan(700, after, until)) part.push(...p.map((r) => r.id));
+        if (until !== undefined) expect(part[part.length - 1]).toBe(until);
+        seen.push(...part);
+      }
+      expect(seen).toEqual(records.map((r) => r.id));
+      // A range inside a page, and an empty one.
+      const inner: string[] = [];
+      for await (const p of db.scan(1000, records[10].id, records[12].id)) inner.push(...p.map((r) => r.id));
+      expect(inner).toEqual([records[11].id, records[12].id]);
+      for await (const p of db.scan(10, records[12].id, records[12].id)) throw new Error(`an empty range yielded ${p.length}`);
+    });
+
     it('answers user-scoped k-NN: a stored vector finds itself first, never another user', async () => {
       const probe = records[1234];
       const hits = await db.query(probe.embedding, { userId: probe.userId, k: 10 });

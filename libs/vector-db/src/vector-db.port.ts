@@ -279,7 +279,7 @@ export abstract class VectorDb {
    * may be short (records deleted meanwhile); the scan ends only when the store has no record with an
    * id above the last one yielded. A record present for the whole scan is yielded exactly once.
    */
-  async *scan(pageSize: number, after?: string): AsyncGenerator<VectorRecord[]> {
+  async *scan(pageSize: number, after?: string, until?: string): AsyncGenerator<VectorRecord[]> {
     if (!Number.isInteger(pageSize) || pageSize < 1) throw new SwitchyardError('BAD_INPUT', `scan page size must be a positive integer; got ${pageSize}`);
     let cursor = after;
     for (;;) {
@@ -291,8 +291,36 @@ export abstract class VectorDb {
         }
         cursor = r.id;
       }
+      // A range (after, until]: the scan ends at the first id above `until`.
+      if (until !== undefined && compareIds(cursor!, until) > 0) {
+        const within = page.filter((r) => compareIds(r.id, until) <= 0);
+        if (within.length) yield within;
+        return;
+      }
       yield page;
     }
+  }
+
+  /**
+   * Ids that cut the collection into ranges of `every` records in scan order: the ranges (, k1], (k1, k2],
+   * ..., (kn, ) cover every record (the last one also those added above kn later). Reads ids only where
+   * the driver can.
+   */
+  async splitPoints(every: number): Promise<string[]> {
+    if (!Number.isInteger(every) || every < 1) throw new SwitchyardError('BAD_INPUT', `split size must be a positive integer; got ${every}`);
+    const out: string[] = [];
+    let cursor: string | undefined;
+    for (;;) {
+      const ids = await this.guard(() => this.doIdPage(every, cursor), 'scan');
+      if (ids.length < every) return out;
+      cursor = ids[ids.length - 1];
+      out.push(cursor);
+    }
+  }
+
+  /** Up to `limit` ids above `after`, ascending (compareIds); drivers that can read ids alone override it. */
+  protected async doIdPage(limit: number, after: string | undefined): Promise<string[]> {
+    return (await this.doPage(limit, after)).map((r) => r.id);
   }
 
   /** Records the embedding model the stored vectors were made with. */

@@ -84,9 +84,19 @@ export class LiveProgressModel {
   @Field(() => Int, { nullable: true }) resolvedRejects?: number;
 }
 
+@ObjectType({ description: 'A job run by queue workers (MIGRATION_QUEUE=bullmq): its partitions and who works on them.' })
+export class QueueProgressModel {
+  @Field(() => Int) partitions: number;
+  @Field(() => Int) finished: number;
+  @Field(() => Int) running: number;
+  @Field(() => Int, { description: 'Attempts over all partitions: more than `partitions` once a worker died or a partition was retried.' }) attempts: number;
+  @Field(() => [String], { description: 'Workers holding a partition now ("<instance>/<boot>/<pid>/...").' }) workers: string[];
+}
+
 @ObjectType()
 export class MigrationProgressModel {
   @Field(() => LiveProgressModel, { nullable: true }) live?: LiveProgressModel;
+  @Field(() => QueueProgressModel, { nullable: true }) queue?: QueueProgressModel;
   @Field(() => Int) total: number;
   @Field(() => Int) done: number;
   @Field(() => Float) ratePerSecond: number;

@@ -102,6 +102,18 @@ describe('loadConfig', () => {
     expect(c.vector).toMatchObject({ provider: 'pgvector', dimensions: 768, connection: { host: 'db', port: 5433, database: 'app', username: 'u', password: 'p', ssl: true } });
   });
 
+  it('runs migrations in-process unless MIGRATION_QUEUE=bullmq, which needs REDIS_URL; names bad queue settings', () => {
+    expect(loadConfig({}).migration.queue).toMatchObject({ kind: 'inprocess', prefix: 'switchyard', partitionSize: 10_000, concurrency: 1, rateLimit: 0, lockMs: 30_000, attempts: 5 });
+    expect(loadConfig({ MIGRATION_QUEUE: 'bullmq', REDIS_URL: 'redis://127.0.0.1:6379', MIGRATION_PARTITION_SIZE: '500', MIGRATION_RATE_LIMIT: '2000' }).migration.queue).toMatchObject({ kind: 'bullmq', redisUrl: 'redis://127.0.0.1:6379', partitionSize: 500, rateLimit: 2000 });
+    expect(issues({ MIGRATION_QUEUE: 'bullmq' })).toEqual([expect.stringMatching(/^REDIS_URL: is required with MIGRATION_QUEUE=bullmq/)]);
+    expect(issues({ MIGRATION_QUEUE: 'kafka', REDIS_URL: 'http://x', MIGRATION_QUEUE_PREFIX: 'a b', MIGRATION_WORKER_CONCURRENCY: '0' })).toEqual([
+      'MIGRATION_QUEUE: got "kafka"; allowed: inprocess, bullmq',
+      expect.stringMatching(/^REDIS_URL: got "http:\/\/x"; allowed: a redis:\/\/ or rediss:\/\/ URL/),
+      expect.stringMatching(/^MIGRATION_QUEUE_PREFIX: got "a b"/),
+      expect.stringMatching(/^MIGRATION_WORKER_CONCURRENCY: got "0"/),
+    ]);
+  });
+
   it('reads named migration source profiles from MIGRATION_<NAME>_*', () => {
     const c = loadConfig({
       RELATIONAL_DB_PROVIDER: 'postgres',

@@ -79,6 +79,28 @@ export interface ProviderProfile {
   vector: VectorDbConfig;
 }
 
+export const MIGRATION_QUEUES = ['inprocess', 'bullmq'] as const;
+
+/**
+ * Where migration jobs run (MIGRATION_QUEUE): `inprocess` (default) in the process that starts them;
+ * `bullmq`: VECTORS jobs split into key-range partitions run by `switchyard worker` processes through
+ * BullMQ on Redis (REDIS_URL). partitionSize: records per partition (MIGRATION_PARTITION_SIZE);
+ * concurrency: partitions one worker runs at once (MIGRATION_WORKER_CONCURRENCY); rateLimit: records per
+ * second over all workers, 0 for none (MIGRATION_RATE_LIMIT); lockMs: how long a worker that stops
+ * answering keeps its partition before another worker retries it (MIGRATION_QUEUE_LOCK_MS); prefix: the
+ * Redis key prefix of the queues (MIGRATION_QUEUE_PREFIX).
+ */
+export interface MigrationQueueConfig {
+  kind: (typeof MIGRATION_QUEUES)[number];
+  redisUrl?: string;
+  prefix: string;
+  partitionSize: number;
+  concurrency: number;
+  rateLimit: number;
+  lockMs: number;
+  attempts: number;
+}
+
 export interface SwitchyardConfig {
   env: 'development' | 'production' | 'test';
   port: number;
@@ -103,7 +125,7 @@ export interface SwitchyardConfig {
   };
   knowledge: { maxDocumentBytes: number; maxSearchLimit: number; minScore: number; answerContextChunks: number };
   /** instanceId: names this app instance in migration job owners (MIGRATION_INSTANCE_ID; default: the host name). */
-  migration: { dataDir: string; batchSize: number; profiles: Record<string, ProviderProfile>; instanceId?: string };
+  migration: { dataDir: string; batchSize: number; profiles: Record<string, ProviderProfile>; instanceId?: string; queue: MigrationQueueConfig };
   /** timeoutMs: how long readiness (GET /health/ready) waits for each provider's answer (HEALTH_TIMEOUT_MS). */
   health: { timeoutMs: number };
   /**
@@ -236,6 +258,25 @@ function parseProfile(env: Env, name: string, p: string, issues: Issues, default
   return { name, relational, vector };
 }
 
+function parseQueue(env: Env, issues: Issues): MigrationQueueConfig {
+  const kind = issues.parse(env, 'MIGRATION_QUEUE', oneOf(MIGRATION_QUEUES, 'inprocess')) as MigrationQueueConfig['kind'];
+  const redisUrl = env.REDIS_URL?.trim() || undefined;
+  if (redisUrl && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) issues.list.push(`REDIS_URL: got ${JSON.stringify(env.REDIS_URL)}; allowed: a redis:// or rediss:// URL such as redis://127.0.0.1:6379`);
+  if (kind === 'bullmq' && !redisUrl) issues.list.push('REDIS_URL: is required with MIGRATION_QUEUE=bullmq; allowed: a redis:// or rediss:// URL such as redis://127.0.0.1:6379');
+  const prefix = issues.parse(env, 'MIGRATION_QUEUE_PREFIX', str('switchyard')) as string;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) issues.list.push(`MIGRATION_QUEUE_PREFIX: got ${JSON.stringify(prefix)}; allowed: 1 to 64 letters, digits, '_', '.', '-'`);
+  return {
+    kind,
+    redisUrl,
+    prefix,
+    partitionSize: issues.parse(env, 'MIGRATION_PARTITION_SIZE', int(10_000, { min: 1, max: 10_000_000 })),
+    concurrency: issues.parse(env, 'MIGRATION_WORKER_CONCURRENCY', int(1, { min: 1, max: 64 })),
+    rateLimit: issues.parse(env, 'MIGRATION_RATE_LIMIT', int(0, { min: 0, max: 100_000_000, what: 'records per second, 0 for no limit' })),
+    lockMs: issues.parse(env, 'MIGRATION_QUEUE_LOCK_MS', int(30_000, { min: 1000, max: 3_600_000, what: 'a number of milliseconds' })),
+    attempts: issues.parse(env, 'MIGRATION_QUEUE_ATTEMPTS', int(5, { min: 1, max: 100 })),
+  };
+}
+
 /** Profiles other than the active one: MIGRATION_<NAME>_RELATIONAL_DB_PROVIDER / MIGRATION_<NAME>_VECTOR_DB_PROVIDER. */
 function parseMigrationProfiles(env: Env, issues: Issues): Record<string, ProviderProfile> {
   const names = new Set<string>();
@@ -347,6 +388,7 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
       batchSize: issues.parse(env, 'MIGRATION_BATCH_SIZE', int(1000, { max: 100000 })),
       profiles: parseMigrationProfiles(env, issues),
       instanceId: issues.parse(env, 'MIGRATION_INSTANCE_ID', str()) as string | undefined,
+      queue: parseQueue(env, issues),
     },
     health: { timeoutMs: issues.parse(env, 'HEALTH_TIMEOUT_MS', int(1500, { min: 50, max: 60_000, what: 'a number of milliseconds' })) },
     graphql: {

@@ -4,14 +4,13 @@
  *
  *   node -r ts-node/register/transpile-only -r tsconfig-paths/register migrate-child.ts '<json ChildConfig>'
  */
-import type { ProviderProfile, RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
-import { createRelationalDb } from '@switchyard/relational-db';
-import { createVectorDb } from '@switchyard/vector-db';
+import type { ProviderProfile } from '@switchyard/core';
 import { MigrationService } from '../migration.service';
+import { ChildTarget, openChildTarget } from './child-target';
 import type { StartMigrationInput } from '../migration.types';
 
 export interface ChildConfig {
-  target: { relational: RelationalDbConfig; vector: VectorDbConfig; model: string | null };
+  target: ChildTarget;
   profiles: Record<string, ProviderProfile>;
   dataDir: string;
   staleAfterMs: number;
@@ -24,10 +23,7 @@ const say = (m: string) => void process.stderr.write(`${m}\n`);
 
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2]) as ChildConfig;
-  const relational = createRelationalDb(cfg.target.relational);
-  await relational.init();
-  const vector = createVectorDb(cfg.target.vector, cfg.target.model);
-  await vector.init();
+  const { relational, vector, close } = await openChildTarget(cfg.target);
   const svc = new MigrationService({ target: { relational, vector }, profiles: cfg.profiles, dataDir: cfg.dataDir, defaultBatchSize: 100, staleAfterMs: cfg.staleAfterMs, logger: { log: () => undefined, warn: say, error: say } });
   if (cfg.startAt) await new Promise((r) => setTimeout(r, Math.max(0, cfg.startAt! - Date.now())));
   let job;
@@ -37,16 +33,14 @@ async function main(): Promise<void> {
     // refused when built: say so (the race test counts refusals) and stop
     process.stdout.write(`${JSON.stringify({ refused: (e as { code?: string }).code ?? null, error: e instanceof Error ? e.message : String(e) })}\n`);
     await svc.close();
-    await vector.close();
-    await relational.close();
+    await close();
     return;
   }
   process.stdout.write(`${JSON.stringify({ jobId: job.id })}\n`);
   const done = await svc.waitFor(job.id);
   process.stdout.write(`${JSON.stringify({ status: done.status, errorCode: done.errorCode, error: done.error })}\n`);
   await svc.close();
-  await vector.close();
-  await relational.close();
+  await close();
 }
 
 main().catch((e) => {

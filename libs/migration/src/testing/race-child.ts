@@ -5,14 +5,13 @@
  *
  *   node -r ts-node/register/transpile-only -r tsconfig-paths/register race-child.ts '<json RaceConfig>'
  */
-import type { ProviderProfile, RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
-import { createRelationalDb } from '@switchyard/relational-db';
-import { createVectorDb } from '@switchyard/vector-db';
+import type { ProviderProfile } from '@switchyard/core';
 import { MigrationService } from '../migration.service';
+import { ChildTarget, openChildTarget } from './child-target';
 import type { StartMigrationInput } from '../migration.types';
 
 export interface RaceConfig {
-  target: { relational: RelationalDbConfig; vector: VectorDbConfig; model: string | null };
+  target: ChildTarget;
   profiles: Record<string, ProviderProfile>;
   dataDir: string;
   n: number;
@@ -21,10 +20,7 @@ export interface RaceConfig {
 
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2]) as RaceConfig;
-  const relational = createRelationalDb(cfg.target.relational);
-  await relational.init();
-  const vector = createVectorDb(cfg.target.vector, cfg.target.model);
-  await vector.init();
+  const { relational, vector, close } = await openChildTarget(cfg.target);
   const quiet = { log: () => undefined, warn: () => undefined, error: (m: string) => void process.stderr.write(`${m}\n`) };
   const svc = new MigrationService({ target: { relational, vector }, profiles: cfg.profiles, dataDir: cfg.dataDir, defaultBatchSize: 100, logger: quiet });
   process.stdout.write('{"ready":true}\n');
@@ -46,8 +42,7 @@ async function main(): Promise<void> {
   process.stdin.destroy(); // an open stdin would keep this process alive
   for (const r of results) if ('jobId' in r) await svc.cancel(r.jobId);
   await svc.close();
-  await vector.close();
-  await relational.close();
+  await close();
   process.stdout.write('{"done":true}\n');
 }
 

@@ -115,3 +115,61 @@ export class MigrationLockEntity {
   @Column({ type: 'varchar', length: 255, nullable: true })
   owner: string | null;
 }
+
+/**
+ * One key range of a step run as its own unit of work by a queue worker (MIGRATION_QUEUE=bullmq): the
+ * range `(after, until]` in the source's key order, where its copy stands, and what it read and verified.
+ * `token` fences attempts: an attempt takes the next token when it starts and records only while it
+ * still holds it, so a worker that was given up for dead cannot record over the attempt that replaced it.
+ */
+@Entity('switchyard_migration_partitions')
+export class MigrationPartitionEntity {
+  @PrimaryColumn({ name: 'job_id', type: 'varchar', length: 64 })
+  jobId: string;
+
+  @PrimaryColumn({ type: 'varchar', length: 255 })
+  step: string;
+
+  @PrimaryColumn({ type: 'integer' })
+  idx: number;
+
+  /** The range's lower bound, exclusive (null: from the first key). */
+  @Column({ name: 'after_key', type: 'text', nullable: true })
+  afterKey: string | null;
+
+  /** The range's upper bound, inclusive (null: to the last key, including keys added since the split). */
+  @Column({ name: 'until_key', type: 'text', nullable: true })
+  untilKey: string | null;
+
+  /** PENDING, RUNNING, DONE. */
+  @Column({ type: 'varchar', length: 16 })
+  status: string;
+
+  @Column({ type: 'integer', default: 0 })
+  token: number;
+
+  @Column({ type: 'integer', default: 0 })
+  attempts: number;
+
+  /** The last key copied by the attempt holding the token (a retry resumes after it). */
+  @Column({ type: 'text', nullable: true })
+  cursor: string | null;
+
+  @Column({ type: 'integer', default: 0 })
+  done: number;
+
+  @Column({ type: 'integer', default: 0 })
+  written: number;
+
+  /** What the attempt that finished found: both sides of the range counted and checksummed, rejects, sampled ids. */
+  @Column({ type: 'json', nullable: true })
+  result: Record<string, unknown> | null;
+
+  /** The worker holding the token: "<instance>/<boot>/<pid>". */
+  @Column({ type: 'varchar', length: 255, nullable: true })
+  worker: string | null;
+
+  /** ISO-8601 time of the last change (the rate and ETA are computed from it). */
+  @Column({ name: 'updated', type: 'varchar', length: 32, nullable: true })
+  updated: string | null;
+}

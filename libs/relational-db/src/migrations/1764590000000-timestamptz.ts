@@ -2,7 +2,7 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
 import { currentTableName, OwnTable } from '../table-names';
 
 /** Every date column there is at this point in the schema's history (never read from today's entities). */
-const DATE_COLUMNS: Record<OwnTable, string[]> = {
+const DATE_COLUMNS: Partial<Record<OwnTable, string[]>> = {
   users: ['created_at', 'updated_at'],
   documents: ['indexed_at', 'created_at', 'updated_at'],
   migration_jobs: ['started_at', 'finished_at', 'heartbeat_at', 'created_at', 'updated_at'],
@@ -39,7 +39,7 @@ export class Timestamptz1764590000000 implements MigrationInterface {
     const e = (n: string) => q.connection.driver.escape(n);
     for (const [name, columns] of Object.entries(DATE_COLUMNS)) {
       const table = await currentTableName(q, name as OwnTable);
-      await q.query(`ALTER TABLE ${e(table)} ${columns.map((c) => `ALTER COLUMN ${e(c)} TYPE ${type(e(c))}`).join(', ')}`);
+      await q.query(`ALTER TABLE ${e(table)} ${columns!.map((c) => `ALTER COLUMN ${e(c)} TYPE ${type(e(c))}`).join(', ')}`);
     }
   }
 }

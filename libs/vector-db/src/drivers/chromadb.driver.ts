@@ -86,6 +86,8 @@ export class ChromaVectorDb extends VectorDb {
   private coll?: Collection;
   /** Sorted id snapshot used by scan(), taken at the first page and again when it is used up. */
   private snapshot?: string[];
+  /** The id listing splitPoints() walks (ids only). */
+  private idListing?: string[];
   /** Ids per listing request while taking a snapshot. */
   protected listPage = 10_000;
 
@@ -327,6 +329,16 @@ export class ChromaVectorDb extends VectorDb {
       this.snapshot = await this.allIds();
       fresh = true;
     }
+  }
+
+  /** From one listing of every id (Chroma has no id order of its own). */
+  protected override async doIdPage(limit: number, after: string | undefined): Promise<string[]> {
+    if (after === undefined || !this.idListing) this.idListing = await this.allIds();
+    const ids = this.idListing;
+    const from = after === undefined ? 0 : firstAbove(ids, after);
+    const page = ids.slice(from, from + limit);
+    if (page.length < limit) this.idListing = undefined;
+    return page;
   }
 
   /** Records for these ids, in the order given (ids that no longer exist are skipped). */

@@ -416,6 +416,10 @@ export class PgvectorVectorDb extends VectorDb {
     return rows.map((r) => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) }));
   }
 
+  protected override async doIdPage(limit: number, after: string | undefined): Promise<string[]> {
+    return (await this.sql<{ id: string }>(`SELECT id FROM ${this.t.rec} WHERE id > $1 ORDER BY id LIMIT $2`, [after ?? '', limit])).map((r) => r.id);
+  }
+
   protected async doDocumentRecords(userId: string, documentId: string): Promise<VectorRecord[]> {
     const rows = await this.sql<Row>(
       `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_send(embedding) AS embedding

@@ -221,6 +221,10 @@ export class SqliteVecVectorDb extends VectorDb {
     return rows.map((r) => ({ ...this.fields(r), embedding: fromBlob(r.embedding!) }));
   }
 
+  protected override async doIdPage(limit: number, after: string | undefined): Promise<string[]> {
+    return (this.db.prepare(`SELECT id FROM ${this.t.rec} WHERE id > ? ORDER BY id LIMIT ?`).all(after ?? '', limit) as { id: string }[]).map((r) => r.id);
+  }
+
   protected async doDocumentRecords(userId: string, documentId: string): Promise<VectorRecord[]> {
     const rows = this.db
       .prepare(`SELECT r.*, v.embedding FROM ${this.t.rec} r JOIN ${this.t.vec} v ON v.rowid = r.rid WHERE r.user_id = ? AND r.document_id = ?`)

@@ -1,0 +1,25 @@
+import { Inject, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { MigrationService } from './migration.service';
+import type { WorkerHandle } from './queue/bullmq-queue';
+
+/**
+ * Makes a Nest app a migration worker: with MigrationModule (MIGRATION_QUEUE=bullmq, REDIS_URL) it runs
+ * queued partitions from bootstrap until shutdown (`app.enableShutdownHooks()` lets SIGTERM finish them).
+ * What `switchyard worker` is, for apps that prefer their own process: import only the provider modules,
+ * MigrationModule and this one.
+ */
+@Module({})
+export class MigrationWorkerModule implements OnApplicationBootstrap, OnApplicationShutdown {
+  private handle?: WorkerHandle;
+
+  constructor(@Inject(MigrationService) private readonly migrations: MigrationService) {}
+
+  onApplicationBootstrap(): void {
+    this.handle = this.migrations.startWorker();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+}

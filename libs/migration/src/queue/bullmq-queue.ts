@@ -1,0 +1,145 @@
+import type { MigrationQueueConfig } from '@switchyard/core';
+import { FlowProducer, Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import IORedis from 'ioredis';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { MigrationLogger } from '../migration.types';
+import type { PartitionQueue } from './queued-job';
+import { PartitionTask, PartitionWorker, RateLimiter, RunGone } from './partition-worker';
+
+/** The queue of partitions (children) and of migrations (one parent per run of a job). */
+const PARTITIONS = 'migration-partitions';
+const RUNS = 'migration-runs';
+
+const parentId = (jobId: string, runId: string) => `${jobId}.${runId}`;
+
+function connect(cfg: MigrationQueueConfig): IORedis {
+  if (!cfg.redisUrl) throw new Error('MIGRATION_QUEUE=bullmq needs REDIS_URL');
+  // BullMQ's workers block on Redis: no per-request retry limit (its documented requirement).
+  return new IORedis(cfg.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+}
+
+/**
+ * The coordinator's side: a run's partitions as one BullMQ flow (a parent job for the run, a child per
+ * partition, retried with exponential backoff; a child that fails for good fails the parent).
+ */
+export class BullmqPartitionQueue implements PartitionQueue {
+  private readonly redis: IORedis;
+  private readonly flows: FlowProducer;
+  private readonly runs: Queue;
+
+  constructor(private readonly cfg: MigrationQueueConfig) {
+    this.redis = connect(cfg);
+    this.flows = new FlowProducer({ connection: this.redis, prefix: cfg.prefix });
+    this.runs = new Queue(RUNS, { connection: this.redis, prefix: cfg.prefix });
+  }
+
+  async enqueue(jobId: string, runId: string, tasks: PartitionTask[]): Promise<void> {
+    await this.flows.add({
+      name: 'migration',
+      queueName: RUNS,
+      data: { jobId, runId },
+      opts: { jobId: parentId(jobId, runId), removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } },
+      children: tasks.map((t) => ({
+        name: 'partition',
+        queueName: PARTITIONS,
+        data: t,
+        opts: {
+          jobId: `${parentId(jobId, runId)}.${t.idx}`,
+          attempts: this.cfg.attempts,
+          backoff: { type: 'exponential', delay: 1000 },
+          failParentOnFailure: true,
+          removeOnComplete: { age: 86_400 },
+          removeOnFail: { age: 7 * 86_400 },
+        },
+      })),
+    });
+  }
+
+  async state(jobId: string, runId: string): Promise<{ state: 'running' | 'completed' | 'failed'; reason?: string }> {
+    const parent = await Job.fromId(this.runs, parentId(jobId, runId));
+    if (!parent) return { state: 'failed', reason: `the run's flow ${parentId(jobId, runId)} is gone from Redis (flushed, or another prefix)` };
+    const state = await parent.getState();
+    if (state === 'completed') return { state: 'completed' };
+    if (state === 'failed') return { state: 'failed', reason: parent.failedReason };
+    return { state: 'running' };
+  }
+
+  async discard(jobId: string, runId: string): Promise<void> {
+    const parent = await Job.fromId(this.runs, parentId(jobId, runId));
+    // Children a worker holds stay until it sees the run is gone at its next page.
+    await parent?.remove({ removeChildren: true }).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.flows.close();
+    await this.runs.close();
+    this.redis.disconnect();
+  }
+}
+
+/** MIGRATION_RATE_LIMIT over every worker: a counter per job and second in Redis. */
+class RedisRateLimiter implements RateLimiter {
+  constructor(
+    private readonly redis: IORedis,
+    private readonly prefix: string,
+    private readonly perSecond: number,
+  ) {}
+
+  async take(jobId: string, n: number): Promise<void> {
+    for (;;) {
+      const second = Math.floor(Date.now() / 1000);
+      const key = `${this.prefix}:rate:${jobId}:${second}`;
+      const used = await this.redis.incrby(key, n);
+      await this.redis.expire(key, 5);
+      // A page larger than the limit goes alone, in a second of its own.
+      if (used <= this.perSecond || used === n) return;
+      await this.redis.decrby(key, n);
+      await sleep(1000 - (Date.now() % 1000) + 5);
+    }
+  }
+}
+
+export interface WorkerHandle {
+  close(): Promise<void>;
+}
+
+/**
+ * A worker process's side: runs partitions (MIGRATION_WORKER_CONCURRENCY at once) and the runs' parents.
+ * A worker that dies holding a partition loses it after MIGRATION_QUEUE_LOCK_MS (BullMQ's stalled-job
+ * check), and another worker runs it again from its last committed page.
+ */
+export function startQueueWorkers(cfg: MigrationQueueConfig, partitions: (limiter?: RateLimiter) => PartitionWorker, logger: MigrationLogger): WorkerHandle {
+  const redis = connect(cfg);
+  const limiter = cfg.rateLimit > 0 ? new RedisRateLimiter(redis, cfg.prefix, cfg.rateLimit) : undefined;
+  const handler = partitions(limiter);
+  const common = {
+    connection: redis,
+    prefix: cfg.prefix,
+    lockDuration: cfg.lockMs,
+    stalledInterval: Math.max(500, Math.floor(cfg.lockMs / 2)),
+    // A partition whose worker died is retried, not failed (a death is not the partition's fault).
+    maxStalledCount: cfg.attempts,
+  };
+  const work = new Worker<PartitionTask>(
+    PARTITIONS,
+    async (job) => {
+      try {
+        const r = await handler.run(job.data);
+        return r ? { sourceCount: r.sourceCount, ms: r.ms } : { done: 'before' };
+      } catch (e) {
+        if (e instanceof RunGone) throw new UnrecoverableError(e.message);
+        logger.warn(`partition ${job.data.idx} of job ${job.data.jobId} failed (attempt ${job.attemptsMade + 1} of ${cfg.attempts}): ${e instanceof Error ? e.message : String(e)}`);
+        throw e;
+      }
+    },
+    { ...common, concurrency: cfg.concurrency },
+  );
+  const runs = new Worker(RUNS, async (job) => ({ partitions: Object.keys(await job.getChildrenValues()).length }), { ...common, concurrency: 1 });
+  for (const w of [work, runs]) w.on('error', (e) => logger.error(`queue worker: ${e.message}`));
+  return {
+    async close() {
+      await Promise.all([work.close(), runs.close()]);
+      redis.disconnect();
+    },
+  };
+}
