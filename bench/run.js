@@ -5,7 +5,7 @@
  * turn on the same data (each side in its own process, peak RSS measured with /usr/bin/time -v), and
  * prints a table with throughput, wall time, peak RSS and the ratio against the anchor and the target.
  *
- *   npm run bench -- <relational|vectors|reindex|memory|search|live|all> [--scale tiny|small|medium|large] [--no-build]
+ *   npm run bench -- <relational|vectors|reindex|memory|search|live|queue|all> [--scale tiny|small|medium|large] [--no-build]
  *
  * Output: the tables on stdout; the same as Markdown in bench/out/latest-<scale>.md (plus a timestamped
  * copy and the raw numbers as JSON). Not part of the test suite.
@@ -26,6 +26,7 @@ const BENCHMARKS = {
   memory: require('./lib/benchmarks/memory'),
   search: require('./lib/benchmarks/search'),
   live: require('./lib/benchmarks/live'),
+  queue: require('./lib/benchmarks/queue'),
 };
 
 function usage(msg) {

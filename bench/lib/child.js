@@ -82,4 +82,31 @@ async function runWorker(task, args, { side = task, env = {}, nodeArgs = [] } = 
   return { ...result, peakRssKiB: r.peakRssKiB ?? result.maxRssKiB, elapsedMs: r.elapsedMs, cpuMs: r.cpuMs };
 }
 
-module.exports = { runMeasured, runWorker, hasTime, BENCH_DIR, ROOT };
+/**
+ * Starts a long-running worker task (it prints `{"ready": ...}` on stdout once it serves, and stops on
+ * SIGTERM); resolves with the child once it is ready.
+ */
+function startWorker(task, args, { side = task, env = {} } = {}) {
+  const child = spawn(process.execPath, ['-r', REGISTER, WORKER, task, JSON.stringify(args)], { cwd: ROOT, env: { ...process.env, BENCH_SIDE: side, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stderr.on('data', (d) => process.stderr.write(d));
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (/"ready"/.test(out)) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`${side} (${task}) exited with ${code} before it was ready`)));
+  });
+}
+
+/** SIGTERM, then waits for the exit (SIGKILL after `ms`). */
+function stopWorker(child, ms = 15000) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.once('exit', () => (clearTimeout(t), resolve()));
+    child.kill('SIGTERM');
+  });
+}
+
+module.exports = { runMeasured, runWorker, startWorker, stopWorker, hasTime, BENCH_DIR, ROOT };

@@ -11,6 +11,7 @@ module.exports = {
     memory: { relational: { users: 25, docs: 500 }, vectors: { n: 200, dims: 384, users: 10 } },
     search: { n: 5_000, dims: 384, users: 5, queries: 100, warmup: 20 },
     live: { docs: 300, pausesMs: [5] },
+    queue: { n: 2_000, dims: 64, users: 10, partition: 500 },
   },
   small: {
     relational: { users: 2_500, docs: 50_000 },
@@ -19,6 +20,7 @@ module.exports = {
     memory: { relational: { users: 250, docs: 5_000 }, vectors: { n: 1_000, dims: 384, users: 10 } },
     search: { n: 100_000, dims: 384, users: 100, queries: 500, warmup: 50 },
     live: { docs: 10_000, pausesMs: [5] },
+    queue: { n: 20_000, dims: 384, users: 50, partition: 2_000 },
   },
   medium: {
     relational: { users: 10_000, docs: 200_000 },
@@ -27,6 +29,7 @@ module.exports = {
     memory: { relational: { users: 1_000, docs: 20_000 }, vectors: { n: 3_000, dims: 384, users: 30 } },
     search: { n: 100_000, dims: 384, users: 100, queries: 1_000, warmup: 100 },
     live: { docs: 10_000, pausesMs: [5] },
+    queue: { n: 50_000, dims: 384, users: 100, partition: 5_000 },
   },
   large: {
     relational: { users: 50_000, docs: 1_000_000 },
@@ -35,5 +38,6 @@ module.exports = {
     memory: { relational: { users: 5_000, docs: 100_000 }, vectors: { n: 10_000, dims: 384, users: 50 } },
     search: { n: 100_000, dims: 384, users: 100, queries: 2_000, warmup: 200 },
     live: { docs: 10_000, pausesMs: [5] },
+    queue: { n: 100_000, dims: 384, users: 200, partition: 10_000 },
   },
 };

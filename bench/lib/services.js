@@ -2,7 +2,8 @@
 /**
  * The servers the benchmarks run against, started once per run with the project's own launchers
  * (scripts/services): PostgreSQL 17 + pgvector (a fresh database per measured run) and Chroma.
- * BENCH_DATABASE_URL / BENCH_CHROMA_URL use existing servers instead.
+ * BENCH_DATABASE_URL / BENCH_CHROMA_URL / BENCH_REDIS_URL use existing servers instead (Redis: also REDIS_URL,
+ * then the machine's 127.0.0.1:6379).
  */
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
@@ -10,6 +11,7 @@ const { ROOT } = require('./child');
 
 const postgres = require(path.join(ROOT, 'scripts', 'services', 'postgres.js'));
 const chroma = require(path.join(ROOT, 'scripts', 'services', 'chroma.js'));
+const redis = require(path.join(ROOT, 'scripts', 'services', 'redis.js'));
 
 const log = (m) => process.stderr.write(`  [services] ${m}\n`);
 
@@ -17,6 +19,7 @@ class Services {
   constructor() {
     this.pg = null;
     this.chroma = null;
+    this.redis = null;
     this.databases = [];
   }
 
@@ -34,6 +37,15 @@ class Services {
       else this.chroma = await chroma.startChroma({ log });
     }
     return this.chroma.url;
+  }
+
+  /** Redis for the queue benchmark: BENCH_REDIS_URL / REDIS_URL, the machine's 127.0.0.1:6379, or a private redis-server. */
+  async redisUrl() {
+    if (!this.redis) {
+      const given = process.env.BENCH_REDIS_URL || process.env.REDIS_URL;
+      this.redis = given ? { url: given, stop: async () => undefined } : await redis.startRedis({ log });
+    }
+    return this.redis.url;
   }
 
   /** A fresh, empty database with the vector extension; dropped at the end of the run (or by drop()). */
@@ -99,7 +111,7 @@ class Services {
 
   async stop() {
     for (const url of [...this.databases]) await this.drop(url);
-    await Promise.all([this.pg && this.pg.stop(), this.chroma && this.chroma.stop()]);
+    await Promise.all([this.pg && this.pg.stop(), this.chroma && this.chroma.stop(), this.redis && this.redis.stop()]);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
+import type { MigrationQueueConfig, RelationalDbConfig, VectorDbConfig } from '@switchyard/core';
 import type { Embeddings } from '@switchyard/embeddings';
 import { ChunkFn, MigrationJob, MigrationService, StartMigrationInput } from '@switchyard/migration';
 import { createRelationalDb } from '@switchyard/relational-db';
@@ -50,6 +50,8 @@ export interface MigrateOptions {
   chunk?: ChunkFn;
   dataDir: string;
   input: StartMigrationInput;
+  /** MIGRATION_QUEUE=bullmq: the job runs as partitions on queue workers (the queue benchmark). */
+  queue?: MigrationQueueConfig;
 }
 
 /**
@@ -69,7 +71,7 @@ export async function migrate(o: MigrateOptions): Promise<JobRun & { openMs: num
     relational: o.source?.relational ?? { provider: 'sqlite' as const, database: path.join(o.dataDir, 'unused.sqlite'), logging: false },
     vector: o.source?.vector ?? { provider: 'sqlite-vec' as const, path: path.join(o.dataDir, 'unused-vec.sqlite'), dimensions: o.vector.dims, collection: 'vector_embeddings' },
   };
-  const svc = new MigrationService({ target: { relational, vector }, embeddings: o.embeddings, chunk: o.chunk, profiles: { source }, dataDir: o.dataDir, defaultBatchSize: o.input.batchSize ?? 1000, logger: quietLogger });
+  const svc = new MigrationService({ target: { relational, vector }, embeddings: o.embeddings, chunk: o.chunk, profiles: { source }, dataDir: o.dataDir, defaultBatchSize: o.input.batchSize ?? 1000, queue: o.queue, logger: quietLogger });
   try {
     const r = await runJob(svc, o.input);
     await svc.close();

@@ -12,6 +12,7 @@ import { rawEmbed, seedDocuments, switchyardReindex } from './reindex';
 import { rawSearch, seedSearch, switchyardSearch } from './search';
 import { seedLive, switchyardLive } from './live';
 import { langchainCopy } from './langchain';
+import { queueJob, queueWorker } from './queue';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const TASKS: Record<string, (args: any) => Promise<void>> = {
@@ -31,6 +32,8 @@ const TASKS: Record<string, (args: any) => Promise<void>> = {
   'search-raw': rawSearch,
   'live-seed': seedLive,
   'live-switchyard': switchyardLive,
+  'queue-job': queueJob,
+  'queue-worker': queueWorker,
 };
 
 async function main(): Promise<void> {

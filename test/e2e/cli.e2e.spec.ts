@@ -84,6 +84,35 @@ describe('switchyard CLI: migrate SQLite + sqlite-vec -> PostgreSQL + pgvector',
     expect(status.stdout.split('\n').filter((l) => /SUCCEEDED/.test(l))).toHaveLength(2);
   });
 
+  it('runs a VECTORS copy as partitions on a `switchyard worker` process (MIGRATION_QUEUE=bullmq, real Redis), showing them on the bar', async () => {
+    const pg = await freshPostgres('cliq');
+    const prefix = `sy-test-cli-${Date.now()}`;
+    const qenv = { ...env, RELATIONAL_DB_URL: pg.url, MIGRATION_QUEUE: 'bullmq', REDIS_URL: serviceEnv('REDIS_URL'), MIGRATION_QUEUE_PREFIX: prefix, MIGRATION_PARTITION_SIZE: '10' };
+    const worker = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'apps/api/src/cli.ts', 'worker', '--concurrency', '2'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', TS_NODE_PROJECT: 'tsconfig.json', ...qenv },
+    });
+    let workerOut = '';
+    worker.stderr.on('data', (d) => (workerOut += d));
+    const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
+    try {
+      for (let i = 0; i < 200 && !/waiting for partitions/.test(workerOut); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(workerOut).toMatch(/waiting for partitions/);
+      const vec = await cli(['migrate', 'vectors'], qenv);
+      expect({ code: vec.code, out: vec.stdout }).toEqual({ code: 0, out: expect.stringMatching(/verification: OK/) });
+      expect(vec.stdout).toMatch(/switchyard_embeddings\s+30\s+30\s+0\s+0/);
+      expect(vec.stderr).toMatch(/\d+\/4 partitions on \d+ worker/);
+      const status = await cli(['status'], qenv);
+      // 30 chunks in ranges of 10: three full ranges and the open-ended one above the last split point.
+      expect(status.stdout).toMatch(/VECTORS\s+SUCCEEDED.*\(done, 4\/4 partitions on 0 workers, [4-9] attempts\)/);
+      worker.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      worker.kill('SIGKILL');
+      await pg.drop();
+    }
+  });
+
   it('rejects a bad command or kind with usage and a non-zero exit', async () => {
     const bad = await cli(['migrate', 'tables'], env);
     expect(bad.code).toBe(1);

@@ -30,6 +30,12 @@ function summary(job: MigrationJob): string {
   return out.join('\n');
 }
 
+/** The phase, and for a queued job its partitions and workers: "copy, 7/20 partitions on 3 workers, 9 attempts". */
+function phaseOf(p: NonNullable<MigrationJob['progress']>): string {
+  const q = p.queue;
+  return q ? `${p.phase}, ${q.finished}/${q.partitions} partitions on ${q.workers.length} worker${q.workers.length === 1 ? '' : 's'}, ${q.attempts} attempts` : p.phase;
+}
+
 /**
  * Follows a running job on stderr with a cli-progress bar: rows done of total, percent, rows/s, ETA and
  * the phase (copy, catch-up, freeze, verify). Not a terminal (CI logs): a line every 2 s instead.
@@ -52,7 +58,7 @@ async function follow(service: MigrationService, job: MigrationJob): Promise<Mig
     const p = j.progress;
     if (!p) return;
     bar.setTotal(p.total);
-    bar.update(p.done, { rate: Math.round(p.ratePerSecond), phase: p.phase });
+    bar.update(p.done, { rate: Math.round(p.ratePerSecond), phase: phaseOf(p) });
   });
   try {
     return await service.waitFor(job.id);
@@ -172,7 +178,7 @@ function program(run: (fn: (s: Session) => Promise<number>) => Promise<void>): C
     .action((id: string | undefined) =>
       run(async (s) => {
         const jobs = id ? [await s.service.get(id)] : await s.service.list(20);
-        for (const j of jobs) process.stdout.write(`${j.id}  ${j.kind.padEnd(10)} ${j.status.padEnd(22)} ${j.source} -> ${j.target}  ${j.progress ? `${j.progress.done}/${j.progress.total}` : ''}\n`);
+        for (const j of jobs) process.stdout.write(`${j.id}  ${j.kind.padEnd(10)} ${j.status.padEnd(22)} ${j.source} -> ${j.target}  ${j.progress ? `${j.progress.done}/${j.progress.total} (${phaseOf(j.progress)})` : ''}\n`);
         return 0;
       }),
     );

@@ -36,6 +36,12 @@ export class Checksum {
   count = 0;
   private sum = 0n;
 
+  /** Optionally carried on from a checksum recorded before (count and hex). */
+  constructor(count = 0, hex: string | null = null) {
+    this.count = count;
+    this.sum = hex ? BigInt(`0x${hex}`) & MASK : 0n;
+  }
+
   add(hash: bigint): void {
     this.sum = (this.sum + hash) & MASK;
     this.count++;

@@ -397,7 +397,8 @@ export class MigrationService implements OnApplicationShutdown {
       if (!created) await this.store.patchAsRun(job.id, runId, this.pick(job, 'status', 'dryRun', 'onConflict', 'options', 'progress', 'verification', 'backups', 'error', 'startedAt', 'finishedAt', 'heartbeatAt'));
       ctx = await this.contexts.build(job);
       if (!job.dryRun) {
-        const resumed = ctx.resumable && (await this.store.checkpoints(job.id)).length > 0;
+        // A queued job keeps its progress in its partitions, not in checkpoints.
+        const resumed = ctx.resumable && ((await this.store.checkpoints(job.id)).length > 0 || (await this.partitions.list(job.id)).length > 0);
         const refusal = ctx.refusal ?? (resumed ? await captureLost(job, ctx) : conflictRefusal(ctx, await targetCounts(ctx)));
         if (refusal) throw refusal;
       }
@@ -452,7 +453,7 @@ export class MigrationService implements OnApplicationShutdown {
         this.logger.log(`job ${job.id}: planned${plan.refusal ? `; a run would be refused: ${plan.refusal.message}` : ''}`);
       } else if (this.deps.queue?.kind === 'bullmq' && queueable(run)) {
         this.queueClient ??= new BullmqPartitionQueue(this.deps.queue);
-        await queuedCopy(run, this.queueClient, this.partitions, { partitionSize: this.deps.queue.partitionSize });
+        await queuedCopy(run, this.queueClient, this.partitions, { partitionSize: this.deps.queue.partitionSize, lockMs: this.deps.queue.lockMs, idleWarnMs: Math.max(30_000, 3 * this.deps.queue.lockMs) });
       } else {
         await copyJob(run);
       }

@@ -194,7 +194,8 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
     const srcBuckets = new BucketSums();
     const tgtBuckets = new BucketSums();
     const [src, tgt] = await Promise.all([
-      s.expected ? Promise.resolve(s.expected) : checksumOf(s.scan, check.hash, pageSize, sampled === s.scan ? visit : undefined, keep, (item, h) => srcBuckets.add(s.scan.idOf(item), h)),
+      // A rejected record is not in the target: never a recall sample.
+      s.expected ? Promise.resolve(s.expected) : checksumOf(s.scan, check.hash, pageSize, sampled === s.scan ? (item, i) => keep(item) && visit(item, i) : undefined, keep, (item, h) => srcBuckets.add(s.scan.idOf(item), h)),
       checksumOf(check.target, check.hash, pageSize, visitTarget, undefined, (item, h) => tgtBuckets.add(check.target.idOf(item), h)),
     ]);
     await orphanCheck();
@@ -274,7 +275,8 @@ async function keyedCompare(s: Step, pageSize: number, keep: (item: unknown) => 
   const tgt = new Checksum();
   const fetch = byContent && s.check ? s.target.fetch?.bind(s.target) : undefined;
   for await (const page of prefetch(s.scan.pages(pageSize))) {
-    for (const item of page.items) visit?.(item, i++);
+    for (const item of page.items) if (keep(item)) visit?.(item, i++);
+    else i++; // a rejected record is not in the target: never a recall sample
     const kept = page.items.filter(keep);
     sourceCount += kept.length;
     if (!kept.length) continue;

@@ -1,4 +1,4 @@
-import type { MigrationQueueConfig } from '@switchyard/core';
+import { MigrationQueueConfig, SwitchyardError } from '@switchyard/core';
 import { FlowProducer, Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,10 +12,31 @@ const RUNS = 'migration-runs';
 
 const parentId = (jobId: string, runId: string) => `${jobId}.${runId}`;
 
-function connect(cfg: MigrationQueueConfig): IORedis {
+/**
+ * Workers block on Redis and ride out its restarts (no per-request retry limit: BullMQ's requirement for
+ * workers). The coordinator must not: a Redis that is down fails its calls fast (the job FAILS with
+ * PROVIDER_UNAVAILABLE and stays resumable) instead of queueing them forever.
+ */
+function connect(cfg: MigrationQueueConfig, role: 'worker' | 'coordinator'): IORedis {
   if (!cfg.redisUrl) throw new Error('MIGRATION_QUEUE=bullmq needs REDIS_URL');
-  // BullMQ's workers block on Redis: no per-request retry limit (its documented requirement).
-  return new IORedis(cfg.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+  return role === 'worker' ? new IORedis(cfg.redisUrl, { maxRetriesPerRequest: null }) : new IORedis(cfg.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false, connectTimeout: 5000, commandTimeout: 10_000 });
+}
+
+/** A Redis call of the coordinator, bounded (ioredis' own timeouts do not cover a connection being set up). */
+async function bounded<T>(what: string, fn: () => Promise<T>, ms = 15_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      fn(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error(`Redis did not answer ${what} within ${ms} ms`), { code: 'ETIMEDOUT' })), ms);
+      }),
+    ]);
+  } catch (e) {
+    throw new SwitchyardError('PROVIDER_UNAVAILABLE', `the migration queue (Redis) failed to ${what}: ${e instanceof Error ? e.message : String(e)}; the job stays resumable once Redis answers`, {}, { cause: e });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -26,14 +47,24 @@ export class BullmqPartitionQueue implements PartitionQueue {
   private readonly redis: IORedis;
   private readonly flows: FlowProducer;
   private readonly runs: Queue;
+  private readonly parts: Queue;
 
   constructor(private readonly cfg: MigrationQueueConfig) {
-    this.redis = connect(cfg);
+    this.redis = connect(cfg, 'coordinator');
+    this.redis.on('error', () => undefined);
     this.flows = new FlowProducer({ connection: this.redis, prefix: cfg.prefix });
     this.runs = new Queue(RUNS, { connection: this.redis, prefix: cfg.prefix });
+    this.parts = new Queue(PARTITIONS, { connection: this.redis, prefix: cfg.prefix });
+    // Connection errors surface through the calls below (bounded); not as unhandled 'error' events.
+    for (const q of [this.runs, this.parts]) q.on('error', () => undefined);
+    this.flows.on('error', () => undefined);
   }
 
   async enqueue(jobId: string, runId: string, tasks: PartitionTask[]): Promise<void> {
+    await bounded('queue the partitions', () => this.add(jobId, runId, tasks));
+  }
+
+  private async add(jobId: string, runId: string, tasks: PartitionTask[]): Promise<void> {
     await this.flows.add({
       name: 'migration',
       queueName: RUNS,
@@ -55,7 +86,11 @@ export class BullmqPartitionQueue implements PartitionQueue {
     });
   }
 
-  async state(jobId: string, runId: string): Promise<{ state: 'running' | 'completed' | 'failed'; reason?: string }> {
+  state(jobId: string, runId: string): Promise<{ state: 'running' | 'completed' | 'failed'; reason?: string }> {
+    return bounded('report the partitions\' state', () => this.stateNow(jobId, runId));
+  }
+
+  private async stateNow(jobId: string, runId: string): Promise<{ state: 'running' | 'completed' | 'failed'; reason?: string }> {
     const parent = await Job.fromId(this.runs, parentId(jobId, runId));
     if (!parent) return { state: 'failed', reason: `the run's flow ${parentId(jobId, runId)} is gone from Redis (flushed, or another prefix)` };
     const state = await parent.getState();
@@ -65,14 +100,22 @@ export class BullmqPartitionQueue implements PartitionQueue {
   }
 
   async discard(jobId: string, runId: string): Promise<void> {
-    const parent = await Job.fromId(this.runs, parentId(jobId, runId));
-    // Children a worker holds stay until it sees the run is gone at its next page.
-    await parent?.remove({ removeChildren: true }).catch(() => undefined);
+    await bounded('drop the partitions', async () => {
+      // The children no worker holds; those a worker holds end at its next page (their run is fenced).
+      for (const state of ['waiting', 'delayed', 'prioritized', 'waiting-children'] as const) {
+        for (const j of await this.parts.getJobs([state])) if (j.data?.jobId === jobId && j.data?.runId === runId) await j.remove().catch(() => undefined);
+      }
+      const parent = await Job.fromId(this.runs, parentId(jobId, runId));
+      await parent?.remove({ removeChildren: true }).catch(() => undefined);
+    });
+  }
+
+  async active(jobId: string, runId: string): Promise<number> {
+    return bounded('list the partitions being run', async () => (await this.parts.getJobs(['active'])).filter((j) => j.data?.jobId === jobId && j.data?.runId === runId).length);
   }
 
   async close(): Promise<void> {
-    await this.flows.close();
-    await this.runs.close();
+    await Promise.allSettled([this.flows.close(), this.runs.close(), this.parts.close()]);
     this.redis.disconnect();
   }
 }
@@ -109,7 +152,7 @@ export interface WorkerHandle {
  * check), and another worker runs it again from its last committed page.
  */
 export function startQueueWorkers(cfg: MigrationQueueConfig, partitions: (limiter?: RateLimiter) => PartitionWorker, logger: MigrationLogger): WorkerHandle {
-  const redis = connect(cfg);
+  const redis = connect(cfg, 'worker');
   const limiter = cfg.rateLimit > 0 ? new RedisRateLimiter(redis, cfg.prefix, cfg.rateLimit) : undefined;
   const handler = partitions(limiter);
   const common = {

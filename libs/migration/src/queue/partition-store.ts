@@ -1,4 +1,5 @@
 import { MigrationPartitionEntity, RelationalDb } from '@switchyard/relational-db';
+import { Not } from 'typeorm';
 
 /** What the attempt that finished a partition found (both sides of its range), kept on its row. */
 export interface PartitionResult {
@@ -62,8 +63,28 @@ export class PartitionStore {
         updated: new Date().toISOString(),
       }),
     );
-    for (let i = 0; i < rows.length; i += 500) await this.repo.insert(rows.slice(i, i + 500));
+    // All or none: a coordinator that dies half-way must not leave a partial set that a resume takes as complete.
+    await this.db.dataSource.transaction(async (em) => {
+      for (let i = 0; i < rows.length; i += 500) await em.getRepository(MigrationPartitionEntity).insert(rows.slice(i, i + 500));
+    });
     return rows;
+  }
+
+  /**
+   * Fences every attempt of the job's unfinished partitions (their next commit fails): a run that stops
+   * (cancelled, failed, taken over) records nothing more from workers still busy with it.
+   */
+  async fenceAll(jobId: string): Promise<void> {
+    for (const p of await this.repo.find({ where: { jobId, status: Not('DONE') } })) {
+      // Compare-and-swap per partition: an attempt that took a token meanwhile is fenced by the next round.
+      for (let token = p.token; ; ) {
+        const r = await this.repo.update({ jobId, step: p.step, idx: p.idx, token, status: Not('DONE') }, { token: token + 1, status: 'PENDING', updated: new Date().toISOString() });
+        if (r.affected) break;
+        const now = await this.get(jobId, p.step, p.idx);
+        if (!now || now.status === 'DONE') break;
+        token = now.token;
+      }
+    }
   }
 
   async clear(jobId: string): Promise<void> {
@@ -85,8 +106,8 @@ export class PartitionStore {
     }
   }
 
-  /** Commits a page of the attempt holding `token`: where it stands. */
-  async advance(p: MigrationPartitionEntity, token: number, fields: Pick<MigrationPartitionEntity, 'cursor' | 'done' | 'written'>): Promise<void> {
+  /** Commits a page of the attempt holding `token`: where it stands, and what the pages so far hold. */
+  async advance(p: MigrationPartitionEntity, token: number, fields: Pick<MigrationPartitionEntity, 'cursor' | 'done' | 'written' | 'result'>): Promise<void> {
     await this.fenced(p, token, { ...fields, updated: new Date().toISOString() });
   }
 

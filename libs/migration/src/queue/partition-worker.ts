@@ -2,10 +2,11 @@ import { SwitchyardError } from '@switchyard/core';
 import type { VectorRecord } from '@switchyard/vector-db';
 import type { ContextBuilder, JobContext, Step } from '../job-context';
 import type { JobStore } from '../job-store';
+import { Checksum } from '../checksum';
 import { checksumOf, copyPages } from '../pipeline';
 import { VectorCollection } from '../vector-collection';
 import { OrphanTally } from '../vector-checks';
-import { PartitionFenced, PartitionResult, PartitionStore } from './partition-store';
+import { PartitionResult, PartitionStore } from './partition-store';
 
 /** One partition of one run of a job: what a queue message carries. */
 export interface PartitionTask {
@@ -38,7 +39,8 @@ function collections(step: Step): { source: VectorCollection; target: VectorColl
 }
 
 /**
- * Runs one partition: copies its key range with writes by key (a retry overwrites what an attempt before
+ * Runs one partition (an attempt that loses its token to another one fails with PartitionFenced, which the
+ * queue retries: the attempt holding the token, or the next one, finishes it): copies its key range with writes by key (a retry overwrites what an attempt before
  * it wrote, so nothing is written twice), resuming after the range's last committed cursor, then reads the
  * range on both sides and records their counts and checksums. Every commit is fenced by the attempt's
  * token; every page first checks that the job is still this run's and running.
@@ -73,10 +75,18 @@ export class PartitionWorker {
       const { source, target } = collections(step);
       const p = await partitions.begin(task.jobId, task.step, task.idx, this.deps.owner);
       if (!p) return null; // finished by an attempt before this one
+      // A run that replaced this one while it started: its own attempt takes the partition back (fenced, retried).
+      await gone();
       const token = p.token;
       const after = p.afterKey ?? undefined;
       const until = p.untilKey ?? undefined;
-      const rejects: PartitionResult['rejects'] = [];
+      // Where the last committed page left the range: its records' count and checksum as read and written,
+      // and the records set aside (a retry goes on from there, so nothing is counted twice or lost).
+      const carried = (p.result ?? null) as Partial<PartitionResult> | null;
+      const rejects: PartitionResult['rejects'] = [...(carried?.rejects ?? [])];
+      const copied = new Checksum(carried?.sourceCount ?? 0, carried?.sourceChecksum ?? null);
+      const hash = step.check!.hash;
+      const firstIds: string[] = [];
       let { done, written } = p;
       let cursor = p.cursor;
       const limiter = this.deps.limiter;
@@ -90,36 +100,30 @@ export class PartitionWorker {
         check: async () => {
           await gone();
         },
-        onRejects: (rs) => {
-          rejects.push(...rs.map((r) => ({ id: r.id, reason: r.reason, record: source.encode(r.item) })));
-        },
         onBatch: async (b) => {
+          const set = new Set(b.rejected.map((r) => r.id));
+          for (const item of b.page.items) if (!set.has(item.id)) copied.add(hash(item));
+          const pageRejects = b.rejected.map((r) => ({ id: r.id, reason: r.reason, record: source.encode(r.item) }));
           done += b.page.units;
           written += b.written;
           cursor = b.page.cursor;
-          await partitions.advance(p, token, { cursor, done, written });
+          // The recall sample: a record the target holds (a rejected one could not be searched for).
+          const kept = b.page.items.find((item) => !set.has(item.id));
+          if (kept) firstIds.push(kept.id);
+          // One fenced commit: the page's position, its records in the checksum, its rejects.
+          await partitions.advance(p, token, { cursor, done, written, result: { sourceCount: copied.count, sourceChecksum: copied.hex, rejects: [...rejects, ...pageRejects] } as never });
+          rejects.push(...pageRejects);
           if (limiter) await limiter.take(task.jobId, b.page.units);
         },
       });
-      // Rejects of pages before a restart were recorded by no attempt: the range is screened again for them.
-      const rejected = new Set(rejects.map((r) => r.id));
-      if (p.cursor) {
-        for await (const page of source.range(after, p.cursor).pages(job.batchSize)) {
-          for (const item of page.items) {
-            const why = target.validate(item);
-            if (why && !rejected.has(item.id)) (rejected.add(item.id), rejects.push({ id: item.id, reason: why, record: source.encode(item) }));
-          }
-        }
-      }
       await gone();
-      // Both sides of the range, read again now that it is written: the job's verification adds these up.
-      const hash = step.check!.hash;
-      const samples: string[] = [];
+      // The target's side of the range, read now that it is written; the source's is what was copied (the
+      // coordinator reads the whole source again at the end, so a source that changed since fails the job).
+      const spacing = Math.max(1, Math.floor(firstIds.length / SAMPLES_PER_PARTITION));
+      const samples = firstIds.filter((_, i) => i % spacing === 0).slice(0, SAMPLES_PER_PARTITION);
       const tally = ctx.orphans ? new OrphanTally() : null;
-      const [src, tgt] = await Promise.all([
-        checksumOf(source.range(after, until), hash, job.batchSize, (r, i) => i % Math.max(1, Math.floor(p.done / SAMPLES_PER_PARTITION) || 997) === 0 && samples.length < SAMPLES_PER_PARTITION && samples.push(r.id), (r) => !rejected.has(r.id)),
-        checksumOf(target.range(after, until), hash, job.batchSize, (r) => tally?.visit(r)),
-      ]);
+      const tgt = await checksumOf(target.range(after, until), hash, job.batchSize, (r) => tally?.visit(r));
+      const src = copied;
       const orphans = tally && ctx.orphans ? await tally.result(ctx.orphans) : { orphans: null, note: null };
       const result: PartitionResult = {
         sourceCount: src.count,
@@ -134,9 +138,6 @@ export class PartitionWorker {
       };
       await partitions.complete(p, token, result);
       return result;
-    } catch (e) {
-      if (e instanceof PartitionFenced) throw new RunGone(e.message);
-      throw e;
     } finally {
       await ctx?.close().catch(() => undefined);
     }

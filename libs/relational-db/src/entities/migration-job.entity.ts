@@ -161,7 +161,7 @@ export class MigrationPartitionEntity {
   @Column({ type: 'integer', default: 0 })
   written: number;
 
-  /** What the attempt that finished found: both sides of the range counted and checksummed, rejects, sampled ids. */
+  /** While running: what the committed pages hold (count, checksum, rejects); once done: both sides of the range, rejects, sampled ids. */
   @Column({ type: 'json', nullable: true })
   result: Record<string, unknown> | null;
 
