@@ -47,6 +47,12 @@ export class Checksum {
     this.count++;
   }
 
+  /** Adds another set's checksum (the sets are disjoint: partitions of one dataset). */
+  merge(other: Checksum): void {
+    this.sum = (this.sum + other.sum) & MASK;
+    this.count += other.count;
+  }
+
   get hex(): string {
     return this.sum.toString(16).padStart(16, '0');
   }

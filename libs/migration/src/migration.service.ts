@@ -30,7 +30,6 @@ import {
 } from './migration.types';
 import { resolveDataPath } from './ndjson';
 import { RejectFile } from './rejects';
-import type { TableSelection } from './table-order';
 import { currentOwner, formatOwner, ownerIsDead, RunOwner } from './run-owner';
 import { copyJob, Run } from './step-copier';
 import { BullmqPartitionQueue, startQueueWorkers, WorkerHandle } from './queue/bullmq-queue';
@@ -38,23 +37,8 @@ import { PartitionStore } from './queue/partition-store';
 import { PartitionWorker } from './queue/partition-worker';
 import { queueable, queuedCopy } from './queue/queued-job';
 import { conflictRefusal, planOf, targetCounts, verifyOf } from './verification';
-
-function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[], fallback?: T): T {
-  if (value === undefined || value === null) {
-    if (fallback !== undefined) return fallback;
-    throw new BadInputError(field, `is required; allowed: ${allowed.join(', ')}`);
-  }
-  if (!allowed.includes(value as T)) throw new BadInputError(field, `got ${JSON.stringify(value)}; allowed: ${allowed.join(', ')}`);
-  return value as T;
-}
-
-function intIn(field: string, value: unknown, min: number, max: number, fallback: number): number {
-  if (value === undefined || value === null) return fallback;
-  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
-    throw new BadInputError(field, `got ${JSON.stringify(value)}; allowed: an integer from ${min} to ${max}`);
-  }
-  return value as number;
-}
+import { intIn, oneOf, tableSelection } from './job-input';
+import { captureLost, liveStopped } from './live-outcome';
 
 /** KNOWLEDGE_MAX_DOCUMENT_BYTES' default. */
 const DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024;
@@ -453,7 +437,7 @@ export class MigrationService implements OnApplicationShutdown {
         this.logger.log(`job ${job.id}: planned${plan.refusal ? `; a run would be refused: ${plan.refusal.message}` : ''}`);
       } else if (this.deps.queue?.kind === 'bullmq' && queueable(run)) {
         this.queueClient ??= new BullmqPartitionQueue(this.deps.queue);
-        await queuedCopy(run, this.queueClient, this.partitions, { partitionSize: this.deps.queue.partitionSize, lockMs: this.deps.queue.lockMs, idleWarnMs: Math.max(30_000, 3 * this.deps.queue.lockMs) });
+        await queuedCopy(run, this.queueClient, this.partitions, { partitionSize: this.deps.queue.partitionSize, idleWarnMs: Math.max(30_000, 3 * this.deps.queue.lockMs) });
       } else {
         await copyJob(run);
       }
@@ -507,35 +491,4 @@ export class MigrationService implements OnApplicationShutdown {
     // A snapshot: the run keeps mutating its progress object.
     if (this.events.listenerCount(job.id)) this.events.emit(job.id, structuredClone(this.store.toJob(job)));
   }
-}
-
-/**
- * A resumed live job whose capture is gone (`unfreeze` removed it while the job was stopped): what the app
- * wrote since is unknown, so the checkpoints cannot be trusted.
- */
-async function captureLost(job: MigrationJobEntity, ctx: JobContext): Promise<SwitchyardError | null> {
-  if (!ctx.live || (await ctx.live.capturing())) return null;
-  return new SwitchyardError(
-    'MIGRATION_STATE',
-    `live job ${job.id} stopped and its change capture was removed from the source since (unfreeze): writes made meanwhile are not known, so it cannot go on from its checkpoints. Run it again from the start: resume with overwrite (GraphQL resumeMigration(id, overwrite: true), CLI \`switchyard resume ${job.id} --overwrite\`). Nothing was written.`,
-    { id: job.id },
-  );
-}
-
-/** The error of a live job that stopped: the source takes writes again and keeps the job's capture. */
-function liveStopped(e: unknown): unknown {
-  if (!(e instanceof SwitchyardError)) return e;
-  const note = ' The source takes writes again and keeps this job\'s change capture, so a resume misses nothing written meanwhile; `switchyard unfreeze` for the source profile removes it (the job then has to start over).';
-  return new SwitchyardError(e.code, `${e.message}${note}`, e.details);
-}
-
-/** A table selection from input: lists of names, nothing else. */
-function tableSelection(t: TableSelection): TableSelection {
-  const list = (field: 'include' | 'exclude') => {
-    const v = t[field];
-    if (v === undefined || v === null) return undefined;
-    if (!Array.isArray(v) || v.some((n) => typeof n !== 'string' || !n)) throw new BadInputError(`tables.${field}`, 'must be a list of table names');
-    return [...v];
-  };
-  return { include: list('include'), exclude: list('exclude') };
 }

@@ -99,19 +99,31 @@ export class BullmqPartitionQueue implements PartitionQueue {
     return { state: 'running' };
   }
 
-  async discard(jobId: string, runId: string): Promise<void> {
+  async discard(jobId: string, runId: string, idxs: number[]): Promise<void> {
     await bounded('drop the partitions', async () => {
-      // The children no worker holds; those a worker holds end at its next page (their run is fenced).
-      for (const state of ['waiting', 'delayed', 'prioritized', 'waiting-children'] as const) {
-        for (const j of await this.parts.getJobs([state])) if (j.data?.jobId === jobId && j.data?.runId === runId) await j.remove().catch(() => undefined);
-      }
+      // By id (a child's id is its run's and its index): the children no worker holds go; a held one
+      // cannot be removed and ends at its worker's next page (its partition is stopped).
+      for (const job of await this.children(jobId, runId, idxs)) if (!(await job.isActive())) await job.remove().catch(() => undefined);
       const parent = await Job.fromId(this.runs, parentId(jobId, runId));
       await parent?.remove({ removeChildren: true }).catch(() => undefined);
     });
   }
 
-  async active(jobId: string, runId: string): Promise<number> {
-    return bounded('list the partitions being run', async () => (await this.parts.getJobs(['active'])).filter((j) => j.data?.jobId === jobId && j.data?.runId === runId).length);
+  async active(jobId: string, runId: string, idxs: number[]): Promise<number> {
+    return bounded('list the partitions being run', async () => {
+      let n = 0;
+      for (const job of await this.children(jobId, runId, idxs)) if (await job.isActive()) n++;
+      return n;
+    });
+  }
+
+  private async children(jobId: string, runId: string, idxs: number[]): Promise<Job[]> {
+    const out: Job[] = [];
+    for (let i = 0; i < idxs.length; i += 100) {
+      const got = await Promise.all(idxs.slice(i, i + 100).map((idx) => Job.fromId(this.parts, `${parentId(jobId, runId)}.${idx}`)));
+      for (const j of got) if (j) out.push(j);
+    }
+    return out;
   }
 
   async close(): Promise<void> {

@@ -1,20 +1,15 @@
 import { MigrationPartitionEntity, RelationalDb } from '@switchyard/relational-db';
-import { Not } from 'typeorm';
+import { In, Not } from 'typeorm';
 
-/** What the attempt that finished a partition found (both sides of its range), kept on its row. */
+/** What a partition copied (carried page by page in its row; complete once it is DONE). */
 export interface PartitionResult {
+  /** The records the partition copied (rejects left out) as they were read: their count and order-independent checksum (Checksum.hex). */
   sourceCount: number;
-  /** Order-independent checksums (Checksum.hex): the sum of the range's record hashes mod 2^64. */
   sourceChecksum: string;
-  targetCount: number;
-  targetChecksum: string;
   /** Records set aside, as the reject file holds them. */
   rejects: { id: string; reason: string; record: unknown }[];
   /** A few of the range's ids (the job's recall sample is drawn from them). */
   samples: string[];
-  /** Vectors of the range without a document row (null: not checked), and why not or which. */
-  orphans: number | null;
-  orphanNote: string | null;
   ms: number;
 }
 
@@ -71,14 +66,15 @@ export class PartitionStore {
   }
 
   /**
-   * Fences every attempt of the job's unfinished partitions (their next commit fails): a run that stops
-   * (cancelled, failed, taken over) records nothing more from workers still busy with it.
+   * Stops every unfinished partition of the job: its token moves on (the next commit of an attempt still
+   * busy with it fails) and it is STOPPED, which no attempt begins (a retry of the stopped run ends at once)
+   * until the next run of the job reopens it.
    */
-  async fenceAll(jobId: string): Promise<void> {
+  async stopAll(jobId: string): Promise<void> {
     for (const p of await this.repo.find({ where: { jobId, status: Not('DONE') } })) {
       // Compare-and-swap per partition: an attempt that took a token meanwhile is fenced by the next round.
       for (let token = p.token; ; ) {
-        const r = await this.repo.update({ jobId, step: p.step, idx: p.idx, token, status: Not('DONE') }, { token: token + 1, status: 'PENDING', updated: new Date().toISOString() });
+        const r = await this.repo.update({ jobId, step: p.step, idx: p.idx, token, status: Not('DONE') }, { token: token + 1, status: 'STOPPED', updated: new Date().toISOString() });
         if (r.affected) break;
         const now = await this.get(jobId, p.step, p.idx);
         if (!now || now.status === 'DONE') break;
@@ -87,21 +83,37 @@ export class PartitionStore {
     }
   }
 
+  /** A new run of the job: its stopped partitions may begin again. */
+  async reopen(jobId: string): Promise<void> {
+    await this.repo.update({ jobId, status: 'STOPPED' }, { status: 'PENDING', updated: new Date().toISOString() });
+  }
+
+  /** The job's partitions without what they carry (`result`): what progress polling needs. */
+  listLight(jobId: string): Promise<MigrationPartitionEntity[]> {
+    return this.repo.find({ where: { jobId }, order: { step: 'ASC', idx: 'ASC' }, select: { jobId: true, step: true, idx: true, status: true, token: true, attempts: true, done: true, written: true, worker: true, updated: true } });
+  }
+
+  /** These partitions with what they carry. */
+  withResults(jobId: string, idxs: number[]): Promise<MigrationPartitionEntity[]> {
+    return this.repo.find({ where: { jobId, idx: In(idxs) }, order: { step: 'ASC', idx: 'ASC' } });
+  }
+
   async clear(jobId: string): Promise<void> {
     await this.repo.delete({ jobId });
   }
 
   /**
-   * A new attempt of a partition: takes the next token (compare-and-swap on the one read). Null when the
-   * partition is done already (a retry of an attempt that finished just before its worker died).
+   * A new attempt of a partition: takes the next token (compare-and-swap on the one read). 'done' when an
+   * attempt before this one finished it, 'stopped' when its run stopped (stopAll).
    */
-  async begin(jobId: string, step: string, idx: number, worker: string): Promise<MigrationPartitionEntity | null> {
+  async begin(jobId: string, step: string, idx: number, worker: string): Promise<MigrationPartitionEntity | 'done' | 'stopped'> {
     for (;;) {
       const p = await this.get(jobId, step, idx);
-      if (!p) throw new Error(`partition ${idx} of ${step} in job ${jobId} does not exist`);
-      if (p.status === 'DONE') return null;
+      if (!p) return 'stopped'; // the job was run again from the start (its partitions cleared)
+      if (p.status === 'DONE') return 'done';
+      if (p.status === 'STOPPED') return 'stopped';
       const next = { token: p.token + 1, attempts: p.attempts + 1, status: 'RUNNING', worker, updated: new Date().toISOString() };
-      const r = await this.repo.update({ jobId, step, idx, token: p.token }, next);
+      const r = await this.repo.update({ jobId, step, idx, token: p.token, status: Not('STOPPED') }, next);
       if (r.affected) return Object.assign(p, next);
     }
   }

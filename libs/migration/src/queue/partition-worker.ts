@@ -3,9 +3,8 @@ import type { VectorRecord } from '@switchyard/vector-db';
 import type { ContextBuilder, JobContext, Step } from '../job-context';
 import type { JobStore } from '../job-store';
 import { Checksum } from '../checksum';
-import { checksumOf, copyPages } from '../pipeline';
+import { copyPages } from '../pipeline';
 import { VectorCollection } from '../vector-collection';
-import { OrphanTally } from '../vector-checks';
 import { PartitionResult, PartitionStore } from './partition-store';
 
 /** One partition of one run of a job: what a queue message carries. */
@@ -39,11 +38,11 @@ function collections(step: Step): { source: VectorCollection; target: VectorColl
 }
 
 /**
- * Runs one partition (an attempt that loses its token to another one fails with PartitionFenced, which the
- * queue retries: the attempt holding the token, or the next one, finishes it): copies its key range with writes by key (a retry overwrites what an attempt before
- * it wrote, so nothing is written twice), resuming after the range's last committed cursor, then reads the
- * range on both sides and records their counts and checksums. Every commit is fenced by the attempt's
- * token; every page first checks that the job is still this run's and running.
+ * Runs one partition: copies its key range with writes by key (a retry overwrites what an attempt before
+ * it wrote, so nothing is written twice), resuming after the range's last committed page, and records what
+ * it copied (count and checksum as read, rejects, a few sample ids) with each page. Every commit is fenced
+ * by the attempt's token (an attempt that lost it fails with PartitionFenced, which the queue retries);
+ * every page first checks that the job is still this run's and running.
  */
 export class PartitionWorker {
   constructor(
@@ -74,7 +73,8 @@ export class PartitionWorker {
       if (!step) throw new SwitchyardError('MIGRATION_STATE', `job ${task.jobId} has no step ${JSON.stringify(task.step)}`);
       const { source, target } = collections(step);
       const p = await partitions.begin(task.jobId, task.step, task.idx, this.deps.owner);
-      if (!p) return null; // finished by an attempt before this one
+      if (p === 'done') return null; // finished by an attempt before this one
+      if (p === 'stopped') throw new RunGone(`partition ${task.idx} of job ${task.jobId} was stopped with its run; it is not run`);
       // A run that replaced this one while it started: its own attempt takes the partition back (fenced, retried).
       await gone();
       const token = p.token;
@@ -86,7 +86,7 @@ export class PartitionWorker {
       const rejects: PartitionResult['rejects'] = [...(carried?.rejects ?? [])];
       const copied = new Checksum(carried?.sourceCount ?? 0, carried?.sourceChecksum ?? null);
       const hash = step.check!.hash;
-      const firstIds: string[] = [];
+      const firstIds: string[] = [...(carried?.samples ?? [])];
       let { done, written } = p;
       let cursor = p.cursor;
       const limiter = this.deps.limiter;
@@ -111,31 +111,16 @@ export class PartitionWorker {
           const kept = b.page.items.find((item) => !set.has(item.id));
           if (kept) firstIds.push(kept.id);
           // One fenced commit: the page's position, its records in the checksum, its rejects.
-          await partitions.advance(p, token, { cursor, done, written, result: { sourceCount: copied.count, sourceChecksum: copied.hex, rejects: [...rejects, ...pageRejects] } as never });
+          await partitions.advance(p, token, { cursor, done, written, result: { sourceCount: copied.count, sourceChecksum: copied.hex, rejects: [...rejects, ...pageRejects], samples: firstIds } as never });
           rejects.push(...pageRejects);
           if (limiter) await limiter.take(task.jobId, b.page.units);
         },
       });
       await gone();
-      // The target's side of the range, read now that it is written; the source's is what was copied (the
-      // coordinator reads the whole source again at the end, so a source that changed since fails the job).
+      // What was copied, as read: the coordinator compares the sum over every partition with both whole
+      // sides read again once every partition is done.
       const spacing = Math.max(1, Math.floor(firstIds.length / SAMPLES_PER_PARTITION));
-      const samples = firstIds.filter((_, i) => i % spacing === 0).slice(0, SAMPLES_PER_PARTITION);
-      const tally = ctx.orphans ? new OrphanTally() : null;
-      const tgt = await checksumOf(target.range(after, until), hash, job.batchSize, (r) => tally?.visit(r));
-      const src = copied;
-      const orphans = tally && ctx.orphans ? await tally.result(ctx.orphans) : { orphans: null, note: null };
-      const result: PartitionResult = {
-        sourceCount: src.count,
-        sourceChecksum: src.hex,
-        targetCount: tgt.count,
-        targetChecksum: tgt.hex,
-        rejects,
-        samples,
-        orphans: orphans.orphans,
-        orphanNote: orphans.note,
-        ms: Date.now() - t0,
-      };
+      const result: PartitionResult = { sourceCount: copied.count, sourceChecksum: copied.hex, rejects, samples: firstIds.filter((_, i) => i % spacing === 0).slice(0, SAMPLES_PER_PARTITION), ms: Date.now() - t0 };
       await partitions.complete(p, token, result);
       return result;
     } finally {

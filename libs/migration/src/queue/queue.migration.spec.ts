@@ -25,7 +25,7 @@ const PARTITIONS = 20;
 /**
  * A VECTORS job Chroma -> pgvector as BullMQ partitions on a real Redis, run by three real worker
  * processes, one of which is SIGKILLed twice while it holds a partition (and started again after each
- * kill): the job ends SUCCEEDED with its verification (computed from the partitions' checksums) passed,
+ * kill): the job ends SUCCEEDED with its verification passed (what the partitions copied, the source and the target equal),
  * every record in the target exactly once, and the dead worker's partitions retried by others.
  */
 describe('queued VECTORS job: 3 worker processes, one SIGKILLed twice (real Redis, Chroma, PostgreSQL)', () => {
@@ -118,7 +118,7 @@ describe('queued VECTORS job: 3 worker processes, one SIGKILLed twice (real Redi
     }
   }
 
-  it('ends SUCCEEDED, verified from per-partition checksums, every record once, after two SIGKILLs of one worker', async () => {
+  it('ends SUCCEEDED, verified (what the partitions copied = the source = the target), every record once, after two SIGKILLs of one worker', async () => {
     const [a] = await Promise.all([startWorker(), startWorker(), startWorker()]);
     const started = await svc.start({ kind: 'VECTORS', source: 'source', onConflict: 'FAIL' });
     // Killed once, started again, killed again mid-partition.
@@ -134,7 +134,7 @@ describe('queued VECTORS job: 3 worker processes, one SIGKILLed twice (real Redi
     const v = job.verification!;
     expect(v.ok).toBe(true);
     expect(v.tables).toEqual([expect.objectContaining({ sourceCount: N, targetCount: N, checksumMatch: true })]);
-    expect(v.notes.join(' ')).toMatch(/verified as \d+ partition\(s\)/);
+    expect(v.notes.join(' ')).toMatch(/copied as \d+ partition\(s\)/);
     expect(v.recallAt10).not.toBeNull();
     // The killed worker's partitions were retried: more attempts than partitions.
     expect(job.progress!.queue!.partitions).toBeGreaterThanOrEqual(PARTITIONS);
@@ -161,7 +161,7 @@ describe('queued VECTORS job: 3 worker processes, one SIGKILLed twice (real Redi
  * fails the job instead of passing it; MIGRATION_RATE_LIMIT holds the copy back.
  */
 describe('queued VECTORS job: cancel and resume, a source that changes, the rate limit (real Redis, Chroma, PostgreSQL)', () => {
-  const M = 6000;
+  const M = 4000;
   const dir = freshDir('sy-queue2-');
   const chromaUrl = serviceEnv('TEST_CHROMA_URL');
   const redisUrl = serviceEnv('REDIS_URL');
@@ -299,7 +299,7 @@ describe('queued VECTORS job: cancel and resume, a source that changes, the rate
     const job = await coordinator.svc.start({ kind: 'VECTORS', source: 'source', onConflict: 'FAIL' });
     const done = await coordinator.svc.waitFor(job.id, 120_000);
     expect(done.status).toBe('SUCCEEDED');
-    // 6000 records at 1500/s: at least ~3 s of copying whatever the machine's speed (the first second's pages pass at once).
+    // 4000 records at 1500/s: at least ~1.7 s of copying whatever the machine's speed (the first second's pages pass at once).
     expect(Date.now() - t0).toBeGreaterThanOrEqual(((M - 1500) / 1500) * 1000 * 0.9);
   }, 180_000);
 });

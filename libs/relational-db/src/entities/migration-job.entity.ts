@@ -141,7 +141,7 @@ export class MigrationPartitionEntity {
   @Column({ name: 'until_key', type: 'text', nullable: true })
   untilKey: string | null;
 
-  /** PENDING, RUNNING, DONE. */
+  /** PENDING, RUNNING, DONE, STOPPED (its run stopped; the next run reopens it). */
   @Column({ type: 'varchar', length: 16 })
   status: string;
 
@@ -161,7 +161,7 @@ export class MigrationPartitionEntity {
   @Column({ type: 'integer', default: 0 })
   written: number;
 
-  /** While running: what the committed pages hold (count, checksum, rejects); once done: both sides of the range, rejects, sampled ids. */
+  /** What the committed pages copied: count, checksum, rejects, sampled ids (complete once DONE). */
   @Column({ type: 'json', nullable: true })
   result: Record<string, unknown> | null;
 
