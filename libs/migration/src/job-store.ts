@@ -8,7 +8,7 @@ import type { MigrationJob } from './migration.types';
  * connection, so two concurrent transactions would nest as savepoints of each other.
  */
 const queues = new WeakMap<object, Promise<unknown>>();
-function serialized<T>(key: object, fn: () => Promise<T>): Promise<T> {
+export function serialized<T>(key: object, fn: () => Promise<T>): Promise<T> {
   const prev = queues.get(key) ?? Promise.resolve();
   const run = prev.then(fn, fn);
   queues.set(key, run.catch(() => undefined));

@@ -13,6 +13,7 @@ export const OWN_TABLES = {
   migration_checkpoints: 'switchyard_migration_checkpoints',
   migration_locks: 'switchyard_migration_locks',
   migration_partitions: 'switchyard_migration_partitions',
+  migration_partition_rejects: 'switchyard_migration_partition_rejects',
 } as const;
 export type OwnTable = keyof typeof OWN_TABLES;
 

@@ -1,16 +1,24 @@
-import { MigrationPartitionEntity, RelationalDb } from '@switchyard/relational-db';
-import { In, Not } from 'typeorm';
+import { MigrationPartitionEntity, MigrationPartitionRejectEntity, RelationalDb } from '@switchyard/relational-db';
+import { EntityManager, In, Not } from 'typeorm';
+import { serialized } from '../job-store';
 
 /** What a partition copied (carried page by page in its row; complete once it is DONE). */
 export interface PartitionResult {
   /** The records the partition copied (rejects left out) as they were read: their count and order-independent checksum (Checksum.hex). */
   sourceCount: number;
   sourceChecksum: string;
-  /** Records set aside, as the reject file holds them. */
-  rejects: { id: string; reason: string; record: unknown }[];
+  /** Records set aside so far (each in the rejects table, committed with its page). */
+  rejected: number;
   /** A few of the range's ids (the job's recall sample is drawn from them). */
   samples: string[];
   ms: number;
+}
+
+/** A record a partition set aside, as the reject file holds it. */
+export interface PartitionReject {
+  id: string;
+  reason: string;
+  record: unknown;
 }
 
 /** An attempt that lost its partition to a newer one: it records nothing more. */
@@ -25,6 +33,17 @@ export class PartitionStore {
 
   private get repo() {
     return this.db.repository(MigrationPartitionEntity);
+  }
+
+  private tx<T>(fn: (em: EntityManager) => Promise<T>): Promise<T> {
+    const ds = this.db.dataSource;
+    return serialized(ds, () => ds.transaction(fn));
+  }
+
+  /** The records the job's partitions set aside (all of them, or these partitions'), in partition order. */
+  async rejects(jobId: string, idxs?: number[]): Promise<{ step: string; idx: number; reject: PartitionReject }[]> {
+    const rows = await this.db.repository(MigrationPartitionRejectEntity).find({ where: { jobId, ...(idxs ? { idx: In(idxs) } : {}) }, order: { step: 'ASC', idx: 'ASC', n: 'ASC' } });
+    return rows.map((r) => ({ step: r.step, idx: r.idx, reject: { id: r.recordId, reason: r.reason, record: JSON.parse(r.record) as unknown } }));
   }
 
   list(jobId: string): Promise<MigrationPartitionEntity[]> {
@@ -59,7 +78,7 @@ export class PartitionStore {
       }),
     );
     // All or none: a coordinator that dies half-way must not leave a partial set that a resume takes as complete.
-    await this.db.dataSource.transaction(async (em) => {
+    await this.tx(async (em) => {
       for (let i = 0; i < rows.length; i += 500) await em.getRepository(MigrationPartitionEntity).insert(rows.slice(i, i + 500));
     });
     return rows;
@@ -93,13 +112,9 @@ export class PartitionStore {
     return this.repo.find({ where: { jobId }, order: { step: 'ASC', idx: 'ASC' }, select: { jobId: true, step: true, idx: true, status: true, token: true, attempts: true, done: true, written: true, worker: true, updated: true } });
   }
 
-  /** These partitions with what they carry. */
-  withResults(jobId: string, idxs: number[]): Promise<MigrationPartitionEntity[]> {
-    return this.repo.find({ where: { jobId, idx: In(idxs) }, order: { step: 'ASC', idx: 'ASC' } });
-  }
-
   async clear(jobId: string): Promise<void> {
     await this.repo.delete({ jobId });
+    await this.db.repository(MigrationPartitionRejectEntity).delete({ jobId });
   }
 
   /**
@@ -118,9 +133,18 @@ export class PartitionStore {
     }
   }
 
-  /** Commits a page of the attempt holding `token`: where it stands, and what the pages so far hold. */
-  async advance(p: MigrationPartitionEntity, token: number, fields: Pick<MigrationPartitionEntity, 'cursor' | 'done' | 'written' | 'result'>): Promise<void> {
-    await this.fenced(p, token, { ...fields, updated: new Date().toISOString() });
+  /**
+   * Commits a page of the attempt holding `token`, in one transaction: where it stands, what the pages so
+   * far hold, and the page's rejects (numbered on from `firstReject`). Nothing of it when fenced.
+   */
+  async advance(p: MigrationPartitionEntity, token: number, fields: Pick<MigrationPartitionEntity, 'cursor' | 'done' | 'written' | 'result'>, rejects: PartitionReject[] = [], firstReject = 0): Promise<void> {
+    if (!rejects.length) return this.fenced(p, token, { ...fields, updated: new Date().toISOString() });
+    await this.tx(async (em) => {
+      const r = await em.getRepository(MigrationPartitionEntity).update({ jobId: p.jobId, step: p.step, idx: p.idx, token }, { ...fields, updated: new Date().toISOString() } as never);
+      if (!r.affected) throw this.fencedError(p);
+      const rows = rejects.map((x, i) => ({ jobId: p.jobId, step: p.step, idx: p.idx, n: firstReject + i, recordId: x.id, reason: x.reason, record: JSON.stringify(x.record) }));
+      for (let i = 0; i < rows.length; i += 200) await em.getRepository(MigrationPartitionRejectEntity).insert(rows.slice(i, i + 200));
+    });
   }
 
   /** The attempt holding `token` finished: its result, and the partition is done. */
@@ -130,6 +154,10 @@ export class PartitionStore {
 
   private async fenced(p: MigrationPartitionEntity, token: number, fields: Partial<MigrationPartitionEntity>): Promise<void> {
     const r = await this.repo.update({ jobId: p.jobId, step: p.step, idx: p.idx, token }, fields as never);
-    if (!r.affected) throw new PartitionFenced(`partition ${p.idx} of ${p.step} in job ${p.jobId} was taken by a newer attempt; this one records nothing more`);
+    if (!r.affected) throw this.fencedError(p);
+  }
+
+  private fencedError(p: MigrationPartitionEntity): PartitionFenced {
+    return new PartitionFenced(`partition ${p.idx} of ${p.step} in job ${p.jobId} was taken by a newer attempt; this one records nothing more`);
   }
 }

@@ -83,7 +83,7 @@ export class PartitionWorker {
       // Where the last committed page left the range: its records' count and checksum as read and written,
       // and the records set aside (a retry goes on from there, so nothing is counted twice or lost).
       const carried = (p.result ?? null) as Partial<PartitionResult> | null;
-      const rejects: PartitionResult['rejects'] = [...(carried?.rejects ?? [])];
+      let rejected = carried?.rejected ?? 0;
       const copied = new Checksum(carried?.sourceCount ?? 0, carried?.sourceChecksum ?? null);
       const hash = step.check!.hash;
       const firstIds: string[] = [...(carried?.samples ?? [])];
@@ -111,8 +111,8 @@ export class PartitionWorker {
           const kept = b.page.items.find((item) => !set.has(item.id));
           if (kept) firstIds.push(kept.id);
           // One fenced commit: the page's position, its records in the checksum, its rejects.
-          await partitions.advance(p, token, { cursor, done, written, result: { sourceCount: copied.count, sourceChecksum: copied.hex, rejects: [...rejects, ...pageRejects], samples: firstIds } as never });
-          rejects.push(...pageRejects);
+          await partitions.advance(p, token, { cursor, done, written, result: { sourceCount: copied.count, sourceChecksum: copied.hex, rejected: rejected + pageRejects.length, samples: firstIds } as never }, pageRejects, rejected);
+          rejected += pageRejects.length;
           if (limiter) await limiter.take(task.jobId, b.page.units);
         },
       });
@@ -120,7 +120,7 @@ export class PartitionWorker {
       // What was copied, as read: the coordinator compares the sum over every partition with both whole
       // sides read again once every partition is done.
       const spacing = Math.max(1, Math.floor(firstIds.length / SAMPLES_PER_PARTITION));
-      const result: PartitionResult = { sourceCount: copied.count, sourceChecksum: copied.hex, rejects, samples: firstIds.filter((_, i) => i % spacing === 0).slice(0, SAMPLES_PER_PARTITION), ms: Date.now() - t0 };
+      const result: PartitionResult = { sourceCount: copied.count, sourceChecksum: copied.hex, rejected, samples: firstIds.filter((_, i) => i % spacing === 0).slice(0, SAMPLES_PER_PARTITION), ms: Date.now() - t0 };
       await partitions.complete(p, token, result);
       return result;
     } finally {

@@ -92,7 +92,7 @@ export async function queuedCopy(run: Run, queue: PartitionQueue, partitions: Pa
   progress.phase = 'index';
   await run.update({ progress });
   // Both whole sides read again while the target builds its index (reads; the build only blocks writes).
-  const rejectedIds = new Set(results.flatMap((p) => (p.result as unknown as PartitionResult).rejects.map((x) => x.id)));
+  const rejectedIds = new Set((await partitions.rejects(job.id)).map((r) => r.reject.id));
   const tally = ctx.orphans ? new OrphanTally() : null;
   const reads = Promise.all([
     checksumOf(s.scan, s.check!.hash, job.batchSize, undefined, (r) => !rejectedIds.has(r.id)),
@@ -126,25 +126,23 @@ class RejectFiling {
 
   /** The rejects of partitions that finished since the last call. */
   async fileDone(light: MigrationPartitionEntity[]): Promise<void> {
-    const fresh = light.filter((p) => p.status === 'DONE' && !this.filed.has(p.idx)).map((p) => p.idx);
-    if (fresh.length) this.file(await this.partitions.withResults(this.run.job.id, fresh));
+    await this.file(light.filter((p) => p.status === 'DONE' && !this.filed.has(p.idx)).map((p) => p.idx));
   }
 
   /** A stopped run: also what its unfinished partitions committed (the next run rebuilds the file). */
   async fileStopped(): Promise<void> {
-    this.file((await this.partitions.list(this.run.job.id)).filter((p) => !this.filed.has(p.idx)));
+    await this.file((await this.partitions.listLight(this.run.job.id)).filter((p) => !this.filed.has(p.idx)).map((p) => p.idx));
   }
 
-  private file(rows: MigrationPartitionEntity[]): void {
-    for (const p of rows) {
-      const got = (p.result as Partial<PartitionResult> | null)?.rejects ?? [];
-      this.run.rejects.append(got.map((x) => ({ step: p.step, ...x })));
-      this.count += got.length;
-      const sp = this.sp;
-      if (sp.rejected.length < 10) sp.rejected.push(...got.slice(0, 10 - sp.rejected.length).map((x) => ({ id: x.id, reason: x.reason })));
-      sp.errors = this.count;
-      this.filed.add(p.idx);
-    }
+  private async file(idxs: number[]): Promise<void> {
+    if (!idxs.length) return;
+    const got = await this.partitions.rejects(this.run.job.id, idxs);
+    this.run.rejects.append(got.map((x) => ({ step: x.step, ...x.reject })));
+    this.count += got.length;
+    const sp = this.sp;
+    if (sp.rejected.length < 10) sp.rejected.push(...got.slice(0, 10 - sp.rejected.length).map((x) => ({ id: x.reject.id, reason: x.reject.reason })));
+    sp.errors = this.count;
+    for (const idx of idxs) this.filed.add(idx);
   }
 }
 

@@ -173,3 +173,32 @@ export class MigrationPartitionEntity {
   @Column({ name: 'updated', type: 'varchar', length: 32, nullable: true })
   updated: string | null;
 }
+
+/** A record a queued partition set aside, committed with the page it came in (its job's reject file is written from these). */
+@Entity('switchyard_migration_partition_rejects')
+export class MigrationPartitionRejectEntity {
+  @PrimaryColumn({ name: 'job_id', type: 'varchar', length: 64 })
+  jobId: string;
+
+  @PrimaryColumn({ type: 'varchar', length: 255 })
+  step: string;
+
+  /** The partition. */
+  @PrimaryColumn({ type: 'integer' })
+  idx: number;
+
+  /** Its place among the partition's rejects (committed page by page, so a retry goes on from the count). */
+  @PrimaryColumn({ type: 'integer' })
+  n: number;
+
+  /** The record's id as the source has it (any length: an id too long is one reason to set a record aside). */
+  @Column({ name: 'record_id', type: 'text' })
+  recordId: string;
+
+  @Column({ type: 'text' })
+  reason: string;
+
+  /** The record as the reject file holds it (JSON). */
+  @Column({ type: 'text' })
+  record: string;
+}
