@@ -40,10 +40,23 @@ export class PartitionStore {
     return serialized(ds, () => ds.transaction(fn));
   }
 
-  /** The records the job's partitions set aside (all of them, or these partitions'), in partition order. */
-  async rejects(jobId: string, idxs?: number[]): Promise<{ step: string; idx: number; reject: PartitionReject }[]> {
-    const rows = await this.db.repository(MigrationPartitionRejectEntity).find({ where: { jobId, ...(idxs ? { idx: In(idxs) } : {}) }, order: { step: 'ASC', idx: 'ASC', n: 'ASC' } });
-    return rows.map((r) => ({ step: r.step, idx: r.idx, reject: { id: r.recordId, reason: r.reason, record: JSON.parse(r.record) as unknown } }));
+  /**
+   * The records the job's partitions set aside (all of them, or these partitions'), in partition order.
+   * A reject row counts only below its partition's committed count (`result.rejected`): rows an attempt
+   * wrote for a page it then did not commit (fenced, or it died) are left out, and overwritten by the
+   * attempt that commits that page.
+   */
+  async rejects(jobId: string, idxs?: number[], withRecords = true): Promise<{ step: string; idx: number; reject: PartitionReject }[]> {
+    const parts = await this.repo.find({ where: { jobId, ...(idxs ? { idx: In(idxs) } : {}) } });
+    const committed = new Map(parts.map((p) => [`${p.step}\0${p.idx}`, (p.result as { rejected?: number } | null)?.rejected ?? 0]));
+    const rows = await this.db.repository(MigrationPartitionRejectEntity).find({
+      where: { jobId, ...(idxs ? { idx: In(idxs) } : {}) },
+      order: { step: 'ASC', idx: 'ASC', n: 'ASC' },
+      ...(withRecords ? {} : { select: { jobId: true, step: true, idx: true, n: true, recordId: true, reason: true } }),
+    });
+    return rows
+      .filter((r) => r.n < (committed.get(`${r.step}\0${r.idx}`) ?? 0))
+      .map((r) => ({ step: r.step, idx: r.idx, reject: { id: r.recordId, reason: r.reason, record: withRecords ? (JSON.parse(r.record) as unknown) : null } }));
   }
 
   list(jobId: string): Promise<MigrationPartitionEntity[]> {
@@ -113,8 +126,9 @@ export class PartitionStore {
   }
 
   async clear(jobId: string): Promise<void> {
-    await this.repo.delete({ jobId });
+    // Rejects first: a crash in between leaves partitions without rejects (counted from their rows), never the reverse.
     await this.db.repository(MigrationPartitionRejectEntity).delete({ jobId });
+    await this.repo.delete({ jobId });
   }
 
   /**
@@ -129,22 +143,23 @@ export class PartitionStore {
       if (p.status === 'STOPPED') return 'stopped';
       const next = { token: p.token + 1, attempts: p.attempts + 1, status: 'RUNNING', worker, updated: new Date().toISOString() };
       const r = await this.repo.update({ jobId, step, idx, token: p.token, status: Not('STOPPED') }, next);
-      if (r.affected) return Object.assign(p, next);
+      if (!r.affected) continue;
+      // Read again with the token held: an older attempt's page commit that landed between the read above
+      // and the swap is in it (none can land after).
+      const now = await this.get(jobId, step, idx);
+      if (now && now.token === next.token) return now;
     }
   }
 
   /**
-   * Commits a page of the attempt holding `token`, in one transaction: where it stands, what the pages so
-   * far hold, and the page's rejects (numbered on from `firstReject`). Nothing of it when fenced.
+   * Commits a page of the attempt holding `token`: first the page's rejects (numbered on from
+   * `firstReject`, written over whatever an attempt that did not commit left there), then, fenced, where
+   * the partition stands and how many rejects it has: the rejects count only once that commit is made.
    */
   async advance(p: MigrationPartitionEntity, token: number, fields: Pick<MigrationPartitionEntity, 'cursor' | 'done' | 'written' | 'result'>, rejects: PartitionReject[] = [], firstReject = 0): Promise<void> {
-    if (!rejects.length) return this.fenced(p, token, { ...fields, updated: new Date().toISOString() });
-    await this.tx(async (em) => {
-      const r = await em.getRepository(MigrationPartitionEntity).update({ jobId: p.jobId, step: p.step, idx: p.idx, token }, { ...fields, updated: new Date().toISOString() } as never);
-      if (!r.affected) throw this.fencedError(p);
-      const rows = rejects.map((x, i) => ({ jobId: p.jobId, step: p.step, idx: p.idx, n: firstReject + i, recordId: x.id, reason: x.reason, record: JSON.stringify(x.record) }));
-      for (let i = 0; i < rows.length; i += 200) await em.getRepository(MigrationPartitionRejectEntity).insert(rows.slice(i, i + 200));
-    });
+    const rows = rejects.map((x, i) => ({ jobId: p.jobId, step: p.step, idx: p.idx, n: firstReject + i, recordId: x.id, reason: x.reason, record: JSON.stringify(x.record) }));
+    for (let i = 0; i < rows.length; i += 200) await this.db.repository(MigrationPartitionRejectEntity).upsert(rows.slice(i, i + 200), ['jobId', 'step', 'idx', 'n']);
+    await this.fenced(p, token, { ...fields, updated: new Date().toISOString() });
   }
 
   /** The attempt holding `token` finished: its result, and the partition is done. */

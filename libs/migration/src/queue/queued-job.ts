@@ -92,7 +92,7 @@ export async function queuedCopy(run: Run, queue: PartitionQueue, partitions: Pa
   progress.phase = 'index';
   await run.update({ progress });
   // Both whole sides read again while the target builds its index (reads; the build only blocks writes).
-  const rejectedIds = new Set((await partitions.rejects(job.id)).map((r) => r.reject.id));
+  const rejectedIds = new Set((await partitions.rejects(job.id, undefined, false)).map((r) => r.reject.id));
   const tally = ctx.orphans ? new OrphanTally() : null;
   const reads = Promise.all([
     checksumOf(s.scan, s.check!.hash, job.batchSize, undefined, (r) => !rejectedIds.has(r.id)),

@@ -1,10 +1,7 @@
 import { MigrationInterface, QueryRunner, Table } from 'typeorm';
 import { ownTableName, tableLayoutOf } from '../table-names';
 
-/**
- * `<prefix>migration_partitions`: the key ranges of a job run by queue workers (MigrationPartitionEntity), and
- * `<prefix>migration_partition_rejects`: the records they set aside (MigrationPartitionRejectEntity).
- */
+/** `<prefix>migration_partitions`: the key ranges of a job run by queue workers (MigrationPartitionEntity). */
 export class MigrationPartitions1764630000000 implements MigrationInterface {
   name = 'MigrationPartitions1764630000000';
 
@@ -33,25 +30,9 @@ export class MigrationPartitions1764630000000 implements MigrationInterface {
       }),
       true,
     );
-    await q.createTable(
-      new Table({
-        name: ownTableName(tableLayoutOf(q.connection), 'migration_partition_rejects'),
-        columns: [
-          { name: 'job_id', type: 'varchar', length: '64', isPrimary: true },
-          { name: 'step', type: 'varchar', length: '255', isPrimary: true },
-          { name: 'idx', type: 'integer', isPrimary: true },
-          { name: 'n', type: 'integer', isPrimary: true },
-          { name: 'record_id', type: 'text' },
-          { name: 'reason', type: 'text' },
-          { name: 'record', type: 'text' },
-        ],
-      }),
-      true,
-    );
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await q.dropTable(ownTableName(tableLayoutOf(q.connection), 'migration_partition_rejects'), true);
     await q.dropTable(ownTableName(tableLayoutOf(q.connection), 'migration_partitions'), true);
   }
 }
