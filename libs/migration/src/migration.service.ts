@@ -382,7 +382,7 @@ export class MigrationService implements OnApplicationShutdown {
       ctx = await this.contexts.build(job);
       if (!job.dryRun) {
         // A queued job keeps its progress in its partitions, not in checkpoints.
-        const resumed = ctx.resumable && ((await this.store.checkpoints(job.id)).length > 0 || (await this.partitions.list(job.id)).length > 0);
+        const resumed = ctx.resumable && ((await this.store.checkpoints(job.id)).length > 0 || (await this.partitions.listLight(job.id)).length > 0);
         const refusal = ctx.refusal ?? (resumed ? await captureLost(job, ctx) : conflictRefusal(ctx, await targetCounts(ctx)));
         if (refusal) throw refusal;
       }

@@ -1,7 +1,7 @@
 import { SwitchyardError } from '@switchyard/core';
 import type { VectorRecord } from '@switchyard/vector-db';
 import type { ContextBuilder, JobContext, Step } from '../job-context';
-import type { JobStore } from '../job-store';
+import { JobStore, TakenOver } from '../job-store';
 import { Checksum } from '../checksum';
 import { copyPages } from '../pipeline';
 import { VectorCollection } from '../vector-collection';
@@ -29,12 +29,15 @@ export interface RateLimiter {
 
 const SAMPLES_PER_PARTITION = 4;
 
-/** The two collections of a vector step, as the partition needs them (the copy's and the range's reader). */
-function collections(step: Step): { source: VectorCollection; target: VectorCollection } {
-  if (!(step.source instanceof VectorCollection) || !(step.target instanceof VectorCollection) || !step.check) {
-    throw new SwitchyardError('MIGRATION_STATE', `step ${step.name} cannot be partitioned: only a vector collection copy can (VECTORS)`);
-  }
-  return { source: step.source, target: step.target };
+/** The two collections of a step that can be cut into key ranges (a vector collection copy, compared by checksum), or null. */
+export function rangeCollections(step: Step): { source: VectorCollection; target: VectorCollection } | null {
+  return step.source instanceof VectorCollection && step.target instanceof VectorCollection && step.check ? { source: step.source, target: step.target } : null;
+}
+
+/** Up to `k` of `items`, spread evenly over them (the first always among them). */
+export function evenly<T>(items: T[], k: number): T[] {
+  const spacing = Math.max(1, Math.floor(items.length / k));
+  return items.filter((_, i) => i % spacing === 0).slice(0, k);
 }
 
 /**
@@ -57,13 +60,15 @@ export class PartitionWorker {
 
   async run(task: PartitionTask): Promise<PartitionResult | null> {
     const { store, partitions } = this.deps;
-    const job = await store.getEntity(task.jobId);
+    // Before every page: the job is still this run's (the store's own fencing check) and running.
     const gone = async () => {
-      const now = await store.getEntity(task.jobId);
-      if (now.runId !== task.runId) throw new RunGone(`job ${task.jobId} belongs to another run now (${now.runId}); partition ${task.idx} of run ${task.runId} is dropped`);
-      if (now.status !== 'RUNNING') throw new RunGone(`job ${task.jobId} is ${now.status}; partition ${task.idx} is not run`);
+      const status = await store.assertRun(task.jobId, task.runId, null).catch((e) => {
+        throw e instanceof TakenOver ? new RunGone(`job ${task.jobId} belongs to another run now; partition ${task.idx} of run ${task.runId} is dropped`) : e;
+      });
+      if (status !== 'RUNNING') throw new RunGone(`job ${task.jobId} is ${status}; partition ${task.idx} is not run`);
     };
     await gone();
+    const job = await store.getEntity(task.jobId);
     const t0 = Date.now();
     let ctx: JobContext | undefined;
     try {
@@ -71,7 +76,9 @@ export class PartitionWorker {
       if (ctx.refusal) throw ctx.refusal;
       const step = ctx.steps.find((s) => s.name === task.step);
       if (!step) throw new SwitchyardError('MIGRATION_STATE', `job ${task.jobId} has no step ${JSON.stringify(task.step)}`);
-      const { source, target } = collections(step);
+      const both = rangeCollections(step);
+      if (!both) throw new SwitchyardError('MIGRATION_STATE', `step ${step.name} cannot be partitioned: only a vector collection copy can (VECTORS)`);
+      const { source, target } = both;
       const p = await partitions.begin(task.jobId, task.step, task.idx, this.deps.owner);
       if (p === 'done') return null; // finished by an attempt before this one
       if (p === 'stopped') throw new RunGone(`partition ${task.idx} of job ${task.jobId} was stopped with its run; it is not run`);
@@ -119,8 +126,7 @@ export class PartitionWorker {
       await gone();
       // What was copied, as read: the coordinator compares the sum over every partition with both whole
       // sides read again once every partition is done.
-      const spacing = Math.max(1, Math.floor(firstIds.length / SAMPLES_PER_PARTITION));
-      const result: PartitionResult = { sourceCount: copied.count, sourceChecksum: copied.hex, rejected, samples: firstIds.filter((_, i) => i % spacing === 0).slice(0, SAMPLES_PER_PARTITION), ms: Date.now() - t0 };
+      const result: PartitionResult = { sourceCount: copied.count, sourceChecksum: copied.hex, rejected, samples: evenly(firstIds, SAMPLES_PER_PARTITION), ms: Date.now() - t0 };
       await partitions.complete(p, token, result);
       return result;
     } finally {

@@ -13,7 +13,7 @@ import { OrphanTally } from '../vector-checks';
 import { VectorCollection } from '../vector-collection';
 import { indexRecall, planOf, sampledRecall } from '../verification';
 import type { PartitionResult, PartitionStore } from './partition-store';
-import type { PartitionTask } from './partition-worker';
+import { evenly, PartitionTask, rangeCollections } from './partition-worker';
 
 const RECALL_SAMPLES = 20;
 /** How long a stopping run waits for workers to let go of its partitions (a `cancel` waits 10 s for the run). */
@@ -40,8 +40,7 @@ export interface QueuedOptions {
 /** Whether this job runs as partitions on the queue: a VECTORS copy into an empty target (FAIL, or TRUNCATE), not live. */
 export function queueable(run: Pick<Run, 'job' | 'ctx'>): boolean {
   const policy = run.job.onConflict as ConflictPolicy;
-  const [s] = run.ctx.steps;
-  return run.job.kind === 'VECTORS' && !run.ctx.live && (policy === 'FAIL' || policy === 'TRUNCATE') && run.ctx.steps.length === 1 && s.source instanceof VectorCollection && s.target instanceof VectorCollection;
+  return run.job.kind === 'VECTORS' && !run.ctx.live && (policy === 'FAIL' || policy === 'TRUNCATE') && run.ctx.steps.length === 1 && rangeCollections(run.ctx.steps[0]) !== null;
 }
 
 /**
@@ -229,8 +228,7 @@ async function verifyWhole(run: Run, s: Step<VectorRecord>, results: PartitionRe
   notes.push(`${s.name}: copied as ${results.length} partition(s); what they copied, the whole source and the whole target compared at the end.`);
   // The recall sample: ids the partitions drew across the whole range, read from the source now.
   const ids = results.flatMap((r) => r.samples);
-  const step = Math.max(1, Math.floor(ids.length / RECALL_SAMPLES));
-  const picked = ids.filter((_, i) => i % step === 0).slice(0, RECALL_SAMPLES);
+  const picked = evenly(ids, RECALL_SAMPLES);
   const samples = picked.length ? await (s.source as VectorCollection).db.records(picked) : [];
   const recall = await sampledRecall(ctx, samples, notes);
   if (!recall.ok) ok = false;
