@@ -1,5 +1,6 @@
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { EmbeddingsConfig, providerModuleDefinition } from '@switchyard/core';
+import { EmbeddingModels } from './embedding-models';
 import { createEmbeddings } from './embeddings.factory';
 import { Embeddings } from './embeddings.port';
 
@@ -10,7 +11,10 @@ export interface EmbeddingsModuleOptions {
 export const { ConfigurableModuleClass: EmbeddingsConfigurableModule, MODULE_OPTIONS_TOKEN: EMBEDDINGS_OPTIONS } =
   providerModuleDefinition<EmbeddingsModuleOptions>();
 
-/** `EmbeddingsModule.forRoot({ embeddings })`: provides the Embeddings port with the model loaded. */
+/**
+ * `EmbeddingsModule.forRoot({ embeddings })`: provides the Embeddings port with the model loaded, and
+ * EmbeddingModels: that model and, when `embeddings.next` is set (a model switch), the next one loaded too.
+ */
 @Module({
   providers: [
     {
@@ -22,15 +26,24 @@ export const { ConfigurableModuleClass: EmbeddingsConfigurableModule, MODULE_OPT
         return e;
       },
     },
+    {
+      provide: EmbeddingModels,
+      inject: [EMBEDDINGS_OPTIONS, Embeddings],
+      useFactory: async (o: EmbeddingsModuleOptions, primary: Embeddings) => {
+        const next = o.embeddings.next ? createEmbeddings({ ...o.embeddings, ...o.embeddings.next }) : null;
+        await next?.init();
+        return new EmbeddingModels(primary, next);
+      },
+    },
   ],
-  exports: [Embeddings],
+  exports: [Embeddings, EmbeddingModels],
 })
 export class EmbeddingsModule extends EmbeddingsConfigurableModule implements OnApplicationShutdown {
-  constructor(@Inject(Embeddings) private readonly embeddings: Embeddings) {
+  constructor(@Inject(EmbeddingModels) private readonly models: EmbeddingModels) {
     super();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.embeddings.close();
+    await Promise.all(this.models.all.map((e) => e.close()));
   }
 }

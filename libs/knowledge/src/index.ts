@@ -4,3 +4,4 @@ export * from './knowledge.types';
 export * from './knowledge.service';
 export * from './knowledge.module';
 export * from './stored-chunks';
+export * from './generations';

@@ -1,11 +1,12 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import { BadInputError, SwitchyardError, timed, userIdProblem } from '@switchyard/core';
-import { Embeddings } from '@switchyard/embeddings';
+import { EmbeddingModels, Embeddings } from '@switchyard/embeddings';
 import { Llm } from '@switchyard/llm';
 import { DocumentEntity, DocumentsRepository, DocumentWrite, relationalUnavailable, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
 import { VectorDb, VectorRecord } from '@switchyard/vector-db';
 import { createHash, randomUUID } from 'node:crypto';
 import { createChunker } from './chunking';
+import { ModelGenerations, Served } from './generations';
 import { documentProblem } from './document-rules';
 import { storedAsWritten } from './stored-chunks';
 import { IndexResult, KnowledgeAnswer, KnowledgeHit, KnowledgeOptions, NO_CONTEXT_ANSWER } from './knowledge.types';
@@ -20,9 +21,10 @@ export function chunkId(userId: string, documentId: string, index: number): stri
 
 /** Index, search and answer over a user's documents, on whatever providers are configured. */
 @Injectable()
-export class KnowledgeService implements OnModuleInit {
+export class KnowledgeService implements OnModuleInit, OnModuleDestroy {
   private readonly chunk: (text: string) => Promise<string[]>;
   private store$: Promise<string> | null = null;
+  private readonly generations: ModelGenerations;
 
   constructor(
     private readonly documents: DocumentsRepository,
@@ -32,15 +34,20 @@ export class KnowledgeService implements OnModuleInit {
     private readonly llm: Llm,
     @Inject(KNOWLEDGE_OPTIONS) private readonly options: KnowledgeOptions,
     private readonly freeze: VectorFreezeRepository,
+    /** Default: the generations of these documents' database, over this store and this model only. */
+    @Optional() generations?: ModelGenerations,
   ) {
     this.chunk = createChunker(options);
+    this.generations = generations ?? new ModelGenerations(documents.relational, vectors, new EmbeddingModels(embeddings), options.generationPollMs);
   }
 
   /**
    * At start: the model's real output (probed when it loaded) must fit the vector store's configured
    * dimensions, or every first write would fail. Stops the app with the fix.
    */
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
+    await this.generations.start();
+    if (await this.generations.switching()) return; // each generation was checked against its own model
     const made = this.embeddings.dimensions;
     if (made === this.vectors.dimensions) return;
     throw new SwitchyardError(
@@ -48,6 +55,10 @@ export class KnowledgeService implements OnModuleInit {
       `the embedding model "${this.embeddings.model}" makes ${made}-dimensional vectors, but the ${this.vectors.provider} store is configured for ${this.vectors.dimensions} (VECTOR_DB_DIMENSIONS). Set VECTOR_DB_DIMENSIONS=${made} and start again; if the store already holds ${this.vectors.dimensions}-dimensional vectors, re-index it afterwards (startMigration(input: { kind: REINDEX, onConflict: TRUNCATE })).`,
       { model: this.embeddings.model, modelDimensions: made, configured: this.vectors.dimensions },
     );
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.generations.close();
   }
 
   /**
@@ -70,25 +81,27 @@ export class KnowledgeService implements OnModuleInit {
     if (problem) throw new BadInputError(problem.field, problem.message);
 
     const chunks = await this.chunk(input.content);
-    const kept = await this.unchanged(userId, documentId, input, chunks);
+    const targets = await this.generations.cachedTargets();
+    const kept = await this.unchanged(userId, documentId, input, chunks, targets);
     if (kept) return { document: kept, chunks: chunks.length, unchanged: true };
-    const vectors = await this.embed(chunks);
-    return this.documents.withDocumentWrite(userId, documentId, (write) => this.store(write, userId, documentId, input, chunks, vectors));
+    const embedded = new Map<string, Float32Array[]>();
+    for (const t of targets) if (!embedded.has(t.embeddings.model)) embedded.set(t.embeddings.model, await this.embed(t.embeddings, chunks));
+    return this.documents.withDocumentWrite(userId, documentId, (write) => this.store(write, userId, documentId, input, chunks, embedded));
   }
 
   /**
    * The stored document, when writing `input` again would change nothing: the same text, title and
-   * metadata, embedded with this model, and its chunks in the store exactly as they would be written
+   * metadata, embedded with the active model, and its chunks in every generation exactly as they would be written
    * (re-sending an unchanged corpus embeds nothing). Null otherwise, also when a write that failed
    * half-way left other chunks there.
    */
-  private async unchanged(userId: string, documentId: string, input: { content: string; title?: string | null; metadata?: Record<string, unknown> | null }, chunks: string[]): Promise<DocumentEntity | null> {
+  private async unchanged(userId: string, documentId: string, input: { content: string; title?: string | null; metadata?: Record<string, unknown> | null }, chunks: string[], targets: Served[]): Promise<DocumentEntity | null> {
     const found = await this.documents.findOne(userId, documentId);
-    if (!found || found.content !== input.content || (found.title ?? null) !== (input.title ?? null) || found.embeddingModel !== this.embeddings.model) return null;
+    if (!found || found.content !== input.content || (found.title ?? null) !== (input.title ?? null) || found.embeddingModel !== targets[0].embeddings.model) return null;
     if (found.chunkCount !== chunks.length || JSON.stringify(canonical(found.metadata ?? null)) !== JSON.stringify(canonical(input.metadata ?? null))) return null;
     const records = chunks.map((content, i): VectorRecord => ({ id: chunkId(userId, documentId, i), userId, documentId, chunkIndex: i, content, embedding: new Float32Array(0), metadata: { title: input.title ?? null } }));
-    const [held] = await storedAsWritten(this.vectors, [records], this.embeddings.dimensions);
-    return held ? found : null;
+    for (const t of targets) if (!(await storedAsWritten(t.vectors, [records], t.generation.dimensions))[0]) return null;
+    return found;
   }
 
   /**
@@ -111,15 +124,17 @@ export class KnowledgeService implements OnModuleInit {
    * commit one by one, as the chunks do, so the chunk count raised before the chunks are written stays
    * raised if the write fails after them (the next write cleans up to it).
    */
-  private async scopeOf(write: DocumentWrite): Promise<{ vectors: VectorDb; documents: DocumentsRepository; users: UsersRepository; atomic: boolean }> {
-    const joined = write.session && (await this.vectors.within(write.session));
-    return joined ? { vectors: joined, documents: write.documents, users: write.users, atomic: true } : { vectors: this.vectors, documents: this.documents, users: this.users, atomic: false };
+  private async scopeOf(write: DocumentWrite, targets: Served[]): Promise<{ stores: VectorDb[]; documents: DocumentsRepository; users: UsersRepository; atomic: boolean }> {
+    const joined = await Promise.all(targets.map(async (t) => (write.session && (await t.vectors.within(write.session))) || null));
+    if (joined.every((j) => j !== null)) return { stores: joined as VectorDb[], documents: write.documents, users: write.users, atomic: true };
+    return { stores: targets.map((t) => t.vectors), documents: this.documents, users: this.users, atomic: false };
   }
 
   /**
    * The writing part of indexDocument, under the document's lock. The row changes first (a new
    * document's row is created before its chunks, so a chunk never exists without its document), the
-   * chunks follow, the new text and the indexing are recorded last.
+   * chunks follow (in every live embedding generation, read again now: a generation a model switch began
+   * meanwhile is written too), the new text and the indexing are recorded last.
    */
   private async store(
     write: DocumentWrite,
@@ -127,11 +142,13 @@ export class KnowledgeService implements OnModuleInit {
     documentId: string,
     input: { content: string; title?: string | null; metadata?: Record<string, unknown> | null },
     chunks: string[],
-    embedded: Float32Array[],
+    embedded: Map<string, Float32Array[]>,
   ): Promise<IndexResult> {
     const freezes = write.freezes;
     await this.assertVectorsWritable(freezes); // refused before it changes anything (nothing for a capture to record)
-    const { vectors, documents, users, atomic } = await this.scopeOf(write);
+    const targets = await this.generations.writeTargets();
+    for (const t of targets) if (!embedded.has(t.embeddings.model)) embedded.set(t.embeddings.model, await this.embed(t.embeddings, chunks));
+    const { stores, documents, users, atomic } = await this.scopeOf(write, targets);
     const found = await documents.findOne(userId, documentId);
     const fields = { userId, externalId: documentId, title: input.title ?? null, content: input.content, metadata: input.metadata ?? null };
     let created: DocumentEntity | null = null;
@@ -144,41 +161,35 @@ export class KnowledgeService implements OnModuleInit {
       // Chunks a write that died half-way left behind: beyond the recorded count (raised before writing,
       // with the version). The count is read again after the raise: a re-index job may have recorded more.
       await documents.beginWrite((found ?? created)!.id, chunks.length);
-      if (created) await vectors.deleteByDocument(userId, documentId); // left by a write before this version
       const previous = found && (await documents.findOne(userId, documentId));
-      const records: VectorRecord[] = chunks.map((content, i) => ({
-        id: chunkId(userId, documentId, i),
-        userId,
-        documentId,
-        chunkIndex: i,
-        content,
-        embedding: embedded[i],
-        metadata: { title: input.title ?? null },
-      }));
-      await vectors.upsert(records);
       const previousChunks = previous?.chunkCount ?? 0;
       const staleIds = Array.from({ length: Math.max(0, previousChunks - chunks.length) }, (_, j) => chunkId(userId, documentId, chunks.length + j));
-      await vectors.deleteIds(staleIds);
+      for (const [g, vectors] of stores.entries()) {
+        if (created) await vectors.deleteByDocument(userId, documentId); // left by a write before this version
+        const vectorsOf = embedded.get(targets[g].embeddings.model)!;
+        await vectors.upsert(chunks.map((content, i) => ({ id: chunkId(userId, documentId, i), userId, documentId, chunkIndex: i, content, embedding: vectorsOf[i], metadata: { title: input.title ?? null } })));
+        await vectors.deleteIds(staleIds);
+      }
 
       await users.ensure(userId);
       const document = await documents.save(fields);
-      await documents.markIndexed(document.id, chunks.length, this.embeddings.model);
+      await documents.markIndexed(document.id, chunks.length, targets[0].embeddings.model);
     } catch (e) {
       // In one transaction (atomic) the rollback takes everything back. Otherwise a new document whose
       // write failed is not left half there: its row goes again (and any chunk already stored). An
       // existing one keeps its old text; its chunks are the old ones, or (when the failure came after they
       // were replaced) the new ones, always within the recorded count, which the next write of the
       // document cleans up to.
-      if (created && !atomic) await this.forget(documents, userId, documentId);
+      if (created && !atomic) await this.forget(documents, stores, userId, documentId);
       throw e;
     }
     return { document: (await documents.findOne(userId, documentId)) as DocumentEntity, chunks: chunks.length };
   }
 
   /** Best effort: removes a failed new document's chunks and row (the error that led here is what the caller sees). */
-  private async forget(documents: DocumentsRepository, userId: string, documentId: string): Promise<void> {
+  private async forget(documents: DocumentsRepository, stores: VectorDb[], userId: string, documentId: string): Promise<void> {
     try {
-      await this.vectors.deleteByDocument(userId, documentId);
+      for (const vectors of stores) await vectors.deleteByDocument(userId, documentId);
       await documents.delete(userId, documentId);
     } catch {
       // The store is failing; the next write of this document replaces what is left.
@@ -200,11 +211,11 @@ export class KnowledgeService implements OnModuleInit {
     return domainErrors(() => this.documents.findOne(userId, documentId))();
   }
 
-  private embed(texts: string[]): Promise<Float32Array[]> {
-    return timed(() => this.embeddings.embed(texts), (seconds, error) => ({ kind: 'provider-call', port: 'embeddings', provider: this.embeddings.provider, op: 'embed', seconds, error }));
+  private embed(embeddings: Embeddings, texts: string[]): Promise<Float32Array[]> {
+    return timed(() => embeddings.embed(texts), (seconds, error) => ({ kind: 'provider-call', port: 'embeddings', provider: embeddings.provider, op: 'embed', seconds, error }));
   }
 
-  /** User-scoped semantic search, best first. */
+  /** User-scoped semantic search, best first, in the active embedding generation (each hit names its model). */
   search(userId: string, query: string, limit = 5): Promise<KnowledgeHit[]> {
     return timed(domainErrors(() => this.find(userId, query, limit)), (seconds, error) => ({ kind: 'knowledge', op: 'search', seconds, error }));
   }
@@ -214,9 +225,11 @@ export class KnowledgeService implements OnModuleInit {
     if (!Number.isInteger(limit) || limit < 1 || limit > this.options.maxSearchLimit) {
       throw new BadInputError('limit', `must be an integer from 1 to ${this.options.maxSearchLimit}`);
     }
-    const [embedding] = await this.embed([query]);
-    const matches = await this.vectors.query(embedding, { userId, k: limit });
+    const active = await this.generations.active();
+    const [embedding] = await this.embed(active.embeddings, [query]);
+    const matches = await active.vectors.query(embedding, { userId, k: limit });
     return matches.map((m) => ({
+      model: active.generation.model,
       documentId: m.documentId,
       chunkIndex: m.chunkIndex,
       content: m.content,
@@ -261,11 +274,12 @@ export class KnowledgeService implements OnModuleInit {
     return this.documents.withDocumentWrite(userId, documentId, async (write) => {
       const freezes = write.freezes;
       await this.assertVectorsWritable(freezes);
-      const { vectors, documents } = await this.scopeOf(write);
+      const { stores, documents } = await this.scopeOf(write, await this.generations.writeTargets());
       const found = await documents.findOne(userId, documentId);
       if (found) await documents.beginWrite(found.id, 0);
       await this.assertVectorsWritable(freezes);
-      const removedChunks = await vectors.deleteByDocument(userId, documentId);
+      let removedChunks = 0;
+      for (const vectors of stores) removedChunks = Math.max(removedChunks, await vectors.deleteByDocument(userId, documentId));
       const removed = await documents.delete(userId, documentId);
       return removed || removedChunks > 0;
     });

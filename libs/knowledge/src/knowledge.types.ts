@@ -8,6 +8,8 @@ export interface KnowledgeOptions {
   /** Chunks under this cosine similarity are not used as context for answers. */
   minScore: number;
   answerContextChunks: number;
+  /** How often this instance reads which embedding generation is active, in ms (default 1000). */
+  generationPollMs?: number;
 }
 
 export interface IndexResult {
@@ -23,6 +25,8 @@ export interface KnowledgeHit {
   content: string;
   score: number;
   title: string | null;
+  /** The embedding model of the generation that answered (scores are only comparable within one model). */
+  model: string;
 }
 
 export interface KnowledgeAnswer {

@@ -13,3 +13,4 @@ export * from './table-io';
 export * from './change-capture';
 export * from './provider-errors';
 export * from './column-kinds';
+export * from './repositories/generations.repository';

@@ -14,6 +14,7 @@ export const OWN_TABLES = {
   migration_locks: 'switchyard_migration_locks',
   migration_partitions: 'switchyard_migration_partitions',
   migration_partition_rejects: 'switchyard_migration_partition_rejects',
+  embedding_generations: 'switchyard_embedding_generations',
 } as const;
 export type OwnTable = keyof typeof OWN_TABLES;
 

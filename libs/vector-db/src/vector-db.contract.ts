@@ -238,6 +238,23 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       await existing.close();
     });
 
+
+    it('opens a sibling collection with other dimensions and model beside it, and destroys it without touching the first', async () => {
+      const name = `sib_${Date.now().toString(36)}`;
+      const sib = db.sibling(name, DIMS + 16, 'model-next');
+      await sib.init();
+      expect(await sib.describe()).toMatchObject({ provider, dimensions: DIMS + 16, storedModel: 'model-next', mismatch: null });
+      await sib.upsert(makeRecords(20, DIMS + 16, { seed: 31, prefix: 'g' }));
+      expect(await sib.count()).toBe(20);
+      expect(await db.count()).toBe(9_999);
+      expect(await sib.identity()).not.toBe(await db.identity());
+      await sib.destroy();
+      await sib.close();
+      const gone = db.sibling(name, DIMS + 16, 'model-next');
+      await expect(gone.init({ createIfMissing: false })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await gone.close();
+      expect(await db.count()).toBe(9_999);
+    });
     /** A small collection of its own: a writer handle holding `recs`, and a source (read-only) handle on it. */
     async function pair(collection: string, recs: VectorRecord[]): Promise<{ writer: VectorDb; reader: VectorDb; close(): Promise<void> }> {
       const writer = h.open(DIMS, 'model-a', collection);

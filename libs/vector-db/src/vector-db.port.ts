@@ -332,6 +332,20 @@ export abstract class VectorDb {
     this.model = model;
   }
 
+  /**
+   * The same provider at the same place (server, database, file) with another collection, dimensions
+   * and model: the store of an embedding generation. Not connected yet (init() it).
+   */
+  abstract sibling(collection: string, dimensions: number, model: string): VectorDb;
+
+  /** Removes the collection with every record in it (the GC of an embedding generation nobody uses). */
+  async destroy(): Promise<void> {
+    this.assertWritable();
+    await this.guard(() => this.drop());
+    this.stored = null;
+    this.initialised = false;
+  }
+
   /** Drops every record and recreates the collection for the configured dimensions and model. */
   async reset(): Promise<void> {
     this.assertWritable();

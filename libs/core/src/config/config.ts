@@ -63,6 +63,12 @@ export interface EmbeddingsConfig {
   batchSize: number;
   chunkSize: number;
   chunkOverlap: number;
+  /**
+   * A second model loaded beside this one for a zero-downtime model switch (EMBEDDINGS_NEXT_XENOVA_MODEL /
+   * EMBEDDINGS_NEXT_XENOVA_MODEL_PATH): a BLUE_GREEN re-index builds its generation, and every instance
+   * writes both while the switch lasts. Same provider, batch size and cache as this one.
+   */
+  next?: { model: string; modelPath?: string };
 }
 
 export interface LlmConfig {
@@ -123,7 +129,8 @@ export interface SwitchyardConfig {
     jwks?: { url: string; issuer?: string; audience?: string };
     rolesClaim: string;
   };
-  knowledge: { maxDocumentBytes: number; maxSearchLimit: number; minScore: number; answerContextChunks: number };
+  /** generationPollMs: how often an instance reads which embedding generation is active (KNOWLEDGE_GENERATION_POLL_MS, default 1 s). */
+  knowledge: { maxDocumentBytes: number; maxSearchLimit: number; minScore: number; answerContextChunks: number; generationPollMs: number };
   /** instanceId: names this app instance in migration job owners (MIGRATION_INSTANCE_ID; default: the host name). */
   migration: { dataDir: string; batchSize: number; profiles: Record<string, ProviderProfile>; instanceId?: string; queue: MigrationQueueConfig };
   /** timeoutMs: how long readiness (GET /health/ready) waits for each provider's answer (HEALTH_TIMEOUT_MS). */
@@ -329,6 +336,14 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
     chunkSize,
     chunkOverlap,
   };
+  const nextModel = issues.parse(env, 'EMBEDDINGS_NEXT_XENOVA_MODEL', str());
+  const nextPath = issues.parse(env, 'EMBEDDINGS_NEXT_XENOVA_MODEL_PATH', str());
+  if (nextModel || nextPath) {
+    embeddings.next = { model: (nextModel as string | undefined) ?? (nextPath ? path.basename(nextPath) : ''), modelPath: nextPath ? path.resolve(nextPath) : undefined };
+    if (embeddingModelName({ ...embeddings, ...embeddings.next }) === embeddingModelName(embeddings)) {
+      issues.list.push(`EMBEDDINGS_NEXT_XENOVA_MODEL: names the model EMBEDDINGS_XENOVA_MODEL already loads (${embeddingModelName(embeddings)}); allowed: another model, or unset`);
+    }
+  }
   const llm: LlmConfig = {
     provider: issues.parse(env, 'LLM_PROVIDER', oneOf(LLM_PROVIDERS, 'ollama')),
     url: issues.parse(env, 'LLM_URL', url('http://localhost:11434')) as string,
@@ -382,6 +397,7 @@ export function loadConfig(env: Env = process.env): SwitchyardConfig {
       maxSearchLimit: issues.parse(env, 'KNOWLEDGE_MAX_SEARCH_LIMIT', int(50, { max: 1000 })),
       minScore,
       answerContextChunks: issues.parse(env, 'KNOWLEDGE_ANSWER_CONTEXT_CHUNKS', int(4, { max: 50 })),
+      generationPollMs: issues.parse(env, 'KNOWLEDGE_GENERATION_POLL_MS', int(1000, { min: 50, max: 60_000 })),
     },
     migration: {
       dataDir: path.resolve(issues.parse(env, 'MIGRATION_DATA_DIR', str('./data/migrations')) as string),

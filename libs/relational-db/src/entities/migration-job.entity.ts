@@ -202,3 +202,40 @@ export class MigrationPartitionRejectEntity {
   @Column({ type: 'text' })
   record: string;
 }
+
+/**
+ * One generation of the embedded chunks: a vector collection written with one embedding model. Exactly
+ * one is ACTIVE (searched); a BUILDING one is being backfilled by a BLUE_GREEN re-index; a PREVIOUS one
+ * was active before a switch and is kept for rollback. The app writes every generation that is not
+ * DROPPED, so each stays complete. No row at all: the configured collection and model are the only one.
+ */
+@Entity('switchyard_embedding_generations')
+export class EmbeddingGenerationEntity {
+  @PrimaryColumn({ type: 'integer' })
+  id: number;
+
+  @Column({ type: 'varchar', length: 255 })
+  model: string;
+
+  @Column({ type: 'integer' })
+  dimensions: number;
+
+  /** The vector collection (table) that holds it, on the configured vector provider. */
+  @Column({ type: 'varchar', length: 63 })
+  collection: string;
+
+  /** ACTIVE, BUILDING, PREVIOUS or DROPPED. */
+  @Column({ type: 'varchar', length: 16 })
+  state: string;
+
+  /** The BLUE_GREEN re-index job that builds (built) it; null for the first generation. */
+  @Column({ name: 'job_id', type: 'varchar', length: 64, nullable: true })
+  jobId: string | null;
+
+  /** ISO-8601 times: created, and the last change of state. */
+  @Column({ name: 'created_at', type: 'varchar', length: 32 })
+  createdAt: string;
+
+  @Column({ name: 'changed_at', type: 'varchar', length: 32 })
+  changedAt: string;
+}

@@ -34,6 +34,11 @@ export class DocumentsRepository {
 
   constructor(private readonly db: RelationalDb) {}
 
+  /** The database these documents are in. */
+  get relational(): RelationalDb {
+    return this.db;
+  }
+
   private get repo(): Repository<DocumentEntity> {
     return this.manager ? this.manager.getRepository(DocumentEntity) : this.db.repository(DocumentEntity);
   }
@@ -84,6 +89,11 @@ export class DocumentsRepository {
       .set({ version: () => 'version + 1', chunkCount: () => `CASE WHEN chunk_count < ${Math.floor(n)} THEN ${Math.floor(n)} ELSE chunk_count END` })
       .where('id = :id', { id })
       .execute();
+  }
+
+  /** Whether the document is still at `version` (nobody wrote it since it was read). */
+  async atVersion(id: string, version: number): Promise<boolean> {
+    return (await this.repo.count({ where: { id, version } })) > 0;
   }
 
   /** Records an indexing only if the document is still at `version` (nobody wrote it since it was read). */

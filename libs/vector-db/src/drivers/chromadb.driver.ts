@@ -91,7 +91,11 @@ export class ChromaVectorDb extends VectorDb {
   /** Ids per listing request while taking a snapshot. */
   protected listPage = 10_000;
 
-  constructor(config: Config, model: string | null) {
+  sibling(collection: string, dimensions: number, model: string): ChromaVectorDb {
+    return new ChromaVectorDb({ ...this.config, collection, dimensions }, model);
+  }
+
+  constructor(private readonly config: Config, model: string | null) {
     super(config.collection, config.dimensions, model);
     assertCollectionName(this.provider, config.collection);
     this.location = config.url;

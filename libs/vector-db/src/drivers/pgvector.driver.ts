@@ -79,7 +79,11 @@ export class PgvectorVectorDb extends VectorDb {
   private pool?: Pool;
   private poolReadOnly = false;
 
-  constructor(config: Config, model: string | null) {
+  sibling(collection: string, dimensions: number, model: string): PgvectorVectorDb {
+    return new PgvectorVectorDb({ ...this.config, collection, dimensions }, model);
+  }
+
+  constructor(private readonly config: Config, model: string | null) {
     super(config.collection, config.dimensions, model);
     assertCollectionName(this.provider, config.collection);
     const c: PostgresConnection = config.connection;

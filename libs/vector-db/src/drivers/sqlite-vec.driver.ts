@@ -42,6 +42,10 @@ export class SqliteVecVectorDb extends VectorDb {
   /** Stands for an in-memory database, which no other handle can reach. */
   private readonly memoryId = randomUUID();
 
+  sibling(collection: string, dimensions: number, model: string): SqliteVecVectorDb {
+    return new SqliteVecVectorDb({ ...this.config, collection, dimensions }, model);
+  }
+
   constructor(private readonly config: Config, model: string | null) {
     super(config.collection, config.dimensions, model);
     assertCollectionName(this.provider, config.collection);

@@ -1,0 +1,234 @@
+import { Logger } from '@nestjs/common';
+import { BadInputError, SwitchyardError } from '@switchyard/core';
+import { EmbeddingModels, Embeddings } from '@switchyard/embeddings';
+import { EmbeddingGenerationEntity, GenerationsRepository, GenerationState, LIVE_GENERATION_STATES, RelationalDb } from '@switchyard/relational-db';
+import { VectorDb } from '@switchyard/vector-db';
+
+/** An embedding generation as the app sees it. */
+export interface Generation {
+  id: number;
+  model: string;
+  dimensions: number;
+  collection: string;
+  state: GenerationState;
+  jobId: string | null;
+  createdAt: string;
+  changedAt: string;
+}
+
+/** A generation with what serves it in this instance: its store and its model. */
+export interface Served {
+  generation: Generation;
+  vectors: VectorDb;
+  embeddings: Embeddings;
+}
+
+/** How long a flip waits for the two generations' counts to agree (writes in flight between them). */
+const SETTLE_TRIES = 10;
+const SETTLE_WAIT_MS = 200;
+
+/**
+ * The embedding generations of this deployment (a zero-downtime model switch): which one searches are
+ * answered from (ACTIVE, read again every `pollMs` by every instance, so a flip reaches them without a
+ * restart), and which ones every write goes to (all but DROPPED, read afresh by each write under the
+ * document's lock). Without any recorded generation, the configured store and model are the only one.
+ */
+export class ModelGenerations {
+  private readonly repo: GenerationsRepository;
+  private rows: Generation[] | null = null;
+  private readonly stores = new Map<string, Promise<VectorDb>>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly logger = new Logger('ModelGenerations');
+
+  constructor(
+    db: RelationalDb,
+    /** The configured vector store (VECTOR_DB_*): the first generation, and where the others are made (siblings). */
+    private readonly base: VectorDb,
+    readonly models: EmbeddingModels,
+    private readonly pollMs = 1000,
+  ) {
+    this.repo = new GenerationsRepository(db);
+  }
+
+  /** The first generation when none is recorded: the configured collection with the configured model. */
+  private get implicit(): Generation {
+    const at = new Date(0).toISOString();
+    return { id: 1, model: this.models.primary.model, dimensions: this.base.dimensions, collection: this.base.collection, state: 'ACTIVE', jobId: null, createdAt: at, changedAt: at };
+  }
+
+  /** Every generation, read now (the implicit first one when none is recorded). */
+  async list(): Promise<Generation[]> {
+    const rows = (await this.repo.list()).map(toGeneration);
+    this.rows = rows.length ? rows : [this.implicit];
+    return this.rows;
+  }
+
+  /** Whether a generation other than the configured store exists (a switch happened or is under way). */
+  async switching(): Promise<boolean> {
+    return (await this.list()).some((g) => g.state !== 'DROPPED' && g.collection !== this.base.collection);
+  }
+
+  /**
+   * Checks at start that this instance can serve every live generation (its model loaded, with that
+   * generation's dimensions), then reads the generations again every `pollMs`.
+   */
+  async start(): Promise<void> {
+    for (const g of (await this.list()).filter(isLive)) {
+      const e = this.models.get(g.model);
+      if (e.dimensions !== g.dimensions) {
+        throw new SwitchyardError('DIMENSION_MISMATCH', `embedding generation ${g.id} (${g.state}) holds ${g.dimensions}-dimensional vectors of "${g.model}", but the loaded model makes ${e.dimensions}`, { generation: g.id });
+      }
+    }
+    this.timer = setInterval(() => void this.list().catch((e) => this.logger.warn(`could not read the embedding generations (keeping the last ones): ${e instanceof Error ? e.message : e}`)), this.pollMs);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const stores = await Promise.all([...this.stores.values()].map((s) => s.catch(() => null)));
+    this.stores.clear();
+    await Promise.all(stores.filter((s): s is VectorDb => s !== null && s !== this.base).map((s) => s.close()));
+  }
+
+  /** The generation searches use, as this instance last read it (at most `pollMs` old). */
+  async active(): Promise<Served> {
+    const rows = this.rows ?? (await this.list());
+    return this.serve(rows.find((g) => g.state === 'ACTIVE') ?? this.implicit);
+  }
+
+  /** The generations a write goes to, read now: the active one first. */
+  async writeTargets(): Promise<Served[]> {
+    return Promise.all(liveFirst(await this.list()).map((g) => this.serve(g)));
+  }
+
+  /** The generations a write went to when last read (to embed for them before taking the document's lock). */
+  async cachedTargets(): Promise<Served[]> {
+    return Promise.all(liveFirst(this.rows ?? (await this.list())).map((g) => this.serve(g)));
+  }
+
+  async find(id: number): Promise<Generation> {
+    const g = (await this.list()).find((r) => r.id === id);
+    if (!g) throw new BadInputError('generation', `there is no embedding generation ${id}`);
+    return g;
+  }
+
+  /** The store and model of a generation in this instance (MODEL_NOT_LOADED when its model is not loaded here). */
+  async serve(g: Generation): Promise<Served> {
+    return { generation: g, embeddings: this.models.get(g.model), vectors: await this.storeOf(g) };
+  }
+
+  private storeOf(g: Generation): Promise<VectorDb> {
+    if (g.collection === this.base.collection && g.dimensions === this.base.dimensions) return Promise.resolve(this.base);
+    let store = this.stores.get(g.collection);
+    if (!store) {
+      const db = this.base.sibling(g.collection, g.dimensions, g.model);
+      store = db.init().then(() => db);
+      store.catch(() => this.stores.delete(g.collection));
+      this.stores.set(g.collection, store);
+    }
+    return store;
+  }
+
+  /**
+   * The BUILDING generation of a BLUE_GREEN re-index job: the one it created before (a resume), or a new
+   * one with the next model (EMBEDDINGS_NEXT_*) in a new collection beside the configured one. From the
+   * moment it is recorded, every write of every instance also goes to it.
+   */
+  async building(jobId: string): Promise<Served> {
+    const mine = (await this.list()).find((g) => g.jobId === jobId && g.state === 'BUILDING');
+    if (mine) return this.serve(mine);
+    const active = (await this.active()).generation;
+    const next = this.models.all.find((e) => e.model !== active.model);
+    if (!next) {
+      throw new BadInputError(
+        'mode',
+        `a BLUE_GREEN re-index builds a generation with another model than the active one ("${active.model}"); load it beside it with EMBEDDINGS_NEXT_XENOVA_MODEL (or EMBEDDINGS_NEXT_XENOVA_MODEL_PATH) on every instance and restart them`,
+      );
+    }
+    const base = this.implicit;
+    const created = await this.repo.begin(base, (id) => ({ model: next.model, dimensions: next.dimensions, collection: generationCollection(this.base.collection, id) }), jobId);
+    const served = await this.serve(toGeneration(created));
+    const held = await served.vectors.count();
+    if (held > 0) {
+      await this.repo.setState(created.id, ['BUILDING'], 'DROPPED');
+      throw new SwitchyardError('MIGRATION_STATE', `the collection "${created.collection}" for generation ${created.id} already holds ${held} records (not made by this switch); remove it and start again. Nothing was written.`, { collection: created.collection });
+    }
+    await this.list();
+    return served;
+  }
+
+  /**
+   * The atomic flip: `id` (BUILDING and verified, or PREVIOUS) becomes the active generation, the active
+   * one PREVIOUS (still written, for a rollback). Refused unless both hold the same number of chunks.
+   */
+  async activate(id: number): Promise<Generation> {
+    const target = await this.find(id);
+    if (target.state !== 'BUILDING' && target.state !== 'PREVIOUS') {
+      throw new SwitchyardError('MIGRATION_STATE', `generation ${id} is ${target.state}; only a BUILDING (verified) or PREVIOUS generation can become active`, { generation: id, state: target.state });
+    }
+    await this.assertSameCount(await this.serve(target), await this.active());
+    if (!(await this.repo.activate(id, [target.state]))) throw new SwitchyardError('MIGRATION_STATE', `generation ${id} changed state meanwhile; look again (modelGenerations)`, { generation: id });
+    await this.list();
+    return this.find(id);
+  }
+
+  /** Makes the most recently replaced PREVIOUS generation active again. */
+  async rollback(): Promise<Generation> {
+    const previous = (await this.list()).filter((g) => g.state === 'PREVIOUS').sort((a, b) => b.changedAt.localeCompare(a.changedAt) || b.id - a.id)[0];
+    if (!previous) throw new SwitchyardError('MIGRATION_STATE', 'there is no previous embedding generation to roll back to', {});
+    return this.activate(previous.id);
+  }
+
+  /**
+   * Garbage-collects a generation nobody searches: it is marked DROPPED (writes stop going to it), and
+   * after `graceMs` (writes that read the generations before) its collection is removed.
+   */
+  async drop(id: number, graceMs = 5_000): Promise<Generation> {
+    const g = await this.find(id);
+    if (g.state === 'ACTIVE') throw new SwitchyardError('MIGRATION_STATE', `generation ${id} is the active one; switch to another first`, { generation: id });
+    if (g.state === 'DROPPED') return g;
+    if (!(await this.repo.setState(id, ['PREVIOUS', 'BUILDING'], 'DROPPED'))) throw new SwitchyardError('MIGRATION_STATE', `generation ${id} changed state meanwhile; look again`, { generation: id });
+    await this.list();
+    await new Promise((r) => setTimeout(r, graceMs));
+    const store = g.collection === this.base.collection ? this.base : await this.storeOf(g);
+    await store.destroy();
+    if (store !== this.base) {
+      this.stores.delete(g.collection);
+      await store.close();
+    }
+    return this.find(id);
+  }
+
+  private async assertSameCount(next: Served, active: Served): Promise<void> {
+    let counts: [number, number] = [0, 0];
+    for (let i = 0; i < SETTLE_TRIES; i++) {
+      counts = [await next.vectors.count(), await active.vectors.count()];
+      if (counts[0] === counts[1]) return;
+      await new Promise((r) => setTimeout(r, SETTLE_WAIT_MS));
+    }
+    throw new SwitchyardError(
+      'GENERATION_INCOMPLETE',
+      `generation ${next.generation.id} holds ${counts[0]} chunks but the active generation ${active.generation.id} holds ${counts[1]}; resume its re-index (or run it again) before switching`,
+      { generation: next.generation.id, chunks: counts[0], activeChunks: counts[1] },
+    );
+  }
+}
+
+function isLive(g: Generation): boolean {
+  return LIVE_GENERATION_STATES.includes(g.state);
+}
+
+function liveFirst(rows: Generation[]): Generation[] {
+  return rows.filter(isLive).sort((a, b) => Number(b.state === 'ACTIVE') - Number(a.state === 'ACTIVE') || a.id - b.id);
+}
+
+/** The collection of generation `id`: the configured name with `_g<id>` (cut to fit 63 characters). */
+export function generationCollection(base: string, id: number): string {
+  const suffix = `_g${id}`;
+  return `${base.slice(0, 63 - suffix.length)}${suffix}`;
+}
+
+function toGeneration(r: EmbeddingGenerationEntity): Generation {
+  return { id: r.id, model: r.model, dimensions: r.dimensions, collection: r.collection, state: r.state as GenerationState, jobId: r.jobId, createdAt: r.createdAt, changedAt: r.changedAt };
+}
