@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { BadInputError, ErrorCode, ProviderProfile, ProviderUnavailableError, SwitchyardError } from '@switchyard/core';
 import type { Embeddings } from '@switchyard/embeddings';
+import type { ModelGenerations } from '@switchyard/knowledge';
 import { ChangeCapture, ColumnRow, createRelationalDb, datasetNameOf, DocumentsRepository, MigrationJobEntity, RelationalDb, VectorFreezeRepository } from '@switchyard/relational-db';
 import { createVectorDb, VectorDb, VectorRecord, VectorStoreInfo } from '@switchyard/vector-db';
 import type { EntityMetadata } from 'typeorm';
@@ -46,6 +47,12 @@ export interface Step<T = any> {
 
 /** Everything a job needs to run, plan or verify: its steps, both sides opened, and what would stop it. */
 export interface JobContext {
+  /**
+   * A target the app keeps writing during the verification (a BLUE_GREEN generation): keys that differ
+   * from the source are compared again against the app's own active store, record by record; returns
+   * those that still differ. Without it every difference fails the verification.
+   */
+  settle?: (ids: string[]) => Promise<string[]>;
   job: MigrationJobEntity;
   steps: Step[];
   source: PlanSide;
@@ -83,6 +90,8 @@ export interface ContextDeps {
   chunk: ChunkFn;
   /** KNOWLEDGE_MAX_DOCUMENT_BYTES: the API's limit, applied to migrated documents too. */
   maxDocumentBytes: number;
+  /** The app's embedding generations (BLUE_GREEN re-index). */
+  generations?: ModelGenerations;
 }
 
 const vectorLabel = (i: Pick<VectorStoreInfo, 'provider' | 'collection' | 'location'>) => `the ${i.provider} collection "${i.collection}" at ${i.location}`;
@@ -340,8 +349,8 @@ export class ContextBuilder {
   }
 
   /** A step that moves vector records from `source` into the target collection (named after it). */
-  private vectorStep(kind: PlanStep['kind'], source: DataReader<VectorRecord>, scan: DataReader<VectorRecord> = source, hash = vectorHash): Step<VectorRecord> {
-    const target = new VectorCollection(this.target.vector);
+  private vectorStep(kind: PlanStep['kind'], source: DataReader<VectorRecord>, scan: DataReader<VectorRecord> = source, hash = vectorHash, into: VectorDb = this.target.vector): Step<VectorRecord> {
+    const target = new VectorCollection(into);
     return { name: target.name, kind, source, target, scan, check: { target, hash }, backupKind: 'file', backup: this.collectionBackup(target, target.name) };
   }
 
@@ -382,8 +391,8 @@ export class ContextBuilder {
   }
 
   /** Records on the target store the model its copied vectors were made with. */
-  private async adoptModel(model: string | null): Promise<void> {
-    if (model && (await this.target.vector.describe()).storedModel !== model) await this.target.vector.recordModel(model);
+  private async adoptModel(model: string | null, into: VectorDb = this.target.vector): Promise<void> {
+    if (model && (await into.describe()).storedModel !== model) await into.recordModel(model);
   }
 
   private async vectors(job: MigrationJobEntity, live = (job.options as JobOptions | null)?.live === true): Promise<JobContext> {
@@ -437,16 +446,25 @@ export class ContextBuilder {
     return ctx;
   }
 
+  /** Where a re-index writes: the active store, or (BLUE_GREEN) the generation it builds beside it. */
+  private async reindexInto(job: MigrationJobEntity): Promise<{ vec: VectorDb; embeddings: Embeddings | undefined; blueGreen: boolean }> {
+    if ((job.options as JobOptions | null)?.mode !== 'BLUE_GREEN') return { vec: this.target.vector, embeddings: this.deps.embeddings, blueGreen: false };
+    const generations = this.deps.generations;
+    if (!generations) throw new BadInputError('mode', 'a BLUE_GREEN re-index needs the app\'s embedding generations (KnowledgeModule), and none were given to the migration service');
+    const g = await generations.building(job.id);
+    return { vec: g.vectors, embeddings: g.embeddings, blueGreen: true };
+  }
+
   private async reindex(job: MigrationJobEntity): Promise<JobContext> {
-    const embeddings = this.deps.embeddings;
+    const { vec, embeddings, blueGreen } = await this.reindexInto(job);
     const rel = this.target.relational;
-    const vec = this.target.vector;
     if (!embeddings) throw new BadInputError('embeddings', 'a re-index needs the embeddings model (EMBEDDINGS_*), and none was given to the migration service');
     await embeddings.init();
     const t = await vec.describe();
     const scan = new ReindexSource(rel, vec, this.deps.chunk, null);
-    const incremental = !(job.options as JobOptions | null)?.full;
-    const step = { ...this.vectorStep('documents', new ReindexSource(rel, vec, this.deps.chunk, embeddings, incremental), scan, recordFieldsHash), backupOnFirstWrite: incremental, wholeTarget: true };
+    // A new generation starts empty and is built whole (a resume goes on from the checkpoint).
+    const incremental = !blueGreen && !(job.options as JobOptions | null)?.full;
+    const step = { ...this.vectorStep('documents', new ReindexSource(rel, vec, this.deps.chunk, embeddings, incremental, !blueGreen), scan, recordFieldsHash, vec), backupOnFirstWrite: incremental, wholeTarget: true };
     const ctx = this.base(
       job,
       [step],
@@ -475,7 +493,8 @@ export class ContextBuilder {
         { frozenBy },
       );
     }
-    ctx.before = () => this.adoptModel(embeddings.model);
+    ctx.before = () => this.adoptModel(embeddings.model, vec);
+    if (blueGreen) ctx.settle = (ids) => settleAgainst(this.target.vector, vec, ids);
     ctx.sampleCost = async (page) => {
       const texts = (page.items as VectorRecord[]).slice(0, 32).map((r) => r.content);
       if (!texts.length) return 0;
@@ -573,4 +592,22 @@ export class ContextBuilder {
     result.backups = false;
     return result;
   }
+}
+
+/**
+ * Of these chunk ids, those whose records differ between the app's active store and a generation being
+ * built beside it (text, ids, metadata; not the embeddings, which are another model's): the app writes
+ * both under the document's lock, so a difference that a concurrent write explains is gone after a few
+ * short rounds; one that stays is real.
+ */
+async function settleAgainst(active: VectorDb, built: VectorDb, ids: string[], rounds = 5): Promise<string[]> {
+  let left = ids;
+  for (let round = 0; round < rounds && left.length; round++) {
+    if (round) await new Promise((r) => setTimeout(r, 200));
+    const [a, b] = await Promise.all([active.records(left), built.records(left)]);
+    const ha = new Map(a.map((r) => [r.id, recordFieldsHash(r)]));
+    const hb = new Map(b.map((r) => [r.id, recordFieldsHash(r)]));
+    left = left.filter((id) => ha.get(id) !== hb.get(id));
+  }
+  return left;
 }

@@ -1,7 +1,7 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { MigrationQueueConfig, ProviderProfile, providerModuleDefinition, SWITCHYARD_CONFIG, SwitchyardConfig } from '@switchyard/core';
 import { Embeddings } from '@switchyard/embeddings';
-import { createChunker } from '@switchyard/knowledge';
+import { createChunker, ModelGenerations } from '@switchyard/knowledge';
 import { RelationalDb } from '@switchyard/relational-db';
 import { VectorDb } from '@switchyard/vector-db';
 import { MigrationService } from './migration.service';
@@ -46,11 +46,12 @@ export function migrationOptionsFromConfig(config: SwitchyardConfig): MigrationM
 }
 
 /** The MigrationService over the active providers (the migration target) and the given options. */
-export function createMigrationServiceFromOptions(options: MigrationModuleOptions, relational: RelationalDb, vector: VectorDb, embeddings?: Embeddings): MigrationService {
+export function createMigrationServiceFromOptions(options: MigrationModuleOptions, relational: RelationalDb, vector: VectorDb, embeddings?: Embeddings, generations?: ModelGenerations): MigrationService {
   const logger = new Logger('Migration');
   return new MigrationService({
     target: { relational, vector },
     embeddings: embeddings ?? undefined,
+    generations: generations ?? undefined,
     profiles: options.profiles ?? {},
     dataDir: options.dataDir,
     defaultBatchSize: options.batchSize ?? 1000,
@@ -81,7 +82,7 @@ export function createMigrationService(config: SwitchyardConfig, relational: Rel
   providers: [
     {
       provide: MigrationService,
-      inject: [MIGRATION_OPTIONS, RelationalDb, VectorDb, { token: Embeddings, optional: true }],
+      inject: [MIGRATION_OPTIONS, RelationalDb, VectorDb, { token: Embeddings, optional: true }, { token: ModelGenerations, optional: true }],
       useFactory: createMigrationServiceFromOptions,
     },
   ],

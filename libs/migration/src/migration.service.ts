@@ -25,6 +25,8 @@ import {
   MigrationKind,
   MigrationLogger,
   MigrationVerification,
+  REINDEX_MODES,
+  ReindexMode,
   ResumeOptions,
   StartMigrationInput,
 } from './migration.types';
@@ -39,6 +41,7 @@ import { queueable, queuedCopy } from './queue/queued-job';
 import { conflictRefusal, planOf, targetCounts, verifyOf } from './verification';
 import { intIn, oneOf, tableSelection } from './job-input';
 import { captureLost, liveStopped } from './live-outcome';
+import { ModelSwitch } from './model-switch';
 
 /** KNOWLEDGE_MAX_DOCUMENT_BYTES' default. */
 const DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024;
@@ -70,6 +73,8 @@ export class MigrationService implements OnApplicationShutdown {
   private readonly owner: RunOwner;
   private readonly partitions: PartitionStore;
   private queueClient?: BullmqPartitionQueue;
+  /** The model switch after a BLUE_GREEN re-index: list, switch, roll back, drop generations. */
+  readonly models: ModelSwitch;
 
   constructor(private readonly deps: MigrationDeps) {
     const staleAfterMs = deps.staleAfterMs ?? 30_000;
@@ -82,7 +87,9 @@ export class MigrationService implements OnApplicationShutdown {
       dataDir: this.dataDir,
       chunk: deps.chunk ?? createChunker({ chunkSize: 1000, chunkOverlap: 200 }),
       maxDocumentBytes: deps.maxDocumentBytes ?? DEFAULT_MAX_DOCUMENT_BYTES,
+      generations: deps.generations,
     });
+    this.models = new ModelSwitch(deps.generations, this.store);
     this.logger = deps.logger ?? new Logger('Migration');
     this.targetLabel = deps.target.relational.label;
     this.owner = currentOwner(deps.instanceId);
@@ -114,14 +121,39 @@ export class MigrationService implements OnApplicationShutdown {
     this.contexts.profile(source);
     if (input.live && kind === 'REINDEX') throw new BadInputError('live', 'a live migration is a RELATIONAL, VECTORS or FULL_STACK job (change capture on the source); a REINDEX runs beside the app\'s writes already');
     if (input.live && source === ACTIVE_PROFILE) throw new BadInputError('live', 'a live migration needs a source profile other than the active providers');
+    const mode = await this.reindexMode(kind, input);
     return this.create(kind, {
       source,
       target: this.targetLabel,
       dryRun: input.dryRun === true,
       onConflict: oneOf('onConflict', input.onConflict, CONFLICT_POLICIES, 'FAIL'),
       batchSize: this.batchSize(input.batchSize),
-      options: { throttleMs: intIn('throttleMs', input.throttleMs, 0, 60_000, 0), ...(input.tables ? { tables: tableSelection(input.tables) } : {}), ...(input.live ? { live: true } : {}), ...(input.full ? { full: true } : {}) },
+      options: { throttleMs: intIn('throttleMs', input.throttleMs, 0, 60_000, 0), ...(input.tables ? { tables: tableSelection(input.tables) } : {}), ...(input.live ? { live: true } : {}), ...(input.full ? { full: true } : {}), ...(mode === 'BLUE_GREEN' ? { mode } : {}) },
     });
+  }
+
+  /**
+   * A BLUE_GREEN re-index is run for real (it writes nothing the app searches until switchModel) and
+   * needs the app's generations. While a model switch is under way, jobs that write the configured
+   * vector store (VECTORS, FULL_STACK, an IN_PLACE re-index) are refused: the app searches another one.
+   */
+  private async reindexMode(kind: MigrationKind, input: StartMigrationInput): Promise<ReindexMode> {
+    const mode = oneOf<ReindexMode>('mode', input.mode, REINDEX_MODES, 'IN_PLACE');
+    if (mode === 'BLUE_GREEN') {
+      if (kind !== 'REINDEX') throw new BadInputError('mode', 'BLUE_GREEN is a mode of a REINDEX job');
+      if (input.dryRun) throw new BadInputError('dryRun', 'a BLUE_GREEN re-index writes only its new generation, which nothing searches until switchModel; start it without dryRun');
+      if (input.full) throw new BadInputError('full', 'a BLUE_GREEN re-index embeds every document anyway (its generation starts empty)');
+      if (!this.deps.generations) throw new BadInputError('mode', 'a BLUE_GREEN re-index needs the app\'s embedding generations (import KnowledgeModule beside MigrationModule)');
+      return mode;
+    }
+    if (kind !== 'RELATIONAL' && this.deps.generations && (await this.deps.generations.switching())) {
+      throw new SwitchyardError(
+        'MODEL_SWITCH_IN_PROGRESS',
+        `a model switch is under way or done (modelGenerations): the app does not search the configured vector store alone, so a ${kind} job into it is refused; finish the switch (switchModel / dropModelGeneration) and point VECTOR_DB_COLLECTION at the active generation's collection first`,
+        { kind },
+      );
+    }
+    return mode;
   }
 
   /** Ends the write freeze a live job left on a source profile (rolling back to it). True if it was frozen. */

@@ -1,6 +1,7 @@
 import type { TableSelection } from './table-order';
 import type { MigrationQueueConfig, ProviderProfile } from '@switchyard/core';
 import type { Embeddings } from '@switchyard/embeddings';
+import type { ModelGenerations } from '@switchyard/knowledge';
 import type { RelationalDb } from '@switchyard/relational-db';
 import type { VectorDb } from '@switchyard/vector-db';
 
@@ -205,6 +206,8 @@ export interface JobOptions {
   live?: boolean;
   /** REINDEX: embed every document again, also those whose stored chunks are already what the model and chunker make of them. */
   full?: boolean;
+  /** REINDEX: IN_PLACE (default) rewrites the active store; BLUE_GREEN builds a new embedding generation beside it. */
+  mode?: ReindexMode;
 }
 
 /** A job as the service returns it. */
@@ -240,8 +243,17 @@ export interface MigrationJob {
   stale: boolean;
 }
 
+export type ReindexMode = 'IN_PLACE' | 'BLUE_GREEN';
+export const REINDEX_MODES: readonly ReindexMode[] = ['IN_PLACE', 'BLUE_GREEN'];
+
 export interface StartMigrationInput {
   kind: MigrationKind;
+  /**
+   * REINDEX only. IN_PLACE (default): the active store is re-embedded where it is. BLUE_GREEN: a new
+   * embedding generation with the next model (EMBEDDINGS_NEXT_*) is built in a collection of its own
+   * while the app searches the active one and writes both; switchModel makes it active once verified.
+   */
+  mode?: ReindexMode;
   /** Source profile name (MIGRATION_<NAME>_*), default `source`. Ignored by REINDEX (it reads the target's documents). */
   source?: string;
   dryRun?: boolean;
@@ -301,6 +313,8 @@ export interface MigrationDeps {
   target: { relational: RelationalDb; vector: VectorDb };
   /** The active embeddings model (needed by REINDEX). */
   embeddings?: Embeddings;
+  /** The embedding generations the app serves (KnowledgeModule's ModelGenerations): needed by BLUE_GREEN re-indexes and the model switch. */
+  generations?: ModelGenerations;
   /** Named source profiles (config.migration.profiles). */
   profiles: Record<string, ProviderProfile>;
   /** Where export/import files and vector backups live; paths outside are refused. */

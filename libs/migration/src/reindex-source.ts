@@ -32,6 +32,12 @@ export class ReindexSource implements DataReader<VectorRecord> {
      * a second re-index of an unchanged corpus embeds nothing. Off: every document is embedded again.
      */
     private readonly incremental = false,
+    /**
+     * Record the model and chunk count on each document (an in-place re-index). Off for a BLUE_GREEN
+     * generation being built: the documents' rows describe the active generation, which the app keeps
+     * writing; a page is then only checked against the version it read.
+     */
+    private readonly recordModel = true,
   ) {}
 
   private store$?: Promise<string>;
@@ -112,7 +118,8 @@ export class ReindexSource implements DataReader<VectorRecord> {
     // one transaction with the chunks, or (a store that cannot join) statements that commit one by one
     const documents = joined ? write.documents : repo;
     for (const { d, count } of group) {
-      if (await documents.markIndexedAt(d.id, d.version, count, model, indexedAt)) {
+      const current = this.recordModel ? await documents.markIndexedAt(d.id, d.version, count, model, indexedAt) : await documents.atVersion(d.id, d.version);
+      if (current) {
         // At once, document by document: where statements commit one by one, a failure later in the group
         // must not leave a lowered count with old chunks beyond it (nothing would ever remove them).
         await vectors.deleteIds(Array.from({ length: Math.max(0, d.chunkCount - count) }, (_, j) => chunkId(d.userId, d.externalId, count + j)));
@@ -134,7 +141,7 @@ export class ReindexSource implements DataReader<VectorRecord> {
     await vectors.upsert(records);
     const high = Math.max(written, now.chunkCount);
     await vectors.deleteIds(Array.from({ length: Math.max(0, high - texts.length) }, (_, j) => chunkId(now.userId, now.externalId, texts.length + j)));
-    await docs.markIndexed(now.id, texts.length, model);
+    if (this.recordModel) await docs.markIndexed(now.id, texts.length, model);
   }
 }
 

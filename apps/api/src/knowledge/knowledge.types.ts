@@ -27,6 +27,7 @@ export class SearchHit {
   @Field() content: string;
   @Field(() => Float) score: number;
   @Field(() => String, { nullable: true }) title: string | null;
+  @Field({ description: 'The embedding model of the generation that answered (scores compare only within one model).' }) model: string;
 }
 
 @ObjectType()

@@ -26,6 +26,21 @@ export enum JobStatusEnum {
   FAILED = 'FAILED',
   CANCELLED = 'CANCELLED',
 }
+export enum ReindexModeEnum {
+  IN_PLACE = 'IN_PLACE',
+  BLUE_GREEN = 'BLUE_GREEN',
+}
+export enum GenerationStateEnum {
+  ACTIVE = 'ACTIVE',
+  BUILDING = 'BUILDING',
+  PREVIOUS = 'PREVIOUS',
+  DROPPED = 'DROPPED',
+}
+registerEnumType(ReindexModeEnum, {
+  name: 'ReindexMode',
+  description: 'IN_PLACE: re-embed the active store where it is. BLUE_GREEN: build a new embedding generation with the next model (EMBEDDINGS_NEXT_*) beside it; the app searches the old one and writes both until switchModel.',
+});
+registerEnumType(GenerationStateEnum, { name: 'EmbeddingGenerationState', description: 'ACTIVE: searched. BUILDING: being backfilled. PREVIOUS: replaced, kept (and written) for rollback. DROPPED: removed.' });
 registerEnumType(MigrationKindEnum, { name: 'MigrationKind' });
 registerEnumType(DatasetKindEnum, { name: 'DatasetKind' });
 registerEnumType(ConflictPolicyEnum, { name: 'ConflictPolicy' });
@@ -170,6 +185,19 @@ export class StartMigrationInput {
   @Field(() => [String], { nullable: true, description: 'RELATIONAL: every table but these.' }) excludeTables?: string[];
   @Field({ defaultValue: false, description: 'RELATIONAL, VECTORS or FULL_STACK: a live migration (change-capture triggers on the source relational database with your consent, catch-up, a short write freeze, CUT_OVER).' }) live: boolean;
   @Field({ defaultValue: false, description: 'REINDEX: embed every document again. Without it a re-index is incremental: documents whose stored chunks already are what the current model and chunker make of them are left alone.' }) full: boolean;
+  @Field(() => ReindexModeEnum, { defaultValue: ReindexModeEnum.IN_PLACE, description: 'REINDEX: IN_PLACE or BLUE_GREEN (a zero-downtime model switch).' }) mode: ReindexModeEnum;
+}
+
+@ObjectType('EmbeddingGeneration')
+export class EmbeddingGenerationModel {
+  @Field(() => Int) id: number;
+  @Field() model: string;
+  @Field(() => Int) dimensions: number;
+  @Field({ description: 'The vector collection (table) holding it.' }) collection: string;
+  @Field(() => GenerationStateEnum) state: GenerationStateEnum;
+  @Field(() => ID, { nullable: true, description: 'The BLUE_GREEN re-index that built it.' }) jobId: string | null;
+  @Field() createdAt: string;
+  @Field() changedAt: string;
 }
 
 @InputType()

@@ -3,7 +3,9 @@ import { Args, ID, Mutation, Query, Resolver, Subscription } from '@nestjs/graph
 import { SwitchyardError } from '@switchyard/core';
 import { MigrationJob, MigrationService } from '@switchyard/migration';
 import { AuthGuard, Roles } from '../auth/auth';
-import { ExportDataInput, ImportDataInput, MigrationJobModel, StartMigrationInput } from './migration.graphql-types';
+import { Int } from '@nestjs/graphql';
+import type { Generation } from '@switchyard/knowledge';
+import { EmbeddingGenerationModel, ExportDataInput, ImportDataInput, MigrationJobModel, StartMigrationInput } from './migration.graphql-types';
 
 /** Async iterator of a job's updates, ending after the job reaches a final state. */
 function jobUpdates(service: MigrationService, id: string): AsyncIterableIterator<{ migrationProgress: MigrationJob }> {
@@ -105,6 +107,26 @@ export class MigrationResolver {
   @Query(() => [MigrationJobModel])
   migrations(): Promise<MigrationJob[]> {
     return this.service.list();
+  }
+
+  @Query(() => [EmbeddingGenerationModel], { description: 'The embedding generations (model switch), oldest first.' })
+  modelGenerations(): Promise<Generation[]> {
+    return this.service.models.list();
+  }
+
+  @Mutation(() => EmbeddingGenerationModel, { description: 'The atomic flip: makes a generation active (a BUILDING one only once its BLUE_GREEN re-index SUCCEEDED); every instance searches it within KNOWLEDGE_GENERATION_POLL_MS. The old one stays, written, for rollback.' })
+  switchModel(@Args('generation', { type: () => Int }) generation: number): Promise<Generation> {
+    return this.service.models.switchTo(generation);
+  }
+
+  @Mutation(() => EmbeddingGenerationModel, { description: 'Flips back to the generation the last switch replaced.' })
+  rollbackModelSwitch(): Promise<Generation> {
+    return this.service.models.rollback();
+  }
+
+  @Mutation(() => EmbeddingGenerationModel, { description: 'Garbage-collects a generation nobody searches (PREVIOUS, or an abandoned BUILDING one): writes stop, then its collection is removed.' })
+  dropModelGeneration(@Args('generation', { type: () => Int }) generation: number): Promise<Generation> {
+    return this.service.models.drop(generation);
   }
 
   @Subscription(() => MigrationJobModel, { description: 'The job after every batch, until it finishes.' })
