@@ -73,7 +73,9 @@ export class ModelGenerations {
    * generation's dimensions), then reads the generations again every `pollMs`.
    */
   async start(): Promise<void> {
-    for (const g of (await this.list()).filter(isLive)) {
+    const recorded = (await this.repo.list()).map(toGeneration); // the implicit first one is KnowledgeService's own check
+    await this.list();
+    for (const g of recorded.filter(isLive)) {
       const e = this.models.get(g.model);
       if (e.dimensions !== g.dimensions) {
         throw new SwitchyardError('DIMENSION_MISMATCH', `embedding generation ${g.id} (${g.state}) holds ${g.dimensions}-dimensional vectors of "${g.model}", but the loaded model makes ${e.dimensions}`, { generation: g.id });
