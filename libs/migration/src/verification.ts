@@ -203,18 +203,16 @@ export async function verifyOf(ctx: JobContext, pageSize: number, o: VerifyOptio
     const match = src.count === tgt.count && (srcHex === null || srcHex === tgt.hex);
     tables.push({ name: s.name, sourceCount: src.count, targetCount: tgt.count, sourceChecksum: srcHex, targetChecksum: tgt.hex, checksumMatch: srcHex === null ? null : match });
     if (!match) {
-      ok = false;
-      notes.push(src.count !== tgt.count ? `${s.name}: ${src.count} in the source${rejected.size ? ` (after ${rejected.size} rejected)` : ''}, ${tgt.count} in the target.` : `${s.name}: same count (${src.count}) but the checksums differ: some records changed.`);
       // Which keys: one more pass over the buckets whose sums differ.
-      if (!s.expected) {
-        const diff = await keyDiff(s.scan, check.target, check.hash, srcBuckets.differing(tgtBuckets), pageSize, keep);
-        const settled = await settledDiff(ctx, diff);
-        if (settled !== null) {
-          ok = true;
-          tables[tables.length - 1].checksumMatch = true;
-          notes.pop();
-          notes.push(`${s.name}: the app wrote during the comparison; ${settled} differing record(s) were compared again with the app's active store and agree.`);
-        } else notes.push(describeDiff(s.name, diff));
+      const diff = s.expected ? null : await keyDiff(s.scan, check.target, check.hash, srcBuckets.differing(tgtBuckets), pageSize, keep);
+      const settled = diff ? await settledDiff(ctx, diff) : null;
+      if (settled !== null) {
+        tables[tables.length - 1].checksumMatch = true;
+        notes.push(`${s.name}: the app wrote during the comparison; ${settled} differing record(s) were compared again with the app's active store and agree.`);
+      } else {
+        ok = false;
+        notes.push(src.count !== tgt.count ? `${s.name}: ${src.count} in the source${rejected.size ? ` (after ${rejected.size} rejected)` : ''}, ${tgt.count} in the target.` : `${s.name}: same count (${src.count}) but the checksums differ: some records changed.`);
+        if (diff) notes.push(describeDiff(s.name, diff));
       }
     }
     if (rejected.size) notes.push(`${s.name}: ${rejected.size} rejected record(s) left out of the comparison (see the reject file).`);
