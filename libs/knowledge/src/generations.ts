@@ -58,8 +58,12 @@ export class ModelGenerations {
 
   /** Every generation, read now (the implicit first one when none is recorded). */
   async list(): Promise<Generation[]> {
-    const rows = (await this.repo.list()).map(toGeneration);
-    this.rows = rows.length ? rows : [this.implicit];
+    return this.remember((await this.repo.list()).map(toGeneration));
+  }
+
+  /** Keeps the recorded generations as this instance's view (the implicit first one when there are none). */
+  private remember(recorded: Generation[]): Generation[] {
+    this.rows = recorded.length ? recorded : [this.implicit];
     return this.rows;
   }
 
@@ -74,7 +78,7 @@ export class ModelGenerations {
    */
   async start(): Promise<void> {
     const recorded = (await this.repo.list()).map(toGeneration); // the implicit first one is KnowledgeService's own check
-    await this.list();
+    this.remember(recorded);
     for (const g of recorded.filter(isLive)) {
       const e = this.models.get(g.model);
       if (e.dimensions !== g.dimensions) {
@@ -193,7 +197,7 @@ export class ModelGenerations {
     if (!(await this.repo.setState(id, ['PREVIOUS', 'BUILDING'], 'DROPPED'))) throw new SwitchyardError('MIGRATION_STATE', `generation ${id} changed state meanwhile; look again`, { generation: id });
     await this.list();
     await new Promise((r) => setTimeout(r, graceMs));
-    const store = g.collection === this.base.collection ? this.base : await this.storeOf(g);
+    const store = await this.storeOf(g);
     await store.destroy();
     if (store !== this.base) {
       this.stores.delete(g.collection);

@@ -84,8 +84,7 @@ export class KnowledgeService implements OnModuleInit, OnModuleDestroy {
     const targets = await this.generations.cachedTargets();
     const kept = await this.unchanged(userId, documentId, input, chunks, targets);
     if (kept) return { document: kept, chunks: chunks.length, unchanged: true };
-    const embedded = new Map<string, Float32Array[]>();
-    for (const t of targets) if (!embedded.has(t.embeddings.model)) embedded.set(t.embeddings.model, await this.embed(t.embeddings, chunks));
+    const embedded = await this.embedFor(targets, chunks, new Map());
     return this.documents.withDocumentWrite(userId, documentId, (write) => this.store(write, userId, documentId, input, chunks, embedded));
   }
 
@@ -147,7 +146,7 @@ export class KnowledgeService implements OnModuleInit, OnModuleDestroy {
     const freezes = write.freezes;
     await this.assertVectorsWritable(freezes); // refused before it changes anything (nothing for a capture to record)
     const targets = await this.generations.writeTargets();
-    for (const t of targets) if (!embedded.has(t.embeddings.model)) embedded.set(t.embeddings.model, await this.embed(t.embeddings, chunks));
+    await this.embedFor(targets, chunks, embedded); // a generation that began since: embedded now, under the lock
     const { stores, documents, users, atomic } = await this.scopeOf(write, targets);
     const found = await documents.findOne(userId, documentId);
     const fields = { userId, externalId: documentId, title: input.title ?? null, content: input.content, metadata: input.metadata ?? null };
@@ -209,6 +208,12 @@ export class KnowledgeService implements OnModuleInit, OnModuleDestroy {
 
   getDocument(userId: string, documentId: string): Promise<DocumentEntity | null> {
     return domainErrors(() => this.documents.findOne(userId, documentId))();
+  }
+
+  /** Adds to `embedded` (by model) the chunks' vectors for every target whose model is not in it yet. */
+  private async embedFor(targets: Served[], chunks: string[], embedded: Map<string, Float32Array[]>): Promise<Map<string, Float32Array[]>> {
+    for (const t of targets) if (!embedded.has(t.embeddings.model)) embedded.set(t.embeddings.model, await this.embed(t.embeddings, chunks));
+    return embedded;
   }
 
   private embed(embeddings: Embeddings, texts: string[]): Promise<Float32Array[]> {

@@ -1,9 +1,8 @@
 import { Inject, UseGuards } from '@nestjs/common';
-import { Args, ID, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
 import { SwitchyardError } from '@switchyard/core';
 import { MigrationJob, MigrationService } from '@switchyard/migration';
 import { AuthGuard, Roles } from '../auth/auth';
-import { Int } from '@nestjs/graphql';
 import type { Generation } from '@switchyard/knowledge';
 import { EmbeddingGenerationModel, ExportDataInput, ImportDataInput, MigrationJobModel, StartMigrationInput } from './migration.graphql-types';
 
