@@ -1,12 +1,12 @@
-// WORK IN PROGRESS, not run by the suite (not *.spec.ts): the blue/green end-to-end test. It currently ends with "require after the Jest environment has been torn down" from a generation store opened by cachedTargets(); see the session note.
+// WORK IN PROGRESS, not run by the suite (not *.spec.ts) and outside the packages the build compiles: the blue/green end-to-end test. It currently ends with "require after the Jest environment has been torn down" from a generation store opened by cachedTargets(); see the session note.
 import * as path from 'node:path';
 import { EmbeddingModels, XenovaEmbeddings } from '@switchyard/embeddings';
 import { createChunker, KnowledgeService, ModelGenerations } from '@switchyard/knowledge';
 import { createLlm } from '@switchyard/llm';
 import { DocumentsRepository, RelationalDb, UsersRepository, VectorFreezeRepository } from '@switchyard/relational-db';
 import { VectorDb } from '@switchyard/vector-db';
-import { freshDir, freshPostgres, serviceEnv } from '../../../test/support/services';
-import { openRelational, openVector, service } from './testing/fixtures';
+import { freshDir, freshPostgres, serviceEnv } from '../support/services';
+import { openRelational, openVector, service } from '../../libs/migration/src/testing/fixtures';
 
 const DOCS = Number(process.env.BLUE_GREEN_DOCS ?? 400);
 const OPTIONS = { chunkSize: 120, chunkOverlap: 0, maxDocumentBytes: 100_000, maxSearchLimit: 20, minScore: 0.2, answerContextChunks: 3, generationPollMs: 100 };
