@@ -3,6 +3,7 @@
  * KnowledgeService.search which embeds the query first) against the same SQL sent by hand through `pg`.
  */
 import { KnowledgeService } from '@switchyard/knowledge';
+import { createRelationalDb, DocumentsRepository } from '@switchyard/relational-db';
 import { createVectorDb } from '@switchyard/vector-db';
 import { Client } from 'pg';
 import { localEmbeddings, log, now, percentile, rawPipeline, report, since, toConnection, withPg } from './common';
@@ -73,10 +74,18 @@ export async function switchyardSearch(a: SearchArgs): Promise<void> {
     await embeddings.init();
     if (embeddings.dimensions !== a.dims) throw new Error(`model has ${embeddings.dimensions} dims, data ${a.dims}`);
     const options = { chunkSize: 1000, chunkOverlap: 200, maxDocumentBytes: 1 << 20, maxSearchLimit: 50, minScore: 0, answerContextChunks: 5 };
-    // search() uses only the vector store and the embeddings; repositories and the LLM are not touched.
-    const knowledge = new KnowledgeService(null as never, null as never, vectors, embeddings, null as never, options, null as never);
+    // search() uses the vector store, the embeddings and the active embedding generation (read from the
+    // relational database and polled, as in the app); the other repositories and the LLM are not touched.
+    const relational = createRelationalDb({ provider: 'postgres', logging: false, ...toConnection(a.pgUrl) });
+    await relational.init();
+    const knowledge = new KnowledgeService(new DocumentsRepository(relational), null as never, vectors, embeddings, null as never, options, null as never);
+    await knowledge.onModuleInit();
     one = async (q) => (await knowledge.search(userId(q % a.users), queryText(q), K)).length;
-    close = () => embeddings.close();
+    close = async () => {
+      await knowledge.onModuleDestroy();
+      await relational.close();
+      await embeddings.close();
+    };
   } else {
     const qv = Array.from({ length: a.warmup + a.queries }, (_, q) => queryVector(q, a.dims));
     one = async (q) => (await vectors.query(qv[q], { userId: userId(q % a.users), k: K })).length;
