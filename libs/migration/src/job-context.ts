@@ -474,13 +474,18 @@ export class ContextBuilder {
     );
     const policy = job.onConflict as ConflictPolicy;
     const rebuild = t.mismatch !== null || (t.storedModel !== null && t.storedModel !== embeddings.model);
-    ctx.clearOnOverwrite = rebuild;
+    // A new generation: nothing was in it before this job but the app's own writes of new and changed
+    // documents, which must stay (it is never emptied); there is nothing of the past to back up.
+    ctx.clearOnOverwrite = rebuild && !blueGreen;
+    if (blueGreen) ctx.backups = false;
     if (embeddings.dimensions !== t.dimensions) {
       ctx.refusal = new SwitchyardError(
         'DIMENSION_MISMATCH',
         `The embeddings model "${embeddings.model}" makes ${embeddings.dimensions}-dimensional vectors but ${vectorLabel(t)} is configured for ${t.dimensions} (VECTOR_DB_DIMENSIONS). Set VECTOR_DB_DIMENSIONS=${embeddings.dimensions} and restart, then re-index. Nothing was written.`,
         { model: embeddings.model, dimensions: embeddings.dimensions, target: vectorSide(t) },
       );
+    } else if (rebuild && blueGreen) {
+      ctx.refusal = new SwitchyardError('MIGRATION_STATE', `${vectorLabel(t)}, the generation this job builds, holds vectors of another model (${t.mismatch ?? `"${t.storedModel}"`}); drop it (dropModelGeneration) and start again. Nothing was written.`, { target: vectorSide(t) });
     } else if (rebuild && policy !== 'TRUNCATE' && policy !== 'OVERWRITE') {
       const why = t.mismatch ?? `${vectorLabel(t)} was built with embedding model "${t.storedModel}", not "${embeddings.model}".`;
       ctx.refusal = new SwitchyardError(mismatchCode(t), `${why} Re-index with onConflict TRUNCATE (or OVERWRITE) to rebuild it with "${embeddings.model}"; a backup is taken first. Nothing was written.`, { target: vectorSide(t) });

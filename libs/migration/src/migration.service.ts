@@ -126,7 +126,7 @@ export class MigrationService implements OnApplicationShutdown {
       source,
       target: this.targetLabel,
       dryRun: input.dryRun === true,
-      onConflict: oneOf('onConflict', input.onConflict, CONFLICT_POLICIES, 'FAIL'),
+      onConflict: mode === 'BLUE_GREEN' ? 'OVERWRITE' : oneOf('onConflict', input.onConflict, CONFLICT_POLICIES, 'FAIL'),
       batchSize: this.batchSize(input.batchSize),
       options: { throttleMs: intIn('throttleMs', input.throttleMs, 0, 60_000, 0), ...(input.tables ? { tables: tableSelection(input.tables) } : {}), ...(input.live ? { live: true } : {}), ...(input.full ? { full: true } : {}), ...(mode === 'BLUE_GREEN' ? { mode } : {}) },
     });
@@ -143,6 +143,8 @@ export class MigrationService implements OnApplicationShutdown {
       if (kind !== 'REINDEX') throw new BadInputError('mode', 'BLUE_GREEN is a mode of a REINDEX job');
       if (input.dryRun) throw new BadInputError('dryRun', 'a BLUE_GREEN re-index writes only its new generation, which nothing searches until switchModel; start it without dryRun');
       if (input.full) throw new BadInputError('full', 'a BLUE_GREEN re-index embeds every document anyway (its generation starts empty)');
+      // The app writes the generation too (every new or changed document, under its lock): the job writes by key beside it.
+      if (input.onConflict !== undefined && input.onConflict !== null && input.onConflict !== 'OVERWRITE') throw new BadInputError('onConflict', `a BLUE_GREEN re-index writes its new generation by key (OVERWRITE) beside the app, which writes every new or changed document there too; leave onConflict out (got ${JSON.stringify(input.onConflict)})`);
       if (!this.deps.generations) throw new BadInputError('mode', 'a BLUE_GREEN re-index needs the app\'s embedding generations (import KnowledgeModule beside MigrationModule)');
       return mode;
     }
