@@ -188,13 +188,16 @@ export class ModelGenerations {
 
   /**
    * Garbage-collects a generation nobody searches: it is marked DROPPED (writes stop going to it), and
-   * after `graceMs` (writes that read the generations before) its collection is removed.
+   * after `graceMs` (writes that read the generations before) its collection is removed. Idempotent: a
+   * DROPPED generation is removed again (nothing to do when it is gone already).
    */
   async drop(id: number, graceMs = 5_000): Promise<Generation> {
     const g = await this.find(id);
     if (g.state === 'ACTIVE') throw new SwitchyardError('MIGRATION_STATE', `generation ${id} is the active one; switch to another first`, { generation: id });
-    if (g.state === 'DROPPED') return g;
-    if (!(await this.repo.setState(id, ['PREVIOUS', 'BUILDING'], 'DROPPED'))) throw new SwitchyardError('MIGRATION_STATE', `generation ${id} changed state meanwhile; look again`, { generation: id });
+    // Dropping a DROPPED one again removes its collection (a process that died during the grace period left it).
+    if (g.state !== 'DROPPED' && !(await this.repo.setState(id, ['PREVIOUS', 'BUILDING'], 'DROPPED'))) {
+      throw new SwitchyardError('MIGRATION_STATE', `generation ${id} changed state meanwhile; look again`, { generation: id });
+    }
     await this.list();
     await new Promise((r) => setTimeout(r, graceMs));
     const store = await this.storeOf(g);

@@ -118,10 +118,10 @@ export class MigrationService implements OnApplicationShutdown {
     const kind = oneOf<MigrationKind>('kind', input?.kind, MIGRATION_KINDS);
     const source = kind === 'REINDEX' ? ACTIVE_PROFILE : (input.source ?? 'source');
     if (input.full && kind !== 'REINDEX') throw new BadInputError('full', 'full (embed every document again) is an option of a REINDEX job');
+    const mode = await this.reindexMode(kind, input);
     this.contexts.profile(source);
     if (input.live && kind === 'REINDEX') throw new BadInputError('live', 'a live migration is a RELATIONAL, VECTORS or FULL_STACK job (change capture on the source); a REINDEX runs beside the app\'s writes already');
     if (input.live && source === ACTIVE_PROFILE) throw new BadInputError('live', 'a live migration needs a source profile other than the active providers');
-    const mode = await this.reindexMode(kind, input);
     return this.create(kind, {
       source,
       target: this.targetLabel,

@@ -1,5 +1,6 @@
 import { SwitchyardError } from '@switchyard/core';
 import type { Generation, ModelGenerations } from '@switchyard/knowledge';
+import type { MigrationJobEntity } from '@switchyard/relational-db';
 import type { JobStore } from './job-store';
 
 /**
@@ -18,6 +19,15 @@ export class ModelSwitch {
     return this.generations;
   }
 
+  /** The job that built a generation; null when there is none (never recorded, or deleted). */
+  private async jobOf(id: string | null): Promise<MigrationJobEntity | null> {
+    if (!id) return null;
+    return this.jobs.getEntity(id).catch((e) => {
+      if (e instanceof SwitchyardError && e.code === 'NOT_FOUND') return null;
+      throw e;
+    });
+  }
+
   /** Every generation, oldest first. */
   list(): Promise<Generation[]> {
     return this.g.list();
@@ -32,7 +42,7 @@ export class ModelSwitch {
   async switchTo(id: number): Promise<Generation> {
     const g = await this.g.find(id);
     if (g.state === 'BUILDING') {
-      const job = g.jobId ? await this.jobs.getEntity(g.jobId) : null;
+      const job = await this.jobOf(g.jobId);
       if (job?.status !== 'SUCCEEDED') {
         throw new SwitchyardError(
           'GENERATION_INCOMPLETE',
@@ -52,7 +62,7 @@ export class ModelSwitch {
   async drop(id: number, graceMs?: number): Promise<Generation> {
     const g = await this.g.find(id);
     if (g.state === 'BUILDING' && g.jobId) {
-      const job = await this.jobs.getEntity(g.jobId).catch(() => null);
+      const job = await this.jobOf(g.jobId);
       if (job && (job.status === 'RUNNING' || job.status === 'PENDING')) {
         throw new SwitchyardError('MIGRATION_STATE', `generation ${id} is being built by job ${g.jobId} (${job.status}); cancel it first`, { generation: id, jobId: g.jobId });
       }

@@ -17,6 +17,9 @@ export interface GenerationSpec {
 
 /** The embedding generations (EmbeddingGenerationEntity): read by every app instance, changed in single transactions. */
 @Injectable()
+/** Rolls the flip's transaction back when its target changed state meanwhile. */
+class GenerationMoved extends Error {}
+
 export class GenerationsRepository {
   constructor(private readonly db: RelationalDb) {}
 
@@ -39,9 +42,12 @@ export class GenerationsRepository {
         if (building) {
           throw new SwitchyardError('MODEL_SWITCH_IN_PROGRESS', `generation ${building.id} (${building.model}) is already being built by job ${building.jobId}; resume, switch to or drop it first`, { generation: building.id, jobId: building.jobId });
         }
-        if (!rows.length) rows.push(await repo.save(repo.create({ id: 1, ...base, state: 'ACTIVE', jobId: null, createdAt: now, changedAt: now })));
+        // Plain INSERTs (save() would UPDATE a row another switch committed meanwhile under the same id): the
+        // primary key makes the second of two concurrent switches fail.
+        const add = async (row: EmbeddingGenerationEntity) => (await repo.insert(row), row);
+        if (!rows.length) rows.push(await add(repo.create({ id: 1, ...base, state: 'ACTIVE', jobId: null, createdAt: now, changedAt: now })));
         const id = rows[rows.length - 1].id + 1;
-        return repo.save(repo.create({ id, ...next(id), state: 'BUILDING', jobId, createdAt: now, changedAt: now }));
+        return add(repo.create({ id, ...next(id), state: 'BUILDING', jobId, createdAt: now, changedAt: now }));
       });
     } catch (e) {
       if (e instanceof SwitchyardError) throw e;
@@ -67,9 +73,14 @@ export class GenerationsRepository {
       if (!target || !active || active.id === id) return false;
       const moved = await repo.update({ id: active.id, state: 'ACTIVE' }, { state: 'PREVIOUS', changedAt: now });
       if (!moved.affected) return false;
-      await repo.update({ id }, { state: 'ACTIVE', changedAt: now });
+      // Still in one of `from` (a drop may have marked it DROPPED since it was read): else nothing changes.
+      const made = await repo.update({ id, state: In(from) }, { state: 'ACTIVE', changedAt: now });
+      if (!made.affected) throw new GenerationMoved();
       if (active.model !== target.model) await m.getRepository(DocumentEntity).update({ embeddingModel: active.model }, { embeddingModel: target.model });
       return true;
+    }).catch((e) => {
+      if (e instanceof GenerationMoved) return false;
+      throw e;
     });
   }
 

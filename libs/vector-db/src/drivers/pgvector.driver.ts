@@ -327,6 +327,10 @@ export class PgvectorVectorDb extends VectorDb {
       // An index build takes as long as the data needs: no query timeout on its connection.
       await this.tx((c) =>
         withoutQueryTimeout(c, async () => {
+          // One build per table at a time (instances that open a new collection together, a job finishing
+          // its load while one opens it): a concurrent CREATE INDEX IF NOT EXISTS fails on pg_class's
+          // unique name instead of waiting. The second one waits here, then finds the index made.
+          await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`switchyard-vector-index:${this.t.rec}`]);
           await c.query(`SET LOCAL maintenance_work_mem = '${mb}MB'`);
           await c.query(`CREATE INDEX IF NOT EXISTS ${this.t.hnsw} ON ${this.t.rec} USING hnsw (embedding vector_cosine_ops)`);
         }),

@@ -123,4 +123,15 @@ describe('pgvector: sources, long names, identity', () => {
     expect(await hnsw()).toEqual([{ i: 'legacy_names_embedding_hnsw' }]);
     await db.close();
   });
+
+  it('instances that open one new collection at the same moment all succeed, with one table and one HNSW index (a generation every instance opens at once)', async () => {
+    for (let round = 0; round < 3; round++) {
+      const handles = Array.from({ length: 6 }, () => open(`together_${round}`, 'model-a'));
+      const results = await Promise.allSettled(handles.map((h) => h.init()));
+      expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+      const indexes = await catalog<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%hnsw%'`, [`together_${round}`]);
+      expect(indexes).toHaveLength(1);
+      await Promise.all(handles.map((h) => h.close()));
+    }
+  });
 });
