@@ -122,4 +122,24 @@ describe('switchyard CLI: migrate SQLite + sqlite-vec -> PostgreSQL + pgvector',
     expect(none.stdout).toMatch(/usage: switchyard/i);
     expect(none.stdout).toMatch(/migrate \[options\] <kind>/);
   });
+
+  it('switches the embedding model with `migrate reindex --blue-green` and `models switch / drop`', async () => {
+    // The copied deployment (30 documents, 32-dim test model) gains a next model of 48 dims.
+    const next = { ...env, EMBEDDINGS_NEXT_XENOVA_MODEL_PATH: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH_ALT') };
+    const build = await cli(['migrate', 'reindex', '--blue-green'], next);
+    if (build.code !== 0) throw new Error(`exit ${build.code}: ${build.stdout}\n${build.stderr.slice(-1500)}`);
+    expect(build.stdout).toMatch(/REINDEX.*SUCCEEDED|SUCCEEDED/);
+    expect(build.stdout).toMatch(/switchyard_embeddings_g2\s+30\s+30\s+0\s+0/);
+    expect(build.stdout).toMatch(/verification: OK/);
+
+    const flip = await cli(['models', 'switch', '2'], next);
+    expect({ code: flip.code, out: flip.stdout }).toEqual({ code: 0, out: expect.stringMatching(/^\s+2\s+ACTIVE\s+switchyard-test-mini-48 \(48 dims\) in switchyard_embeddings_g2, built by job /) });
+    const gc = await cli(['models', 'drop', '1', '--grace-ms', '0'], next);
+    expect({ code: gc.code, out: gc.stdout }).toEqual({ code: 0, out: expect.stringMatching(/1\s+DROPPED.*\nbackup: 30 records in backups\/.*\.ndjson/s) });
+    const list = await cli(['models'], next);
+    expect(list.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).slice(0, 2))).toEqual([
+      ['1', 'DROPPED'],
+      ['2', 'ACTIVE'],
+    ]);
+  });
 });

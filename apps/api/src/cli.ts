@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, embeddingModelName, loadConfig, SwitchyardError } from '@switchyard/core';
-import { createEmbeddings } from '@switchyard/embeddings';
+import { createEmbeddings, createNextEmbeddings, EmbeddingModels } from '@switchyard/embeddings';
+import { Generation, ModelGenerations } from '@switchyard/knowledge';
 import { ConflictPolicy, createMigrationService, DatasetKind, MigrationJob, MigrationKind, MigrationService } from '@switchyard/migration';
 import { createRelationalDb } from '@switchyard/relational-db';
 import { createVectorDb } from '@switchyard/vector-db';
@@ -90,12 +91,13 @@ function program(run: (fn: (s: Session) => Promise<number>) => Promise<void>): C
     .option('--exclude-tables <list>', 'all tables but these', list)
     .option('--live', 'keep the source writable: capture changes, catch up, freeze briefly, cut over')
     .option('--full', 'reindex: embed every document again (default: only those whose stored chunks differ from what the model and chunker make)')
+    .option('--blue-green', 'reindex: build a new generation with EMBEDDINGS_NEXT_* beside the live one, which the app keeps searching (then: switchyard models switch <id>)')
     .action((arg: string, o) =>
       run(async (s) => {
         const kind = kinds(['RELATIONAL', 'VECTORS', 'REINDEX', 'FULL_STACK'])(arg) as MigrationKind;
         if (kind === 'REINDEX') await s.embeddings.init();
         const tables = o.tables || o.excludeTables ? { include: o.tables, exclude: o.excludeTables } : undefined;
-        return s.finish(await s.service.start({ kind, source: o.source, dryRun: !!o.dryRun, onConflict: o.onConflict, batchSize: o.batchSize, tables, live: !!o.live, full: !!o.full }));
+        return s.finish(await s.service.start({ kind, source: o.source, dryRun: !!o.dryRun, onConflict: o.onConflict, batchSize: o.batchSize, tables, live: !!o.live, full: !!o.full, ...(o.blueGreen ? { mode: 'BLUE_GREEN' as const } : {}) }));
       }),
     );
   cli
@@ -171,6 +173,33 @@ function program(run: (fn: (s: Session) => Promise<number>) => Promise<void>): C
         return 0;
       }),
     );
+  const models = cli.command('models').description('the embedding generations of a model switch (see the README: "Changing the embedding model without downtime")');
+  const generations = (rows: Generation[]) => rows.map((g) => `${String(g.id).padStart(3)}  ${g.state.padEnd(8)} ${g.model} (${g.dimensions} dims) in ${g.collection}${g.jobId ? `, built by job ${g.jobId}` : ''}\n`).join('');
+  models
+    .command('list', { isDefault: true })
+    .description('every generation, oldest first')
+    .action(() => run(async (s) => (process.stdout.write(generations(await s.service.models.list())), 0)));
+  models
+    .command('switch')
+    .description('the atomic flip: make a generation active (a BUILDING one once its blue/green re-index SUCCEEDED); every instance follows within KNOWLEDGE_GENERATION_POLL_MS')
+    .argument('<generation>', 'its id (switchyard models list)', (v) => Number(v))
+    .action((id: number) => run(async (s) => (process.stdout.write(generations([await s.service.models.switchTo(id)])), 0)));
+  models
+    .command('rollback')
+    .description('flip back to the generation the last switch replaced')
+    .action(() => run(async (s) => (process.stdout.write(generations([await s.service.models.rollback()])), 0)));
+  models
+    .command('drop')
+    .description('garbage-collect a generation nobody searches: writes stop, then a counted backup to MIGRATION_DATA_DIR, then its collection is removed')
+    .argument('<generation>', 'its id (switchyard models list)', (v) => Number(v))
+    .option('--grace-ms <n>', 'how long writes that read the generations before the drop may still go to it', (v) => Number(v), 5000)
+    .action((id: number, o) =>
+      run(async (s) => {
+        const g = await s.service.models.drop(id, o.graceMs);
+        process.stdout.write(generations([g]) + (g.backup ? `backup: ${g.backup.records} records in ${g.backup.file} (inside MIGRATION_DATA_DIR)\n` : 'backup: none (it held nothing)\n'));
+        return 0;
+      }),
+    );
   cli
     .command('status')
     .description('one job, or the latest jobs')
@@ -222,9 +251,12 @@ async function withSession(fn: (s: Session) => Promise<number>): Promise<number>
   const relational = createRelationalDb(config.relational);
   const vector = createVectorDb(config.vector, embeddingModelName(config.embeddings));
   const embeddings = createEmbeddings(config.embeddings);
+  const next = createNextEmbeddings(config.embeddings);
   await relational.init();
   await vector.init();
-  const service = createMigrationService(config, relational, vector, embeddings);
+  // The generations as the app records them (no polling: each command reads them afresh); models load when used.
+  const generations = new ModelGenerations(relational, vector, new EmbeddingModels(embeddings, next), config.knowledge.generationPollMs);
+  const service = createMigrationService(config, relational, vector, embeddings, generations);
   try {
     return await fn({
       service,
@@ -238,6 +270,8 @@ async function withSession(fn: (s: Session) => Promise<number>): Promise<number>
     });
   } finally {
     await service.close();
+    await generations.close();
+    await next?.close();
     await vector.close();
     await relational.close();
     await embeddings.close();

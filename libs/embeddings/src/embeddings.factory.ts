@@ -19,3 +19,8 @@ export function createEmbeddings(config: EmbeddingsConfig): Embeddings {
     }
   }
 }
+
+/** The next model of a model switch (EMBEDDINGS_NEXT_*), configured like the primary one; null without one. Loads on init(). */
+export function createNextEmbeddings(config: EmbeddingsConfig): Embeddings | null {
+  return config.next ? createEmbeddings({ ...config, ...config.next }) : null;
+}

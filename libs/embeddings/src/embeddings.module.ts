@@ -1,7 +1,7 @@
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { EmbeddingsConfig, providerModuleDefinition } from '@switchyard/core';
 import { EmbeddingModels } from './embedding-models';
-import { createEmbeddings } from './embeddings.factory';
+import { createEmbeddings, createNextEmbeddings } from './embeddings.factory';
 import { Embeddings } from './embeddings.port';
 
 export interface EmbeddingsModuleOptions {
@@ -30,7 +30,7 @@ export const { ConfigurableModuleClass: EmbeddingsConfigurableModule, MODULE_OPT
       provide: EmbeddingModels,
       inject: [EMBEDDINGS_OPTIONS, Embeddings],
       useFactory: async (o: EmbeddingsModuleOptions, primary: Embeddings) => {
-        const next = o.embeddings.next ? createEmbeddings({ ...o.embeddings, ...o.embeddings.next }) : null;
+        const next = createNextEmbeddings(o.embeddings);
         await next?.init();
         return new EmbeddingModels(primary, next);
       },

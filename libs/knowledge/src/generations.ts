@@ -152,6 +152,7 @@ export class ModelGenerations {
         `a BLUE_GREEN re-index builds a generation with another model than the active one ("${active.model}"); load it beside it with EMBEDDINGS_NEXT_XENOVA_MODEL (or EMBEDDINGS_NEXT_XENOVA_MODEL_PATH) on every instance and restart them`,
       );
     }
+    await next.init(); // loaded already in an app (EmbeddingsModule); the CLI loads it when it is first needed
     const base = this.implicit;
     const created = await this.repo.begin(base, (id) => ({ model: next.model, dimensions: next.dimensions, collection: generationCollection(this.base.collection, id) }), jobId);
     const served = await this.serve(toGeneration(created));
@@ -188,10 +189,11 @@ export class ModelGenerations {
 
   /**
    * Garbage-collects a generation nobody searches: it is marked DROPPED (writes stop going to it), and
-   * after `graceMs` (writes that read the generations before) its collection is removed. Idempotent: a
+   * after `graceMs` (writes that read the generations before) its collection is removed, after
+   * `beforeDestroy` (the migration module's counted backup) returned. Idempotent: a
    * DROPPED generation is removed again (nothing to do when it is gone already).
    */
-  async drop(id: number, graceMs = 5_000): Promise<Generation> {
+  async drop(id: number, graceMs = 5_000, beforeDestroy?: (store: VectorDb, g: Generation) => Promise<void>): Promise<Generation> {
     const g = await this.find(id);
     if (g.state === 'ACTIVE') throw new SwitchyardError('MIGRATION_STATE', `generation ${id} is the active one; switch to another first`, { generation: id });
     // Dropping a DROPPED one again removes its collection (a process that died during the grace period left it).
@@ -201,6 +203,7 @@ export class ModelGenerations {
     await this.list();
     await new Promise((r) => setTimeout(r, graceMs));
     const store = await this.storeOf(g);
+    await beforeDestroy?.(store, g);
     await store.destroy();
     if (store !== this.base) {
       this.stores.delete(g.collection);

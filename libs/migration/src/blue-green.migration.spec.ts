@@ -133,7 +133,8 @@ describe('BLUE_GREEN re-index: switching the embedding model without downtime (r
       await answered(wide.model);
       await expect(migrations.start({ kind: 'REINDEX' })).rejects.toMatchObject({ code: 'MODEL_SWITCH_IN_PROGRESS' });
       const gone = await migrations.models.drop(1, 500);
-      expect(gone.state).toBe('DROPPED');
+      expect(gone).toMatchObject({ state: 'DROPPED', backup: { records: expect.any(Number) } });
+      expect(gone.backup!.records).toBeGreaterThanOrEqual(DOCS * 5);
       await new Promise((r) => setTimeout(r, 1_000));
     } finally {
       // The client must stop whatever happened above: a loop outliving the test hits a torn-down environment.

@@ -5,3 +5,4 @@ export * from './checksum';
 export { resolveDataPath, ExportHeader } from './ndjson';
 export * from './migration-worker.module';
 export type { WorkerHandle } from './queue/bullmq-queue';
+export { ModelSwitch, DroppedGeneration, GenerationBackup } from './model-switch';

@@ -15,6 +15,7 @@ import { relationalTables } from './table-order';
 import type { LiveJob } from './live-sync';
 import { goLiveRelational, goLiveStack, goLiveVectors, sourceTable } from './live-context';
 import { checksumOf, copyPages } from './pipeline';
+import { backUpCollection } from './collection-backup';
 import { compareNeighbours, exactRecall, OrphanCheck, RecallResult, selfRetrieval, vectorHeader } from './vector-checks';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- steps are heterogeneous (rows, vectors) */
@@ -323,30 +324,9 @@ export class ContextBuilder {
 
   /** Backs a collection up into an NDJSON file in the data dir, fsynced, with the count and checksum of what it holds. */
   private collectionBackup(coll: VectorCollection, step: string) {
-    return async (tag: string): Promise<Backup> => {
-      const { full, relative } = resolveDataPath(this.deps.dataDir, path.join('backups', `${coll.name}_backup_${tag}.ndjson`));
-      const out = new NdjsonWriter(full);
-      await out.open(await vectorHeader(coll.db, `backup of ${coll.label}`));
-      const sum = new Checksum();
-      const sink = new NdjsonSink(out, coll);
-      const counted: DataWriter<VectorRecord> = Object.assign(Object.create(sink) as DataWriter<VectorRecord>, {
-        write: async (items: VectorRecord[]) => {
-          for (const r of items) sum.add(vectorHash(r));
-          return sink.write(items);
-        },
-      });
-      let committed: { records: number };
-      try {
-        await copyPages({ reader: coll, writer: counted, pageSize: 1000, mode: { first: 'error', rest: 'error' } });
-        committed = await out.commit();
-      } catch (e) {
-        await out.abort();
-        throw e;
-      }
-      if (committed.records !== sum.count) throw new SwitchyardError('INTERNAL', `the backup file ${relative} holds ${committed.records} records but ${sum.count} were written to it`);
-      return { step, kind: 'file', name: relative, rows: sum.count, checksum: sum.hex, createdAt: new Date().toISOString() };
-    };
+    return (tag: string): Promise<Backup> => backUpCollection(this.deps.dataDir, coll, step, tag);
   }
+
 
   /** A step that moves vector records from `source` into the target collection (named after it). */
   private vectorStep(kind: PlanStep['kind'], source: DataReader<VectorRecord>, scan: DataReader<VectorRecord> = source, hash = vectorHash, into: VectorDb = this.target.vector): Step<VectorRecord> {

@@ -67,8 +67,8 @@ export function createMigrationServiceFromOptions(options: MigrationModuleOption
  * The MigrationService over the active providers (the target) and the validated config: source profiles,
  * data dir and batch size from MIGRATION_*, chunking from EMBEDDINGS_CHUNK_*. Used by the CLI.
  */
-export function createMigrationService(config: SwitchyardConfig, relational: RelationalDb, vector: VectorDb, embeddings?: Embeddings): MigrationService {
-  return createMigrationServiceFromOptions(migrationOptionsFromConfig(config), relational, vector, embeddings);
+export function createMigrationService(config: SwitchyardConfig, relational: RelationalDb, vector: VectorDb, embeddings?: Embeddings, generations?: ModelGenerations): MigrationService {
+  return createMigrationServiceFromOptions(migrationOptionsFromConfig(config), relational, vector, embeddings, generations);
 }
 
 /**

@@ -89,7 +89,7 @@ export class MigrationService implements OnApplicationShutdown {
       maxDocumentBytes: deps.maxDocumentBytes ?? DEFAULT_MAX_DOCUMENT_BYTES,
       generations: deps.generations,
     });
-    this.models = new ModelSwitch(deps.generations, this.store);
+    this.models = new ModelSwitch(deps.generations, this.store, this.dataDir);
     this.logger = deps.logger ?? new Logger('Migration');
     this.targetLabel = deps.target.relational.label;
     this.owner = currentOwner(deps.instanceId);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { EmbeddingModels, XenovaEmbeddings } from '@switchyard/embeddings';
 import { createChunker, KnowledgeService, ModelGenerations } from '@switchyard/knowledge';
@@ -109,7 +110,7 @@ describe('Model switch operations: refusals, dual writes and races (real Postgre
     await expect(lacking.svc.onModuleInit()).rejects.toMatchObject({ code: 'MODEL_NOT_LOADED' });
     await lacking.generations.close();
 
-    expect(await migrations.models.drop(2, 0)).toMatchObject({ id: 2, state: 'DROPPED' });
+    expect(await migrations.models.drop(2, 0)).toMatchObject({ id: 2, state: 'DROPPED', backup: null }); // it held nothing
     expect(await exists('chunks_g2', 48, wide.model)).toBe(false);
     expect(await generations.switching()).toBe(false);
   });
@@ -174,7 +175,12 @@ describe('Model switch operations: refusals, dual writes and races (real Postgre
 
     // That drop died before removing the collection: dropping again removes it; the app goes on from generation 7.
     expect(await exists('chunks', 32, small.model)).toBe(true);
-    expect(await migrations.models.drop(1, 0)).toMatchObject({ id: 1, state: 'DROPPED' });
+    const held = await vec.count();
+    const gone = await migrations.models.drop(1, 0);
+    expect(gone).toMatchObject({ id: 1, state: 'DROPPED', backup: { records: held, file: expect.stringMatching(/^backups\/.*\.ndjson$/) } });
+    // The backup is a complete export file: its records are the collection's.
+    const lines = readFileSync(path.join(dir.dir, 'data', gone.backup!.file), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => typeof l.id === 'string' && l.embedding).length).toBe(held);
     expect(await exists('chunks', 32, small.model)).toBe(false);
     await svc.indexDocument('user-1', { documentId: 'after', content: 'Written after the old generation was dropped: a ferry captain.' });
     expect((await svc.search('user-1', 'ferry captain', 1))[0]).toMatchObject({ documentId: 'after', model: wide.model });

@@ -1,7 +1,19 @@
 import { SwitchyardError } from '@switchyard/core';
 import type { Generation, ModelGenerations } from '@switchyard/knowledge';
 import type { MigrationJobEntity } from '@switchyard/relational-db';
+import { backUpCollection } from './collection-backup';
+import { VectorCollection } from './datasets';
 import type { JobStore } from './job-store';
+
+/** The counted backup a generation's GC took before removing its collection (a file in the data dir). */
+export interface GenerationBackup {
+  file: string;
+  records: number;
+  checksum: string | null;
+}
+
+/** A generation after dropModelGeneration: DROPPED, with its backup (null when it held nothing). */
+export type DroppedGeneration = Generation & { backup: GenerationBackup | null };
 
 /**
  * The operator's side of a zero-downtime model switch, after a BLUE_GREEN re-index built a generation:
@@ -12,6 +24,8 @@ export class ModelSwitch {
   constructor(
     private readonly generations: ModelGenerations | undefined,
     private readonly jobs: JobStore,
+    /** Where a dropped generation's backup is written (MIGRATION_DATA_DIR). */
+    private readonly dataDir: string,
   ) {}
 
   private get g(): ModelGenerations {
@@ -58,8 +72,12 @@ export class ModelSwitch {
     return this.g.rollback();
   }
 
-  /** Drops a PREVIOUS generation, or a BUILDING one whose job is not running (an abandoned switch). */
-  async drop(id: number, graceMs?: number): Promise<Generation> {
+  /**
+   * Drops a PREVIOUS generation, or a BUILDING one whose job is not running (an abandoned switch). Once
+   * writes stopped going to it (the grace period), its records are backed up to an NDJSON file in the
+   * data dir, counted against the store, and only then is its collection removed.
+   */
+  async drop(id: number, graceMs?: number): Promise<DroppedGeneration> {
     const g = await this.g.find(id);
     if (g.state === 'BUILDING' && g.jobId) {
       const job = await this.jobOf(g.jobId);
@@ -67,6 +85,18 @@ export class ModelSwitch {
         throw new SwitchyardError('MIGRATION_STATE', `generation ${id} is being built by job ${g.jobId} (${job.status}); cancel it first`, { generation: id, jobId: g.jobId });
       }
     }
-    return this.g.drop(id, graceMs);
+    let backup: GenerationBackup | null = null;
+    const dropped = await this.g.drop(id, graceMs, async (store, gen) => {
+      const held = await store.count();
+      if (held === 0) return;
+      const coll = new VectorCollection(store);
+      const b = await backUpCollection(this.dataDir, coll, coll.name, `generation${gen.id}_${Date.now()}`);
+      const now = await store.count();
+      if (b.rows !== now) {
+        throw new SwitchyardError('MIGRATION_STATE', `the backup of generation ${gen.id} holds ${b.rows} records but its collection holds ${now}; nothing was removed (a write outlasted the grace period?): drop it again`, { generation: gen.id, backup: b.rows, store: now });
+      }
+      backup = { file: b.name, records: b.rows, checksum: b.checksum ?? null };
+    });
+    return { ...dropped, backup };
   }
 }

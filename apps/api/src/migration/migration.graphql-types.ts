@@ -200,6 +200,18 @@ export class EmbeddingGenerationModel {
   @Field() changedAt: string;
 }
 
+@ObjectType('GenerationBackup', { description: 'The counted backup a dropped generation was written to before its collection was removed.' })
+export class GenerationBackupModel {
+  @Field({ description: 'NDJSON file inside MIGRATION_DATA_DIR (importData reads it back).' }) file: string;
+  @Field(() => Int) records: number;
+  @Field(() => String, { nullable: true }) checksum: string | null;
+}
+
+@ObjectType('DroppedGeneration')
+export class DroppedGenerationModel extends EmbeddingGenerationModel {
+  @Field(() => GenerationBackupModel, { nullable: true, description: 'Null when the generation held nothing.' }) backup: GenerationBackupModel | null;
+}
+
 @InputType()
 export class ExportDataInput {
   @Field(() => DatasetKindEnum) kind: DatasetKindEnum;

@@ -1,10 +1,10 @@
 import { Inject, UseGuards } from '@nestjs/common';
 import { Args, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
 import { SwitchyardError } from '@switchyard/core';
-import { MigrationJob, MigrationService } from '@switchyard/migration';
+import { DroppedGeneration, MigrationJob, MigrationService } from '@switchyard/migration';
 import { AuthGuard, Roles } from '../auth/auth';
 import type { Generation } from '@switchyard/knowledge';
-import { EmbeddingGenerationModel, ExportDataInput, ImportDataInput, MigrationJobModel, StartMigrationInput } from './migration.graphql-types';
+import { DroppedGenerationModel, EmbeddingGenerationModel, ExportDataInput, ImportDataInput, MigrationJobModel, StartMigrationInput } from './migration.graphql-types';
 
 /** Async iterator of a job's updates, ending after the job reaches a final state. */
 function jobUpdates(service: MigrationService, id: string): AsyncIterableIterator<{ migrationProgress: MigrationJob }> {
@@ -123,8 +123,8 @@ export class MigrationResolver {
     return this.service.models.rollback();
   }
 
-  @Mutation(() => EmbeddingGenerationModel, { description: 'Garbage-collects a generation nobody searches (PREVIOUS, or an abandoned BUILDING one): writes stop, then its collection is removed.' })
-  dropModelGeneration(@Args('generation', { type: () => Int }) generation: number): Promise<Generation> {
+  @Mutation(() => DroppedGenerationModel, { description: 'Garbage-collects a generation nobody searches (PREVIOUS, or an abandoned BUILDING one): writes stop going to it, then it is backed up to a counted NDJSON file in MIGRATION_DATA_DIR, then its collection is removed.' })
+  dropModelGeneration(@Args('generation', { type: () => Int }) generation: number): Promise<DroppedGeneration> {
     return this.service.models.drop(generation);
   }
 
