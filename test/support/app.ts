@@ -15,6 +15,8 @@ export const SECRET = 'test-secret-test-secret-test-secret-1234';
 export interface TestApp {
   app: INestApplication;
   config: SwitchyardConfig;
+  /** The environment the config was loaded from (for a CLI or worker process on the same deployment). */
+  env: Record<string, string>;
   /** Where the app listens (HTTP; the same port serves graphql-ws at /graphql). */
   url: string;
   ollama: FakeOllama;
@@ -69,6 +71,7 @@ export async function startApp(stack: Stack, extra: Record<string, string> = {})
   return {
     app,
     config,
+    env,
     url: `http://127.0.0.1:${address.port}`,
     ollama,
     token: (sub, roles = []) => mintToken(SECRET, sub, roles),

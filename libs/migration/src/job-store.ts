@@ -1,7 +1,7 @@
 import { SwitchyardError } from '@switchyard/core';
 import { MigrationCheckpointEntity, MigrationJobEntity, MigrationLockEntity, RelationalDb } from '@switchyard/relational-db';
 import { EntityManager, In, IsNull } from 'typeorm';
-import type { MigrationJob } from './migration.types';
+import type { MigrationJob, ReindexMode } from './migration.types';
 
 /**
  * One transaction at a time per DataSource in this process: TypeORM's SQLite drivers share one
@@ -89,6 +89,7 @@ export class JobStore {
       createdAt: e.createdAt,
       updatedAt: e.updatedAt,
       stale: this.isStale(e),
+      mode: e.kind === 'REINDEX' ? (((e.options ?? {}) as { mode?: ReindexMode }).mode ?? 'IN_PLACE') : null,
     };
   }
 

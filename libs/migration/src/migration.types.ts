@@ -241,6 +241,8 @@ export interface MigrationJob {
   updatedAt: Date;
   /** RUNNING, but its process stopped sending heartbeats: it died; resume() continues it. */
   stale: boolean;
+  /** A REINDEX's mode (BLUE_GREEN builds a new embedding generation); null for other kinds. */
+  mode: ReindexMode | null;
 }
 
 export type ReindexMode = 'IN_PLACE' | 'BLUE_GREEN';

@@ -172,6 +172,7 @@ export class MigrationJobModel {
   @Field(() => Date, { nullable: true }) startedAt: Date | null;
   @Field(() => Date, { nullable: true }) finishedAt: Date | null;
   @Field({ description: 'RUNNING but its process stopped: resumeMigration continues it.' }) stale: boolean;
+  @Field(() => ReindexModeEnum, { nullable: true, description: 'REINDEX: IN_PLACE, or BLUE_GREEN (it builds a new embedding generation).' }) mode?: ReindexModeEnum | null;
 }
 
 @InputType()
@@ -179,7 +180,7 @@ export class StartMigrationInput {
   @Field(() => MigrationKindEnum) kind: MigrationKindEnum;
   @Field(() => String, { defaultValue: 'source', description: 'Source profile name (MIGRATION_<NAME>_* env); never a connection string.' }) source: string;
   @Field({ defaultValue: false }) dryRun: boolean;
-  @Field(() => ConflictPolicyEnum, { defaultValue: ConflictPolicyEnum.FAIL }) onConflict: ConflictPolicyEnum;
+  @Field(() => ConflictPolicyEnum, { nullable: true, description: 'Default FAIL. A BLUE_GREEN re-index writes by key beside the app: OVERWRITE, its default, is the only one it takes.' }) onConflict?: ConflictPolicyEnum;
   @Field(() => Int, { nullable: true }) batchSize?: number;
   @Field(() => [String], { nullable: true, description: 'RELATIONAL: only these tables (users, documents, or a host table by name).' }) includeTables?: string[];
   @Field(() => [String], { nullable: true, description: 'RELATIONAL: every table but these.' }) excludeTables?: string[];

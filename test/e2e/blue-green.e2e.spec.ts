@@ -1,0 +1,125 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { createRelationalDb, DocumentEntity, UsersRepository } from '@switchyard/relational-db';
+import { startApp, TestApp } from '../support/app';
+import { serviceEnv } from '../support/services';
+
+const ROOT = path.resolve(__dirname, '../..');
+const DOCS = 2000;
+const JOB = `query($id: ID!) { migration(id: $id) { id status error errorCode progress { done total } verification { ok } } }`;
+const JOBS = `query { migrations { id kind status mode progress { done total } } }`;
+const GENERATIONS = `query { modelGenerations { id state model dimensions jobId } }`;
+const SEARCH = `query($q: String!) { searchKnowledge(query: $q, limit: 1) { documentId content model } }`;
+const INDEX = `mutation($input: IndexDocumentInput!) { indexDocument(input: $input) { id } }`;
+
+interface Job {
+  id: string;
+  kind: string;
+  status: string;
+  error: string | null;
+  mode: string | null;
+  progress: { done: number; total: number } | null;
+  verification: { ok: boolean } | null;
+}
+
+/**
+ * The real app (PostgreSQL + pgvector) with a next model loaded, and a BLUE_GREEN re-index run by a
+ * separate `switchyard migrate reindex --blue-green` process that is SIGKILLed half-way. The app keeps
+ * writing meanwhile; `resumeMigration` in the app finishes the same generation, and the flip serves
+ * what was written while the builder was dead.
+ */
+describe('BLUE_GREEN re-index killed mid-build (real app + CLI process, SIGKILL, resume)', () => {
+  let t: TestApp;
+  let child: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    t = await startApp('postgres+pgvector', { EMBEDDINGS_NEXT_XENOVA_MODEL_PATH: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH_ALT'), KNOWLEDGE_GENERATION_POLL_MS: '100' });
+    // The corpus as rows (fast), embedded by an in-place re-index through GraphQL.
+    const rel = createRelationalDb(t.config.relational);
+    await rel.init();
+    try {
+      await new UsersRepository(rel).ensure('alice');
+      const rows = Array.from({ length: DOCS }, (_, i) => {
+        const content = Array.from({ length: 4 }, (_, p) => `Record ${i} part ${p}: the archivist ${i * 3 + p} filed the map.`).join('\n\n');
+        return Object.assign(new DocumentEntity(), { id: `seed-${String(i).padStart(5, '0')}`, userId: 'alice', externalId: `doc-${i}`, title: null, content, contentBytes: Buffer.byteLength(content), chunkCount: 0, version: 1, metadata: null, embeddingModel: null, indexedAt: null });
+      });
+      await rel.insertRows(DocumentEntity, rows, 'error');
+    } finally {
+      await rel.close();
+    }
+    const admin = t.token('ops', ['admin']);
+    const seeded = await t.gql<{ startMigration: { id: string } }>(`mutation { startMigration(input: { kind: REINDEX }) { id } }`, {}, admin);
+    expect(seeded.errors).toBeUndefined();
+    expect(await finished(seeded.data!.startMigration.id)).toMatchObject({ status: 'SUCCEEDED' });
+  }, 180_000);
+
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await t?.close();
+  });
+
+  async function finished(id: string): Promise<Job> {
+    const admin = t.token('ops', ['admin']);
+    for (let i = 0; i < 1200; i++) {
+      const r = await t.gql<{ migration: Job }>(JOB, { id }, admin);
+      if (r.errors) throw new Error(JSON.stringify(r.errors));
+      if (r.data!.migration.status !== 'RUNNING' && r.data!.migration.status !== 'PENDING') return r.data!.migration;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    throw new Error(`job ${id} did not finish`);
+  }
+
+  it('resumes into the same generation, keeps the writes made while the builder was dead, and flips', async () => {
+    const admin = t.token('ops', ['admin']);
+    const alice = t.token('alice');
+    child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'apps/api/src/cli.ts', 'migrate', 'reindex', '--blue-green', '--batch-size', '10'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', TS_NODE_PROJECT: 'tsconfig.json', ...t.env },
+    });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child!.on('exit', (code, signal) => resolve(signal ?? code)));
+
+    // Kill it once it has written a tenth of the documents.
+    let job: Job | undefined;
+    for (let i = 0; i < 1200 && !job; i++) {
+      const jobs = (await t.gql<{ migrations: Job[] }>(JOBS, {}, admin)).data!.migrations;
+      job = jobs.find((j) => j.mode === 'BLUE_GREEN' && j.status === 'RUNNING' && (j.progress?.done ?? 0) >= DOCS / 10);
+      if (!job) await new Promise((r) => setTimeout(r, 50));
+    }
+    if (!job) throw new Error(`the builder never got going:\n${out}`);
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const killedAt = (await t.gql<{ migration: Job }>(JOB, { id: job.id }, admin)).data!.migration;
+    expect(killedAt.status).toBe('RUNNING'); // as the dead process left it
+    expect(killedAt.progress!.done).toBeLessThan(DOCS);
+
+    // The app writes while the builder is dead: a new document and a new version of a seeded one.
+    const fresh = 'Written while the builder was dead: the lighthouse keeper logged a comet.';
+    const changed = 'Rewritten while the builder was dead: the ferry captain charted a reef.';
+    expect((await t.gql(INDEX, { input: { documentId: 'fresh', content: fresh } }, alice)).errors).toBeUndefined();
+    expect((await t.gql(INDEX, { input: { documentId: 'doc-7', content: changed } }, alice)).errors).toBeUndefined();
+
+    const resumed = await t.gql<{ resumeMigration: { id: string } }>(`mutation($id: ID!) { resumeMigration(id: $id) { id status } }`, { id: job.id }, admin);
+    expect(resumed.errors).toBeUndefined();
+    const done = await finished(job.id);
+    expect({ status: done.status, error: done.error, ok: done.verification?.ok }).toEqual({ status: 'SUCCEEDED', error: null, ok: true });
+
+    const generations = (await t.gql<{ modelGenerations: Array<{ id: number; state: string; dimensions: number; jobId: string | null }> }>(GENERATIONS, {}, admin)).data!.modelGenerations;
+    expect(generations.map((g) => [g.id, g.state, g.dimensions, g.jobId])).toEqual([
+      [1, 'ACTIVE', 32, null],
+      [2, 'BUILDING', 48, job.id],
+    ]);
+    const flip = await t.gql(`mutation { switchModel(generation: 2) { id state } }`, {}, admin);
+    expect(flip.errors).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 500)); // the poll interval is 100 ms
+    for (const [doc, content] of [
+      ['fresh', fresh],
+      ['doc-7', changed],
+    ]) {
+      const hit = (await t.gql<{ searchKnowledge: Array<{ documentId: string; content: string; model: string }> }>(SEARCH, { q: content }, alice)).data!.searchKnowledge[0];
+      expect(hit).toEqual({ documentId: doc, content, model: 'switchyard-test-mini-48' });
+    }
+  }, 300_000);
+});
