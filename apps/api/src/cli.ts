@@ -78,6 +78,10 @@ function program(run: (fn: (s: Session) => Promise<number>) => Promise<void>): C
   };
   const policy = (v: string) => v.toUpperCase() as ConflictPolicy;
   const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+  const whole = (name: string) => (v: string) => {
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new SwitchyardError('BAD_INPUT', `${name} is a whole number; got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
   const cli = new Command('switchyard').description(DESCRIPTION).showHelpAfterError().configureOutput({ writeOut: (t) => process.stdout.write(t), writeErr: (t) => process.stderr.write(t) });
   cli
     .command('migrate')
@@ -182,7 +186,7 @@ function program(run: (fn: (s: Session) => Promise<number>) => Promise<void>): C
   models
     .command('switch')
     .description('the atomic flip: make a generation active (a BUILDING one once its blue/green re-index SUCCEEDED); every instance follows within KNOWLEDGE_GENERATION_POLL_MS')
-    .argument('<generation>', 'its id (switchyard models list)', (v) => Number(v))
+    .argument('<generation>', 'its id (switchyard models list)', whole('generation'))
     .action((id: number) => run(async (s) => (process.stdout.write(generations([await s.service.models.switchTo(id)])), 0)));
   models
     .command('rollback')
@@ -191,8 +195,8 @@ function program(run: (fn: (s: Session) => Promise<number>) => Promise<void>): C
   models
     .command('drop')
     .description('garbage-collect a generation nobody searches: writes stop, then a counted backup to MIGRATION_DATA_DIR, then its collection is removed')
-    .argument('<generation>', 'its id (switchyard models list)', (v) => Number(v))
-    .option('--grace-ms <n>', 'how long writes that read the generations before the drop may still go to it', (v) => Number(v), 5000)
+    .argument('<generation>', 'its id (switchyard models list)', whole('generation'))
+    .option('--grace-ms <n>', 'how long writes that read the generations before the drop may still go to it', whole('--grace-ms'), 5000)
     .action((id: number, o) =>
       run(async (s) => {
         const g = await s.service.models.drop(id, o.graceMs);
@@ -269,12 +273,12 @@ async function withSession(fn: (s: Session) => Promise<number>): Promise<number>
       },
     });
   } finally {
-    await service.close();
-    await generations.close();
-    await next?.close();
-    await vector.close();
-    await relational.close();
-    await embeddings.close();
+    // Each one closed whatever happened to the others.
+    for (const close of [() => service.close(), () => generations.close(), () => next?.close(), () => vector.close(), () => relational.close(), () => embeddings.close()]) {
+      await Promise.resolve()
+        .then(close)
+        .catch((e) => process.stderr.write(`switchyard: while closing: ${e instanceof Error ? e.message : e}\n`));
+    }
   }
 }
 

@@ -23,6 +23,11 @@ export interface Served {
   embeddings: Embeddings;
 }
 
+/** A view older than this many poll intervals is read again before a search uses it (a poll that keeps failing must not serve a generation long dropped). */
+const STALE_POLLS = 3;
+/** How long a handle of a dropped generation stays open for the writes that still hold it. */
+const RELEASE_AFTER_MS = 60_000;
+
 /** How long a flip waits for the two generations' counts to agree (writes in flight between them). */
 const SETTLE_TRIES = 10;
 const SETTLE_WAIT_MS = 200;
@@ -38,6 +43,8 @@ export class ModelGenerations {
   private rows: Generation[] | null = null;
   private readonly stores = new Map<string, Promise<VectorDb>>();
   private timer: NodeJS.Timeout | null = null;
+  /** When this instance last read the generations. */
+  private readAt = 0;
   private readonly logger = new Logger('ModelGenerations');
 
   constructor(
@@ -64,7 +71,21 @@ export class ModelGenerations {
   /** Keeps the recorded generations as this instance's view (the implicit first one when there are none). */
   private remember(recorded: Generation[]): Generation[] {
     this.rows = recorded.length ? recorded : [this.implicit];
+    this.readAt = Date.now();
+    // A generation dropped (by any instance): new calls open a fresh handle; this one is closed once the
+    // writes that may still hold it are over.
+    for (const g of recorded) {
+      const held = g.state === 'DROPPED' ? this.stores.get(g.collection) : undefined;
+      if (!held) continue;
+      this.stores.delete(g.collection);
+      setTimeout(() => void held.then((db) => (db === this.base ? undefined : db.close())).catch(() => undefined), RELEASE_AFTER_MS).unref();
+    }
     return this.rows;
+  }
+
+  /** How long a drop waits before removing the collection: the grace for writes, and time for every instance's poll. */
+  dropWaitMs(graceMs: number): number {
+    return graceMs + STALE_POLLS * this.pollMs;
   }
 
   /** Whether a generation other than the configured store exists (a switch happened or is under way). */
@@ -99,7 +120,7 @@ export class ModelGenerations {
 
   /** The generation searches use, as this instance last read it (at most `pollMs` old). */
   async active(): Promise<Served> {
-    const rows = this.rows ?? (await this.list());
+    const rows = this.rows && Date.now() - this.readAt <= STALE_POLLS * this.pollMs ? this.rows : await this.list();
     return this.serve(rows.find((g) => g.state === 'ACTIVE') ?? this.implicit);
   }
 
@@ -142,8 +163,12 @@ export class ModelGenerations {
    * moment it is recorded, every write of every instance also goes to it.
    */
   async building(jobId: string): Promise<Served> {
-    const mine = (await this.list()).find((g) => g.jobId === jobId && g.state === 'BUILDING');
-    if (mine) return this.serve(mine);
+    const rows = await this.list();
+    const mine = rows.find((g) => g.jobId === jobId);
+    if (mine?.state === 'BUILDING') return this.serve(mine);
+    if (mine) {
+      throw new SwitchyardError('MIGRATION_STATE', `generation ${mine.id}, built by job ${jobId}, is ${mine.state}: this job cannot write it again${mine.state === 'DROPPED' ? '' : ' (its switch happened)'}; start a new BLUE_GREEN re-index instead`, { generation: mine.id, state: mine.state });
+    }
     const active = (await this.active()).generation;
     const next = this.models.all.find((e) => e.model !== active.model);
     if (!next) {
@@ -153,16 +178,40 @@ export class ModelGenerations {
       );
     }
     await next.init(); // loaded already in an app (EmbeddingsModule); the CLI loads it when it is first needed
-    const base = this.implicit;
-    const created = await this.repo.begin(base, (id) => ({ model: next.model, dimensions: next.dimensions, collection: generationCollection(this.base.collection, id) }), jobId);
-    const served = await this.serve(toGeneration(created));
-    const held = await served.vectors.count();
-    if (held > 0) {
+    // The collection must hold nothing before it is recorded: from then on every instance writes to it.
+    const expected = generationCollection(this.base.collection, (rows[rows.length - 1]?.id ?? 1) + 1);
+    const leftover = await this.collectionCount(expected, next);
+    if (leftover > 0) {
+      throw new SwitchyardError('MIGRATION_STATE', `the collection "${expected}" for the next generation already holds ${leftover} records (not made by this switch); remove it and start again. Nothing was written.`, { collection: expected });
+    }
+    const created = await this.repo.begin(this.implicit, (id) => ({ model: next.model, dimensions: next.dimensions, collection: generationCollection(this.base.collection, id) }), jobId);
+    if (created.collection !== expected) {
+      // Generations changed between the check and the record (another switch came and went): not checked.
       await this.repo.setState(created.id, ['BUILDING'], 'DROPPED');
-      throw new SwitchyardError('MIGRATION_STATE', `the collection "${created.collection}" for generation ${created.id} already holds ${held} records (not made by this switch); remove it and start again. Nothing was written.`, { collection: created.collection });
+      throw new SwitchyardError('MODEL_SWITCH_IN_PROGRESS', 'the embedding generations changed while this switch began; start it again', { generation: created.id });
     }
     await this.list();
-    return served;
+    return this.serve(toGeneration(created));
+  }
+
+  /** Records in a collection (0 when it does not exist), opened without creating it. */
+  private async collectionCount(collection: string, model: Embeddings): Promise<number> {
+    const db = this.base.sibling(collection, model.dimensions, model.model);
+    try {
+      await db.init({ createIfMissing: false });
+      return await db.count();
+    } catch (e) {
+      if (e instanceof SwitchyardError && e.code === 'NOT_FOUND') return 0;
+      throw e;
+    } finally {
+      await db.close();
+    }
+  }
+
+  /** The generation a BLUE_GREEN re-index job built or builds, in any state (null: none yet). */
+  async ofJob(jobId: string): Promise<Served | null> {
+    const g = (await this.list()).find((r) => r.jobId === jobId);
+    return g ? this.serve(g) : null;
   }
 
   /**
@@ -189,7 +238,8 @@ export class ModelGenerations {
 
   /**
    * Garbage-collects a generation nobody searches: it is marked DROPPED (writes stop going to it), and
-   * after `graceMs` (writes that read the generations before) its collection is removed, after
+   * after `graceMs` (writes that read the generations before) plus three poll intervals (every instance
+   * has read the generations again by then) its collection is removed, after
    * `beforeDestroy` (the migration module's counted backup) returned. Idempotent: a
    * DROPPED generation is removed again (nothing to do when it is gone already).
    */
@@ -201,13 +251,15 @@ export class ModelGenerations {
       throw new SwitchyardError('MIGRATION_STATE', `generation ${id} changed state meanwhile; look again`, { generation: id });
     }
     await this.list();
-    await new Promise((r) => setTimeout(r, graceMs));
-    const store = await this.storeOf(g);
-    await beforeDestroy?.(store, g);
-    await store.destroy();
-    if (store !== this.base) {
-      this.stores.delete(g.collection);
-      await store.close();
+    await new Promise((r) => setTimeout(r, this.dropWaitMs(graceMs)));
+    // A handle of its own, not the cached one (released by every read of the generations from now on).
+    const store = g.collection === this.base.collection && g.dimensions === this.base.dimensions ? this.base : this.base.sibling(g.collection, g.dimensions, g.model);
+    try {
+      await store.init();
+      await beforeDestroy?.(store, g);
+      await store.destroy();
+    } finally {
+      if (store !== this.base) await store.close();
     }
     return this.find(id);
   }

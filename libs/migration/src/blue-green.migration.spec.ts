@@ -134,7 +134,8 @@ describe('BLUE_GREEN re-index: switching the embedding model without downtime (r
       await expect(migrations.start({ kind: 'REINDEX' })).rejects.toMatchObject({ code: 'MODEL_SWITCH_IN_PROGRESS' });
       const gone = await migrations.models.drop(1, 500);
       expect(gone).toMatchObject({ state: 'DROPPED', backup: { records: expect.any(Number) } });
-      expect(gone.backup!.records).toBeGreaterThanOrEqual(DOCS * 5);
+      // The whole old generation (its count was checked against the store before the collection went): about the chunks at the flip.
+      expect(gone.backup!.records).toBeGreaterThan(0.9 * chunks);
       await new Promise((r) => setTimeout(r, 1_000));
     } finally {
       // The client must stop whatever happened above: a loop outliving the test hits a torn-down environment.

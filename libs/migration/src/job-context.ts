@@ -144,7 +144,8 @@ export class ContextBuilder {
     return this.deps.target;
   }
 
-  async build(job: MigrationJobEntity): Promise<JobContext> {
+  /** `readOnly`: for a verification (nothing is created: a BLUE_GREEN job's generation must exist). */
+  async build(job: MigrationJobEntity, o: { readOnly?: boolean } = {}): Promise<JobContext> {
     const options = (job.options ?? {}) as JobOptions;
     switch (job.kind as JobKind) {
       case 'RELATIONAL':
@@ -152,7 +153,7 @@ export class ContextBuilder {
       case 'VECTORS':
         return this.vectors(job);
       case 'REINDEX':
-        return this.reindex(job);
+        return this.reindex(job, o.readOnly === true);
       case 'FULL_STACK':
         return this.fullStack(job);
       case 'EXPORT':
@@ -426,17 +427,23 @@ export class ContextBuilder {
     return ctx;
   }
 
-  /** Where a re-index writes: the active store, or (BLUE_GREEN) the generation it builds beside it. */
-  private async reindexInto(job: MigrationJobEntity): Promise<{ vec: VectorDb; embeddings: Embeddings | undefined; blueGreen: boolean }> {
-    if ((job.options as JobOptions | null)?.mode !== 'BLUE_GREEN') return { vec: this.target.vector, embeddings: this.deps.embeddings, blueGreen: false };
+  /**
+   * Where a re-index writes: the active store, or (BLUE_GREEN) the generation it builds beside it: the
+   * one it recorded before (a resume), or a new one on its first run. A verification reads the one it
+   * built in whatever state (nothing is created); a run refuses one that is not BUILDING any more.
+   */
+  private async reindexInto(job: MigrationJobEntity, readOnly: boolean): Promise<{ vec: VectorDb; embeddings: Embeddings | undefined; blueGreen?: { generations: ModelGenerations; id: number; building: boolean } }> {
+    if ((job.options as JobOptions | null)?.mode !== 'BLUE_GREEN') return { vec: this.target.vector, embeddings: this.deps.embeddings };
     const generations = this.deps.generations;
     if (!generations) throw new BadInputError('mode', 'a BLUE_GREEN re-index needs the app\'s embedding generations (KnowledgeModule), and none were given to the migration service');
-    const g = await generations.building(job.id);
-    return { vec: g.vectors, embeddings: g.embeddings, blueGreen: true };
+    const existing = readOnly ? await generations.ofJob(job.id) : null;
+    if (readOnly && !existing) throw new SwitchyardError('MIGRATION_STATE', `job ${job.id} never recorded the generation it builds; there is nothing to verify`, { jobId: job.id });
+    const g = existing ?? (await generations.building(job.id));
+    return { vec: g.vectors, embeddings: g.embeddings, blueGreen: { generations, id: g.generation.id, building: g.generation.state === 'BUILDING' } };
   }
 
-  private async reindex(job: MigrationJobEntity): Promise<JobContext> {
-    const { vec, embeddings, blueGreen } = await this.reindexInto(job);
+  private async reindex(job: MigrationJobEntity, readOnly: boolean): Promise<JobContext> {
+    const { vec, embeddings, blueGreen } = await this.reindexInto(job, readOnly);
     const rel = this.target.relational;
     if (!embeddings) throw new BadInputError('embeddings', 'a re-index needs the embeddings model (EMBEDDINGS_*), and none was given to the migration service');
     await embeddings.init();
@@ -445,6 +452,9 @@ export class ContextBuilder {
     // A new generation starts empty and is built whole (a resume goes on from the checkpoint).
     const incremental = !blueGreen && !(job.options as JobOptions | null)?.full;
     const step = { ...this.vectorStep('documents', new ReindexSource(rel, vec, this.deps.chunk, embeddings, incremental, !blueGreen), scan, recordFieldsHash, vec), backupOnFirstWrite: incremental, wholeTarget: true };
+    // The app writes a generation being built too: its HNSW index stays during the load (a rebuild at the
+    // end would hold every app write to it for as long as the build takes).
+    if (blueGreen) step.target = Object.assign(Object.create(step.target) as typeof step.target, { prepare: undefined });
     const ctx = this.base(
       job,
       [step],
@@ -479,7 +489,19 @@ export class ContextBuilder {
       );
     }
     ctx.before = () => this.adoptModel(embeddings.model, vec);
-    if (blueGreen) ctx.settle = (ids) => settleAgainst(this.target.vector, vec, ids);
+    if (blueGreen?.building) {
+      const { generations, id } = blueGreen;
+      // Keys the app changed during the comparison: compared again against the generation searches use now.
+      ctx.settle = async (ids) => {
+        await generations.list(); // read now, not as last polled
+        return settleAgainst((await generations.active()).vectors, vec, ids);
+      };
+      // Still the generation being built at the end (a drop may have come meanwhile): else the job fails.
+      ctx.after = async () => {
+        const now = await generations.find(id);
+        if (now.state !== 'BUILDING') throw new SwitchyardError('MIGRATION_STATE', `generation ${id} became ${now.state} while job ${job.id} built it`, { generation: id, state: now.state });
+      };
+    }
     ctx.sampleCost = async (page) => {
       const texts = (page.items as VectorRecord[]).slice(0, 32).map((r) => r.content);
       if (!texts.length) return 0;

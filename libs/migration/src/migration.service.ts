@@ -148,14 +148,35 @@ export class MigrationService implements OnApplicationShutdown {
       if (!this.deps.generations) throw new BadInputError('mode', 'a BLUE_GREEN re-index needs the app\'s embedding generations (import KnowledgeModule beside MigrationModule)');
       return mode;
     }
-    if (kind !== 'RELATIONAL' && this.deps.generations && (await this.deps.generations.switching())) {
-      throw new SwitchyardError(
-        'MODEL_SWITCH_IN_PROGRESS',
-        `a model switch is under way or done (modelGenerations): the app does not search the configured vector store alone, so a ${kind} job into it is refused; finish the switch (switchModel / dropModelGeneration) and point VECTOR_DB_COLLECTION at the active generation's collection first`,
-        { kind },
-      );
-    }
+    if (kind !== 'RELATIONAL') await this.assertNotSwitching(kind);
     return mode;
+  }
+
+  /** MODEL_SWITCH_IN_PROGRESS while a generation other than the configured store is live: a job must not write the configured store then. */
+  private async assertNotSwitching(kind: string): Promise<void> {
+    if (!this.deps.generations || !(await this.deps.generations.switching())) return;
+    throw new SwitchyardError(
+      'MODEL_SWITCH_IN_PROGRESS',
+      `a model switch is under way or done (modelGenerations): the app does not search the configured vector store alone, so a ${kind} job into it is refused; finish the switch (switchModel / dropModelGeneration) and point VECTOR_DB_COLLECTION at the active generation's collection first`,
+      { kind },
+    );
+  }
+
+  /** A BLUE_GREEN job is resumed (or run again) only while its generation is BUILDING; refused before the job record is touched. */
+  private async assertGenerationWritable(job: MigrationJobEntity): Promise<void> {
+    if ((job.options as JobOptions | null)?.mode !== 'BLUE_GREEN' || !this.deps.generations) return;
+    const g = (await this.deps.generations.ofJob(job.id))?.generation;
+    if (g && g.state !== 'BUILDING') {
+      throw new SwitchyardError('MIGRATION_STATE', `generation ${g.id}, built by job ${job.id}, is ${g.state}: the job cannot write it again; start a new BLUE_GREEN re-index instead`, { generation: g.id, state: g.state, jobId: job.id });
+    }
+  }
+
+  /** Whether a job writes the configured vector store (refused during a model switch). */
+  private writesVectors(job: MigrationJobEntity): boolean {
+    const o = (job.options ?? {}) as JobOptions;
+    if (job.dryRun) return false;
+    if (job.kind === 'REINDEX') return o.mode !== 'BLUE_GREEN';
+    return job.kind === 'VECTORS' || job.kind === 'FULL_STACK' || (job.kind === 'IMPORT' && o.dataset === 'VECTORS');
   }
 
   /** Ends the write freeze a live job left on a source profile (rolling back to it). True if it was frozen. */
@@ -227,6 +248,7 @@ export class MigrationService implements OnApplicationShutdown {
     const succeeded = job.status === 'SUCCEEDED' || job.status === 'SUCCEEDED_WITH_REJECTS';
     if (succeeded && !options.overwrite) return this.store.toJob(job);
     if (job.status === 'PLANNED') return this.run(id);
+    await this.assertGenerationWritable(job);
     const dead = (holder: MigrationJobEntity) => this.store.isStale(holder) || ownerIsDead(holder.owner, this.owner);
     if (job.status === 'RUNNING' && !dead(job)) {
       throw new SwitchyardError('MIGRATION_STATE', `job ${id} is running in another process (${job.owner ?? 'unknown owner'}, last heartbeat ${job.heartbeatAt?.toISOString()}); cancel it first or wait for it`, { id });
@@ -327,7 +349,7 @@ export class MigrationService implements OnApplicationShutdown {
       const kind = oneOf<MigrationKind>('kind', target?.kind, MIGRATION_KINDS);
       job = Object.assign(new MigrationJobEntity(), { id: 'verify', kind, source: kind === 'REINDEX' ? ACTIVE_PROFILE : (target.source ?? 'source'), target: this.targetLabel, onConflict: 'FAIL', batchSize: this.deps.defaultBatchSize, options: {} });
     }
-    const ctx = await this.contexts.build(job);
+    const ctx = await this.contexts.build(job, { readOnly: true });
     try {
       const rejected = typeof target === 'string' ? await new RejectFile(this.dataDir, job.id).ids() : new Map<string, Set<string>>();
       const verification = await verifyOf(ctx, job.batchSize, { rejected, seed: job.id, progress: job.progress as never });
@@ -413,6 +435,8 @@ export class MigrationService implements OnApplicationShutdown {
     try {
       job.heartbeatAt = new Date();
       if (!created) await this.store.patchAsRun(job.id, runId, this.pick(job, 'status', 'dryRun', 'onConflict', 'options', 'progress', 'verification', 'backups', 'error', 'startedAt', 'finishedAt', 'heartbeatAt'));
+      // Also when run from a plan or resumed: the check at start() may be long past.
+      if (this.writesVectors(job)) await this.assertNotSwitching(job.kind);
       ctx = await this.contexts.build(job);
       if (!job.dryRun) {
         // A queued job keeps its progress in its partitions, not in checkpoints.

@@ -149,6 +149,12 @@ describe('Model switch operations: refusals, dual writes and races (real Postgre
     expect((await svc.search('user-1', 'keeper lamp', 1))[0]).toMatchObject({ model: wide.model });
     expect(await rel.repository(DocumentEntity).countBy({ embeddingModel: wide.model })).toBe(30);
 
+    // Verifying the job after its switch reads its generation and records nothing new; running it again is refused, and the job keeps its record.
+    expect((await migrations.verify(job.id)).ok).toBe(true);
+    await expect(migrations.resume(job.id, { overwrite: true })).rejects.toMatchObject({ code: 'MIGRATION_STATE', message: expect.stringContaining('ACTIVE') });
+    expect((await migrations.get(job.id)).status).toBe('SUCCEEDED');
+    expect((await migrations.models.list()).map((g) => g.state)).toEqual(['PREVIOUS', 'DROPPED', 'DROPPED', 'DROPPED', 'DROPPED', 'DROPPED', 'ACTIVE']);
+
     expect(await migrations.models.rollback()).toMatchObject({ id: 1, state: 'ACTIVE' });
     expect(await migrations.models.switchTo(7)).toMatchObject({ id: 7, state: 'ACTIVE' });
 
@@ -160,7 +166,19 @@ describe('Model switch operations: refusals, dual writes and races (real Postgre
       () => 'flipped',
       (e) => e.code,
     );
-    await new Promise((r) => setTimeout(r, 500));
+    // Until the flip's transaction waits for that row lock (so the race is really run, not missed).
+    const watcher = new Client(pg.url);
+    await watcher.connect();
+    try {
+      for (let i = 0; i < 200; i++) {
+        const { rows } = await watcher.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'`);
+        if (rows[0].n > 0) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect((await watcher.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`)).rows[0].n).toBeGreaterThan(0);
+    } finally {
+      await watcher.end();
+    }
     await sql.query('COMMIT');
     expect(await flip).toBe('MIGRATION_STATE');
     expect((await migrations.models.list()).map((g) => [g.id, g.state])).toEqual([
@@ -184,5 +202,12 @@ describe('Model switch operations: refusals, dual writes and races (real Postgre
     expect(await exists('chunks', 32, small.model)).toBe(false);
     await svc.indexDocument('user-1', { documentId: 'after', content: 'Written after the old generation was dropped: a ferry captain.' });
     expect((await svc.search('user-1', 'ferry captain', 1))[0]).toMatchObject({ documentId: 'after', model: wide.model });
+
+    // A second switch, back to the 32-dim model (the one not active now), into a new generation.
+    const back = await migrations.waitFor((await migrations.start({ kind: 'REINDEX', mode: 'BLUE_GREEN' })).id, 60_000);
+    expect({ status: back.status, error: back.error }).toEqual({ status: 'SUCCEEDED', error: null });
+    expect(await migrations.models.switchTo(8)).toMatchObject({ id: 8, state: 'ACTIVE', model: small.model, dimensions: 32, collection: 'chunks_g8' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await svc.search('user-1', 'ferry captain', 1))[0]).toMatchObject({ documentId: 'after', model: small.model });
   });
 });

@@ -1,4 +1,7 @@
-import { SwitchyardError } from '@switchyard/core';
+import { BadInputError, SwitchyardError } from '@switchyard/core';
+
+/** The longest grace period a drop takes (10 minutes). */
+const MAX_GRACE_MS = 600_000;
 import type { Generation, ModelGenerations } from '@switchyard/knowledge';
 import type { MigrationJobEntity } from '@switchyard/relational-db';
 import { backUpCollection } from './collection-backup';
@@ -78,8 +81,12 @@ export class ModelSwitch {
    * data dir, counted against the store, and only then is its collection removed.
    */
   async drop(id: number, graceMs?: number): Promise<DroppedGeneration> {
+    if (graceMs !== undefined && (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > MAX_GRACE_MS)) {
+      throw new BadInputError('graceMs', `the grace period is a whole number of milliseconds from 0 to ${MAX_GRACE_MS}; got ${graceMs}`);
+    }
     const g = await this.g.find(id);
-    if (g.state === 'BUILDING' && g.jobId) {
+    // Also for a DROPPED one (dropped again to finish a GC): never under a job that writes it.
+    if ((g.state === 'BUILDING' || g.state === 'DROPPED') && g.jobId) {
       const job = await this.jobOf(g.jobId);
       if (job && (job.status === 'RUNNING' || job.status === 'PENDING')) {
         throw new SwitchyardError('MIGRATION_STATE', `generation ${id} is being built by job ${g.jobId} (${job.status}); cancel it first`, { generation: id, jobId: g.jobId });

@@ -15,11 +15,11 @@ export interface GenerationSpec {
   collection: string;
 }
 
-/** The embedding generations (EmbeddingGenerationEntity): read by every app instance, changed in single transactions. */
-@Injectable()
 /** Rolls the flip's transaction back when its target changed state meanwhile. */
 class GenerationMoved extends Error {}
 
+/** The embedding generations (EmbeddingGenerationEntity): read by every app instance, changed in single transactions. */
+@Injectable()
 export class GenerationsRepository {
   constructor(private readonly db: RelationalDb) {}
 
