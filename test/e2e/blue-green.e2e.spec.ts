@@ -22,6 +22,50 @@ interface Job {
   verification: { ok: boolean } | null;
 }
 
+/** DOCS documents of alice as rows (fast), embedded by an in-place re-index through GraphQL. */
+async function seed(t: TestApp, docs: number): Promise<void> {
+  const rel = createRelationalDb(t.config.relational);
+  await rel.init();
+  try {
+    await new UsersRepository(rel).ensure('alice');
+    const rows = Array.from({ length: docs }, (_, i) => {
+      const content = Array.from({ length: 4 }, (_, p) => `Record ${i} part ${p}: the archivist ${i * 3 + p} filed the map.`).join('\n\n');
+      return Object.assign(new DocumentEntity(), { id: `seed-${String(i).padStart(5, '0')}`, userId: 'alice', externalId: `doc-${i}`, title: null, content, contentBytes: Buffer.byteLength(content), chunkCount: 0, version: 1, metadata: null, embeddingModel: null, indexedAt: null });
+    });
+    await rel.insertRows(DocumentEntity, rows, 'error');
+  } finally {
+    await rel.close();
+  }
+  const admin = t.token('ops', ['admin']);
+  const seeded = await t.gql<{ startMigration: { id: string } }>(`mutation { startMigration(input: { kind: REINDEX }) { id } }`, {}, admin);
+  expect(seeded.errors).toBeUndefined();
+  expect(await finished(t, seeded.data!.startMigration.id)).toMatchObject({ status: 'SUCCEEDED' });
+}
+
+async function finished(t: TestApp, id: string): Promise<Job> {
+  const admin = t.token('ops', ['admin']);
+  for (let i = 0; i < 1200; i++) {
+    const r = await t.gql<{ migration: Job }>(JOB, { id }, admin);
+    if (r.errors) throw new Error(JSON.stringify(r.errors));
+    if (r.data!.migration.status !== 'RUNNING' && r.data!.migration.status !== 'PENDING') return r.data!.migration;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`job ${id} did not finish`);
+}
+
+/** `switchyard <args>` from source in its own process, on the app's deployment; `out` collects stdout and stderr. */
+function cliProcess(t: TestApp, args: string[], extra: Record<string, string> = {}): { child: ChildProcess; out: () => string; exited: Promise<NodeJS.Signals | number | null> } {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'apps/api/src/cli.ts', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', TS_NODE_PROJECT: 'tsconfig.json', ...t.env, ...extra },
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
+  return { child, out: () => out, exited };
+}
+
 /**
  * The real app (PostgreSQL + pgvector) with a next model loaded, and a BLUE_GREEN re-index run by a
  * separate `switchyard migrate reindex --blue-green` process that is SIGKILLed half-way. The app keeps
@@ -34,23 +78,7 @@ describe('BLUE_GREEN re-index killed mid-build (real app + CLI process, SIGKILL,
 
   beforeAll(async () => {
     t = await startApp('postgres+pgvector', { EMBEDDINGS_NEXT_XENOVA_MODEL_PATH: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH_ALT'), KNOWLEDGE_GENERATION_POLL_MS: '100' });
-    // The corpus as rows (fast), embedded by an in-place re-index through GraphQL.
-    const rel = createRelationalDb(t.config.relational);
-    await rel.init();
-    try {
-      await new UsersRepository(rel).ensure('alice');
-      const rows = Array.from({ length: DOCS }, (_, i) => {
-        const content = Array.from({ length: 4 }, (_, p) => `Record ${i} part ${p}: the archivist ${i * 3 + p} filed the map.`).join('\n\n');
-        return Object.assign(new DocumentEntity(), { id: `seed-${String(i).padStart(5, '0')}`, userId: 'alice', externalId: `doc-${i}`, title: null, content, contentBytes: Buffer.byteLength(content), chunkCount: 0, version: 1, metadata: null, embeddingModel: null, indexedAt: null });
-      });
-      await rel.insertRows(DocumentEntity, rows, 'error');
-    } finally {
-      await rel.close();
-    }
-    const admin = t.token('ops', ['admin']);
-    const seeded = await t.gql<{ startMigration: { id: string } }>(`mutation { startMigration(input: { kind: REINDEX }) { id } }`, {}, admin);
-    expect(seeded.errors).toBeUndefined();
-    expect(await finished(seeded.data!.startMigration.id)).toMatchObject({ status: 'SUCCEEDED' });
+    await seed(t, DOCS);
   }, 180_000);
 
   afterAll(async () => {
@@ -58,28 +86,12 @@ describe('BLUE_GREEN re-index killed mid-build (real app + CLI process, SIGKILL,
     await t?.close();
   });
 
-  async function finished(id: string): Promise<Job> {
-    const admin = t.token('ops', ['admin']);
-    for (let i = 0; i < 1200; i++) {
-      const r = await t.gql<{ migration: Job }>(JOB, { id }, admin);
-      if (r.errors) throw new Error(JSON.stringify(r.errors));
-      if (r.data!.migration.status !== 'RUNNING' && r.data!.migration.status !== 'PENDING') return r.data!.migration;
-      await new Promise((res) => setTimeout(res, 100));
-    }
-    throw new Error(`job ${id} did not finish`);
-  }
-
   it('resumes into the same generation, keeps the writes made while the builder was dead, and flips', async () => {
     const admin = t.token('ops', ['admin']);
     const alice = t.token('alice');
-    child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'apps/api/src/cli.ts', 'migrate', 'reindex', '--blue-green', '--batch-size', '10'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', TS_NODE_PROJECT: 'tsconfig.json', ...t.env },
-    });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
-    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child!.on('exit', (code, signal) => resolve(signal ?? code)));
+    const builder = cliProcess(t, ['migrate', 'reindex', '--blue-green', '--batch-size', '10']);
+    child = builder.child;
+    const { exited } = builder;
 
     // Kill it once it has written a tenth of the documents.
     let job: Job | undefined;
@@ -88,7 +100,7 @@ describe('BLUE_GREEN re-index killed mid-build (real app + CLI process, SIGKILL,
       job = jobs.find((j) => j.mode === 'BLUE_GREEN' && j.status === 'RUNNING' && (j.progress?.done ?? 0) >= DOCS / 10);
       if (!job) await new Promise((r) => setTimeout(r, 50));
     }
-    if (!job) throw new Error(`the builder never got going:\n${out}`);
+    if (!job) throw new Error(`the builder never got going:\n${builder.out()}`);
     child.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
     const killedAt = (await t.gql<{ migration: Job }>(JOB, { id: job.id }, admin)).data!.migration;
@@ -103,7 +115,7 @@ describe('BLUE_GREEN re-index killed mid-build (real app + CLI process, SIGKILL,
 
     const resumed = await t.gql<{ resumeMigration: { id: string } }>(`mutation($id: ID!) { resumeMigration(id: $id) { id status } }`, { id: job.id }, admin);
     expect(resumed.errors).toBeUndefined();
-    const done = await finished(job.id);
+    const done = await finished(t, job.id);
     expect({ status: done.status, error: done.error, ok: done.verification?.ok }).toEqual({ status: 'SUCCEEDED', error: null, ok: true });
 
     const generations = (await t.gql<{ modelGenerations: Array<{ id: number; state: string; dimensions: number; jobId: string | null }> }>(GENERATIONS, {}, admin)).data!.modelGenerations;
@@ -120,6 +132,74 @@ describe('BLUE_GREEN re-index killed mid-build (real app + CLI process, SIGKILL,
     ]) {
       const hit = (await t.gql<{ searchKnowledge: Array<{ documentId: string; content: string; model: string }> }>(SEARCH, { q: content }, alice)).data!.searchKnowledge[0];
       expect(hit).toEqual({ documentId: doc, content, model: 'switchyard-test-mini-48' });
+    }
+  }, 300_000);
+});
+
+/**
+ * The same switch with MIGRATION_QUEUE=bullmq: the app coordinates, two `switchyard worker` processes
+ * embed the documents' ranges (real Redis), one of them is SIGKILLed mid-way and its partition retried by
+ * the other; the app writes meanwhile; the job ends verified and the flip serves everything.
+ */
+describe('BLUE_GREEN re-index as partitions on BullMQ workers (real app, Redis, two worker processes, one SIGKILLed)', () => {
+  let t: TestApp;
+  const workers: ReturnType<typeof cliProcess>[] = [];
+  const QDOCS = 1500;
+  /** Ranges of 100 documents, and the open-ended one above the last split point. */
+  const PARTS = Math.floor(QDOCS / 100) + 1;
+
+  beforeAll(async () => {
+    const queue = { MIGRATION_QUEUE: 'bullmq', REDIS_URL: serviceEnv('REDIS_URL'), MIGRATION_QUEUE_PREFIX: `sy-test-bg-${Date.now()}`, MIGRATION_PARTITION_SIZE: '100', MIGRATION_QUEUE_LOCK_MS: '3000' };
+    t = await startApp('postgres+pgvector', { EMBEDDINGS_NEXT_XENOVA_MODEL_PATH: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH_ALT'), KNOWLEDGE_GENERATION_POLL_MS: '100', ...queue });
+    await seed(t, QDOCS); // in-process: an in-place re-index with FAIL is not partitioned
+    for (let i = 0; i < 2; i++) workers.push(cliProcess(t, ['worker', '--concurrency', '1']));
+    for (const w of workers) {
+      for (let i = 0; i < 300 && !/waiting for partitions/.test(w.out()); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(w.out()).toMatch(/waiting for partitions/);
+    }
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const w of workers) w.child.kill('SIGKILL');
+    await t?.close();
+  });
+
+  it('ends verified with every partition done, a killed worker’s range done again by the other, and the flip serves writes made meanwhile', async () => {
+    const admin = t.token('ops', ['admin']);
+    const alice = t.token('alice');
+    const started = await t.gql<{ startMigration: { id: string } }>(`mutation { startMigration(input: { kind: REINDEX, mode: BLUE_GREEN, batchSize: 20 }) { id } }`, {}, admin);
+    expect(started.errors).toBeUndefined();
+    const id = started.data!.startMigration.id;
+    const QUEUE = `query($id: ID!) { migration(id: $id) { status progress { done queue { partitions finished attempts workers } } } }`;
+    type Q = { status: string; progress: { done: number; queue: { partitions: number; finished: number; attempts: number; workers: string[] } | null } | null };
+    let seen: Q | undefined;
+    for (let i = 0; i < 1200; i++) {
+      seen = (await t.gql<{ migration: Q }>(QUEUE, { id }, admin)).data!.migration;
+      // Once two ranges are done and the worker to be killed holds one (its owner id carries its pid).
+      const holds = (seen.progress?.queue?.workers ?? []).some((w) => w.split('/').includes(String(workers[0].child.pid)));
+      if (seen.status !== 'RUNNING' || ((seen.progress?.queue?.finished ?? 0) >= 2 && holds)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(seen).toMatchObject({ status: 'RUNNING', progress: { queue: { partitions: PARTS } } });
+    workers[0].child.kill('SIGKILL');
+    expect(await workers[0].exited).toBe('SIGKILL');
+    const fresh = 'Written while a worker lay dead: the glassblower shaped a blue heron.';
+    expect((await t.gql(INDEX, { input: { documentId: 'fresh-q', content: fresh } }, alice)).errors).toBeUndefined();
+
+    const done = await finished(t, id);
+    expect({ status: done.status, error: done.error, ok: done.verification?.ok }).toEqual({ status: 'SUCCEEDED', error: null, ok: true });
+    const q = (await t.gql<{ migration: Q }>(QUEUE, { id }, admin)).data!.migration.progress!.queue!;
+    expect(q).toMatchObject({ partitions: PARTS, finished: PARTS });
+    expect(q.attempts).toBeGreaterThan(q.partitions); // the range the dead worker held was attempted again
+
+    expect((await t.gql(`mutation { switchModel(generation: 2) { id state } }`, {}, admin)).errors).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 500));
+    for (const [doc, content] of [
+      ['fresh-q', fresh],
+      ['doc-1234', 'Record 1234 part 2: the archivist 3704 filed the map.'],
+    ]) {
+      const hit = (await t.gql<{ searchKnowledge: Array<{ documentId: string; model: string }> }>(SEARCH, { q: content }, alice)).data!.searchKnowledge[0];
+      expect({ doc: hit?.documentId, model: hit?.model }).toEqual({ doc, model: 'switchyard-test-mini-48' });
     }
   }, 300_000);
 });

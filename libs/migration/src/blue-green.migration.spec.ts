@@ -8,8 +8,8 @@ import { freshDir, freshPostgres, serviceEnv } from '../../../test/support/servi
 import { MigrationService } from './migration.service';
 import { openRelational, openVector, service, succeeded } from './testing/fixtures';
 
-/** 4000 documents of 5 chunks: the 20k chunks of the issue. */
-const DOCS = Number(process.env.BLUE_GREEN_DOCS ?? 4000);
+/** 2000 documents of about 5 chunks (10k chunks) at CI size; BLUE_GREEN_DOCS=4000 is the issue's 20k (README: Tests). */
+const DOCS = Number(process.env.BLUE_GREEN_DOCS ?? 2000);
 const OPTIONS = { chunkSize: 120, chunkOverlap: 0, maxDocumentBytes: 100_000, maxSearchLimit: 20, minScore: 0.2, answerContextChunks: 3, generationPollMs: 100 };
 const text = (i: number, v: number) => Array.from({ length: 5 }, (_, p) => `Document ${i} version ${v} part ${p}: the pilot ${i * 7 + p} flew over mountain ${v}.`).join('\n\n');
 

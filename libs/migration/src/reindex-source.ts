@@ -52,8 +52,24 @@ export class ReindexSource implements DataReader<VectorRecord> {
     await freezes.assertWritable(await this.store$);
   }
 
-  async *pages(size: number, after?: string): AsyncGenerator<Page<VectorRecord>> {
-    for await (const docs of this.db.pages(DocumentEntity, size, after)) {
+  /** Document ids that cut the documents into ranges of `every` (a re-index run as partitions on queue workers). */
+  splitPoints(every: number): Promise<string[]> {
+    return this.db.splitPoints(DocumentEntity, every);
+  }
+
+  /** The chunks of the documents in the id range (after, until] only, as a reader resumable inside it. */
+  range(after: string | undefined, until: string | undefined): DataReader<VectorRecord> {
+    const view = Object.create(this) as ReindexSource;
+    view.pages = (size: number, from?: string) => this.documentPages(size, from ?? after, until);
+    return view;
+  }
+
+  pages(size: number, after?: string): AsyncGenerator<Page<VectorRecord>> {
+    return this.documentPages(size, after, undefined);
+  }
+
+  private async *documentPages(size: number, after: string | undefined, until: string | undefined): AsyncGenerator<Page<VectorRecord>> {
+    for await (const docs of this.db.pages(DocumentEntity, size, after, until)) {
       if (this.embeddings) await this.assertWritable();
       const chunks = await Promise.all(docs.map((d) => this.chunk(d.content)));
       const records = docs.map((d, i) => chunks[i].map((content, j) => this.record(d, j, content)));

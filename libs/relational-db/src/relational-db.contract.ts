@@ -141,6 +141,23 @@ export function runRelationalDbContract(provider: RelationalProvider, make: () =
       expect(rest).toEqual(seen.slice(5000));
     });
 
+    it('cuts an entity into key ranges (splitPoints) that bounded pages read back: every row once, in order', async () => {
+      const seen: string[] = [];
+      for await (const page of h.db.pages(DocumentEntity, 1000)) seen.push(...page.map((d) => d.id));
+      const points = await h.db.splitPoints(DocumentEntity, 3000);
+      expect(points).toEqual([seen[2999], seen[5999], seen[8999]]);
+      expect(await h.db.splitPoints(DocumentEntity, 10_001)).toEqual([seen[10_000]]);
+      expect(await h.db.splitPoints(DocumentEntity, 10_002)).toEqual([]);
+      const ranged: string[] = [];
+      for (const [i, after] of [undefined, ...points].entries()) {
+        const part: string[] = [];
+        for await (const page of h.db.pages(DocumentEntity, 700, after, points[i])) part.push(...page.map((d) => d.id));
+        if (points[i] !== undefined) expect(part[part.length - 1]).toBe(points[i]);
+        ranged.push(...part);
+      }
+      expect(ranged).toEqual(seen);
+    });
+
     it('snapshots a table and restores it', async () => {
       const repo = h.db.repository(DocumentEntity);
       await h.db.snapshotTable(h.db.metadata(DocumentEntity).tableName, 'documents_backup_test');

@@ -7,6 +7,8 @@ import {
   EntityMetadata,
   EntityTarget,
   FindManyOptions,
+  And,
+  LessThanOrEqual,
   MigrationExecutor,
   MoreThan,
   ObjectLiteral,
@@ -380,18 +382,40 @@ export abstract class RelationalDb {
     return this.dataSource.getMetadata(entity);
   }
 
-  /** Every row of an entity in ascending primary-key order, a page at a time (keyset); resumable after a key. */
-  async *pages<T extends ObjectLiteral>(entity: EntityTarget<T>, pageSize: number, after?: string): AsyncGenerator<T[]> {
+  /**
+   * Every row of an entity in ascending primary-key order, a page at a time (keyset); resumable after a
+   * key; with `until`, only the rows up to that key (a partition's range (after, until]).
+   */
+  async *pages<T extends ObjectLiteral>(entity: EntityTarget<T>, pageSize: number, after?: string, until?: string): AsyncGenerator<T[]> {
     const key = this.metadata(entity).primaryColumns[0].propertyName;
     const repo = this.repository(entity);
     let cursor = after;
     for (;;) {
-      const find = { where: cursor === undefined ? {} : { [key]: MoreThan(cursor) }, order: { [key]: 'ASC' }, take: pageSize };
+      const bound = cursor === undefined ? (until === undefined ? undefined : LessThanOrEqual(until)) : until === undefined ? MoreThan(cursor) : And(MoreThan(cursor), LessThanOrEqual(until));
+      const find = { where: bound === undefined ? {} : { [key]: bound }, order: { [key]: 'ASC' }, take: pageSize };
       const page = await repo.find(find as FindManyOptions<T>);
       if (!page.length) return;
       yield page;
       if (page.length < pageSize) return;
       cursor = String(page[page.length - 1][key]);
+    }
+  }
+
+  /**
+   * Primary keys that cut an entity's rows into ranges of `every` rows in `pages()` order: (, k1], (k1, k2],
+   * ..., (kn, ) cover every row (the last one also rows added above kn later). Reads keys only.
+   */
+  async splitPoints<T extends ObjectLiteral>(entity: EntityTarget<T>, every: number): Promise<string[]> {
+    if (!Number.isInteger(every) || every < 1) throw new SwitchyardError('BAD_INPUT', `split size must be a positive integer; got ${every}`);
+    const key = this.metadata(entity).primaryColumns[0].propertyName;
+    const repo = this.repository(entity);
+    const out: string[] = [];
+    for (let cursor: string | undefined; ; ) {
+      // The every-th key above the cursor: one indexed read of `every` keys per range.
+      const [row] = await repo.find({ select: { [key]: true }, where: cursor === undefined ? {} : { [key]: MoreThan(cursor) }, order: { [key]: 'ASC' }, skip: every - 1, take: 1 } as FindManyOptions<T>);
+      if (!row) return out;
+      cursor = String(row[key]);
+      out.push(cursor);
     }
   }
 

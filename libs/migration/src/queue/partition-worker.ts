@@ -3,6 +3,7 @@ import type { VectorRecord } from '@switchyard/vector-db';
 import type { ContextBuilder, JobContext, Step } from '../job-context';
 import { JobStore, TakenOver } from '../job-store';
 import { Checksum } from '../checksum';
+import type { DataReader } from '../datasets';
 import { copyPages } from '../pipeline';
 import { VectorCollection } from '../vector-collection';
 import { PartitionResult, PartitionStore } from './partition-store';
@@ -29,9 +30,17 @@ export interface RateLimiter {
 
 const SAMPLES_PER_PARTITION = 4;
 
-/** The two collections of a step that can be cut into key ranges (a vector collection copy, compared by checksum), or null. */
-export function rangeCollections(step: Step): { source: VectorCollection; target: VectorCollection } | null {
-  return step.source instanceof VectorCollection && step.target instanceof VectorCollection && step.check ? { source: step.source, target: step.target } : null;
+/** A source that cuts itself into key ranges and reads one of them (a vector collection; a re-index's documents). */
+export interface RangeSource<T> extends DataReader<T> {
+  splitPoints(every: number): Promise<string[]>;
+  range(after: string | undefined, until: string | undefined): DataReader<T>;
+}
+
+/** The source and target of a step that can run as key ranges (into a vector collection, compared by checksum), or null. */
+export function rangeStep(step: Step): { source: RangeSource<VectorRecord>; target: VectorCollection } | null {
+  const source = step.source as Partial<RangeSource<VectorRecord>>;
+  const ranged = typeof source.splitPoints === 'function' && typeof source.range === 'function';
+  return ranged && step.target instanceof VectorCollection && step.check ? { source: source as RangeSource<VectorRecord>, target: step.target } : null;
 }
 
 /** Up to `k` of `items`, spread evenly over them (the first always among them). */
@@ -76,8 +85,8 @@ export class PartitionWorker {
       if (ctx.refusal) throw ctx.refusal;
       const step = ctx.steps.find((s) => s.name === task.step);
       if (!step) throw new SwitchyardError('MIGRATION_STATE', `job ${task.jobId} has no step ${JSON.stringify(task.step)}`);
-      const both = rangeCollections(step);
-      if (!both) throw new SwitchyardError('MIGRATION_STATE', `step ${step.name} cannot be partitioned: only a vector collection copy can (VECTORS)`);
+      const both = rangeStep(step);
+      if (!both) throw new SwitchyardError('MIGRATION_STATE', `step ${step.name} cannot be partitioned: only a vector collection copy (VECTORS) or a re-index can`);
       const { source, target } = both;
       const p = await partitions.begin(task.jobId, task.step, task.idx, this.deps.owner);
       if (p === 'done') return null; // finished by an attempt before this one
@@ -110,7 +119,7 @@ export class PartitionWorker {
         onBatch: async (b) => {
           const set = new Set(b.rejected.map((r) => r.id));
           for (const item of b.page.items) if (!set.has(item.id)) copied.add(hash(item));
-          const pageRejects = b.rejected.map((r) => ({ id: r.id, reason: r.reason, record: source.encode(r.item) }));
+          const pageRejects = b.rejected.map((r) => ({ id: r.id, reason: r.reason, record: target.encode(r.item) }));
           done += b.page.units;
           written += b.written;
           cursor = b.page.cursor;

@@ -5,15 +5,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Checksum } from '../checksum';
 import type { Step } from '../job-context';
 import { TakenOver } from '../job-store';
-import type { ConflictPolicy, MigrationProgress, MigrationVerification, StepProgress } from '../migration.types';
+import type { ConflictPolicy, JobOptions, MigrationProgress, MigrationVerification, StepProgress } from '../migration.types';
 import { checksumOf } from '../pipeline';
 import { rateAndEta } from '../progress';
 import { finish, prepareTarget, Run } from '../step-copier';
 import { OrphanTally } from '../vector-checks';
 import { VectorCollection } from '../vector-collection';
-import { indexRecall, planOf, sampledRecall } from '../verification';
+import { indexRecall, planOf, sampledRecall, verifyOf } from '../verification';
 import type { PartitionResult, PartitionStore } from './partition-store';
-import { evenly, PartitionTask, rangeCollections } from './partition-worker';
+import { evenly, PartitionTask, rangeStep } from './partition-worker';
 
 const RECALL_SAMPLES = 20;
 /** How long a stopping run waits for workers to let go of its partitions (a `cancel` waits 10 s for the run). */
@@ -37,10 +37,15 @@ export interface QueuedOptions {
   pollMs?: number;
 }
 
-/** Whether this job runs as partitions on the queue: a VECTORS copy into an empty target (FAIL, or TRUNCATE), not live. */
+/**
+ * Whether this job runs as partitions on the queue: a VECTORS copy into an empty target (FAIL, or
+ * TRUNCATE), or a re-index that rebuilds its store whole (TRUNCATE, or a BLUE_GREEN generation); not live.
+ */
 export function queueable(run: Pick<Run, 'job' | 'ctx'>): boolean {
   const policy = run.job.onConflict as ConflictPolicy;
-  return run.job.kind === 'VECTORS' && !run.ctx.live && (policy === 'FAIL' || policy === 'TRUNCATE') && run.ctx.steps.length === 1 && rangeCollections(run.ctx.steps[0]) !== null;
+  const { kind, options } = run.job;
+  const whole = kind === 'VECTORS' ? policy === 'FAIL' || policy === 'TRUNCATE' : kind === 'REINDEX' && (policy === 'TRUNCATE' || (options as JobOptions | null)?.mode === 'BLUE_GREEN');
+  return whole && !run.ctx.live && run.ctx.steps.length === 1 && rangeStep(run.ctx.steps[0]) !== null;
 }
 
 /**
@@ -54,12 +59,13 @@ export function queueable(run: Pick<Run, 'job' | 'ctx'>): boolean {
 export async function queuedCopy(run: Run, queue: PartitionQueue, partitions: PartitionStore, o: QueuedOptions): Promise<void> {
   const { job, ctx } = run;
   const s = ctx.steps[0] as Step<VectorRecord>;
-  const source = s.source as VectorCollection;
+  const source = rangeStep(s)!.source;
   const previous = await partitions.listLight(job.id);
   const resumed = previous.length > 0;
   if (!job.plan) await run.update({ plan: await planOf(ctx, false, job.batchSize) });
   const before = resumed ? null : await prepareTarget(run, job.onConflict as ConflictPolicy);
   await run.check();
+  await ctx.before?.();
   const total = await source.count();
   const prior = (job.progress as MigrationProgress | null)?.steps.find((x) => x.name === s.name);
   const sp: StepProgress = { name: s.name, total, read: 0, written: 0, skipped: 0, errors: 0, ms: prior?.ms ?? 0, finished: false, rejected: [], targetBefore: before ? before[0] : (prior?.targetBefore ?? 0) };
@@ -90,6 +96,7 @@ export async function queuedCopy(run: Run, queue: PartitionQueue, partitions: Pa
   await run.check();
   progress.phase = 'index';
   await run.update({ progress });
+  if (job.kind === 'REINDEX') return verifyReindex(run, s, progress, results.length);
   // Both whole sides read again while the target builds its index (reads; the build only blocks writes).
   const rejectedIds = new Set((await partitions.rejects(job.id, undefined, false)).map((r) => r.reject.id));
   const tally = ctx.orphans ? new OrphanTally() : null;
@@ -106,6 +113,26 @@ export async function queuedCopy(run: Run, queue: PartitionQueue, partitions: Pa
   await run.update({ progress });
   const [sourceNow, targetNow] = await reads;
   const verification = await verifyWhole(run, s, results.map((p) => p.result as unknown as PartitionResult), { rejected: rejectedIds.size, sourceNow, targetNow, tally });
+  await run.check();
+  await finish(run, progress, verification);
+}
+
+/**
+ * A re-index's end: the documents change while it runs (the app writes them; each page redoes a document
+ * that changed while it was embedded), so what the partitions read is not the measure. As in-process, the
+ * whole store is compared with the documents now (extra chunks fail it; keys the app changed during the
+ * comparison are compared again against the active generation), plus the recall samples.
+ */
+async function verifyReindex(run: Run, s: Step<VectorRecord>, progress: MigrationProgress, parts: number): Promise<void> {
+  const { job, ctx } = run;
+  await s.target.finish?.();
+  progress.steps[0].finished = true;
+  await run.check();
+  await ctx.after?.();
+  progress.phase = 'verify';
+  await run.update({ progress });
+  const verification = await verifyOf(ctx, job.batchSize, { rejected: await run.rejects.ids(), seed: job.id, progress });
+  verification.notes.push(`${s.name}: built as ${parts} partition(s) on queue workers; the whole store compared with the documents at the end.`);
   await run.check();
   await finish(run, progress, verification);
 }
