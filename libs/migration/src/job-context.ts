@@ -144,8 +144,11 @@ export class ContextBuilder {
     return this.deps.target;
   }
 
-  /** `readOnly`: for a verification (nothing is created: a BLUE_GREEN job's generation must exist). */
-  async build(job: MigrationJobEntity, o: { readOnly?: boolean } = {}): Promise<JobContext> {
+  /**
+   * `readOnly`: for a verification (nothing is created: a BLUE_GREEN job's generation must exist).
+   * `partition`: for a queue worker (the coordinator recorded the generation; a worker never creates one).
+   */
+  async build(job: MigrationJobEntity, o: { readOnly?: boolean; partition?: boolean } = {}): Promise<JobContext> {
     const options = (job.options ?? {}) as JobOptions;
     switch (job.kind as JobKind) {
       case 'RELATIONAL':
@@ -153,7 +156,7 @@ export class ContextBuilder {
       case 'VECTORS':
         return this.vectors(job);
       case 'REINDEX':
-        return this.reindex(job, o.readOnly === true);
+        return this.reindex(job, o);
       case 'FULL_STACK':
         return this.fullStack(job);
       case 'EXPORT':
@@ -432,18 +435,20 @@ export class ContextBuilder {
    * one it recorded before (a resume), or a new one on its first run. A verification reads the one it
    * built in whatever state (nothing is created); a run refuses one that is not BUILDING any more.
    */
-  private async reindexInto(job: MigrationJobEntity, readOnly: boolean): Promise<{ vec: VectorDb; embeddings: Embeddings | undefined; blueGreen?: { generations: ModelGenerations; id: number; building: boolean } }> {
+  private async reindexInto(job: MigrationJobEntity, o: { readOnly?: boolean; partition?: boolean }): Promise<{ vec: VectorDb; embeddings: Embeddings | undefined; blueGreen?: { generations: ModelGenerations; id: number; building: boolean } }> {
     if ((job.options as JobOptions | null)?.mode !== 'BLUE_GREEN') return { vec: this.target.vector, embeddings: this.deps.embeddings };
     const generations = this.deps.generations;
-    if (!generations) throw new BadInputError('mode', 'a BLUE_GREEN re-index needs the app\'s embedding generations (KnowledgeModule), and none were given to the migration service');
-    const existing = readOnly ? await generations.ofJob(job.id) : null;
-    if (readOnly && !existing) throw new SwitchyardError('MIGRATION_STATE', `job ${job.id} never recorded the generation it builds; there is nothing to verify`, { jobId: job.id });
+    if (!generations) throw new BadInputError('mode', 'a BLUE_GREEN re-index needs the app\'s embedding generations (KnowledgeModule, or EMBEDDINGS_NEXT_* for `switchyard worker`), and none were given to the migration service');
+    const lookOnly = o.readOnly || o.partition;
+    const existing = lookOnly ? await generations.ofJob(job.id) : null;
+    if (lookOnly && !existing) throw new SwitchyardError('MIGRATION_STATE', `job ${job.id} never recorded the generation it builds${o.readOnly ? '; there is nothing to verify' : ''}`, { jobId: job.id });
+    if (o.partition && existing!.generation.state !== 'BUILDING') throw new SwitchyardError('MIGRATION_STATE', `generation ${existing!.generation.id} of job ${job.id} is ${existing!.generation.state}; its partitions are not run`, { jobId: job.id });
     const g = existing ?? (await generations.building(job.id));
     return { vec: g.vectors, embeddings: g.embeddings, blueGreen: { generations, id: g.generation.id, building: g.generation.state === 'BUILDING' } };
   }
 
-  private async reindex(job: MigrationJobEntity, readOnly: boolean): Promise<JobContext> {
-    const { vec, embeddings, blueGreen } = await this.reindexInto(job, readOnly);
+  private async reindex(job: MigrationJobEntity, o: { readOnly?: boolean; partition?: boolean }): Promise<JobContext> {
+    const { vec, embeddings, blueGreen } = await this.reindexInto(job, o);
     const rel = this.target.relational;
     if (!embeddings) throw new BadInputError('embeddings', 'a re-index needs the embeddings model (EMBEDDINGS_*), and none was given to the migration service');
     await embeddings.init();

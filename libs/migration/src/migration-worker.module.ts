@@ -6,7 +6,9 @@ import type { WorkerHandle } from './queue/bullmq-queue';
  * Makes a Nest app a migration worker: with MigrationModule (MIGRATION_QUEUE=bullmq, REDIS_URL) it runs
  * queued partitions from bootstrap until shutdown (`app.enableShutdownHooks()` lets SIGTERM finish them).
  * What `switchyard worker` is, for apps that prefer their own process: import only the provider modules,
- * MigrationModule and this one.
+ * MigrationModule and this one. A worker of re-indexes also needs EmbeddingsModule (the same model and
+ * EMBEDDINGS_CHUNK_* as the app), and of a BLUE_GREEN one KnowledgeModule (its ModelGenerations) with
+ * EMBEDDINGS_NEXT_* loaded.
  */
 @Module({})
 export class MigrationWorkerModule implements OnApplicationBootstrap, OnApplicationShutdown {

@@ -25,8 +25,6 @@ import {
   MigrationKind,
   MigrationLogger,
   MigrationVerification,
-  REINDEX_MODES,
-  ReindexMode,
   ResumeOptions,
   StartMigrationInput,
 } from './migration.types';
@@ -42,6 +40,7 @@ import { conflictRefusal, planOf, targetCounts, verifyOf } from './verification'
 import { intIn, oneOf, tableSelection } from './job-input';
 import { captureLost, liveStopped } from './live-outcome';
 import { ModelSwitch } from './model-switch';
+import { SwitchGuards, writesVectors } from './switch-guards';
 
 /** KNOWLEDGE_MAX_DOCUMENT_BYTES' default. */
 const DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024;
@@ -75,6 +74,7 @@ export class MigrationService implements OnApplicationShutdown {
   private queueClient?: BullmqPartitionQueue;
   /** The model switch after a BLUE_GREEN re-index: list, switch, roll back, drop generations. */
   readonly models: ModelSwitch;
+  private readonly guards: SwitchGuards;
 
   constructor(private readonly deps: MigrationDeps) {
     const staleAfterMs = deps.staleAfterMs ?? 30_000;
@@ -90,6 +90,7 @@ export class MigrationService implements OnApplicationShutdown {
       generations: deps.generations,
     });
     this.models = new ModelSwitch(deps.generations, this.store, this.dataDir);
+    this.guards = new SwitchGuards(deps.generations);
     this.logger = deps.logger ?? new Logger('Migration');
     this.targetLabel = deps.target.relational.label;
     this.owner = currentOwner(deps.instanceId);
@@ -118,7 +119,7 @@ export class MigrationService implements OnApplicationShutdown {
     const kind = oneOf<MigrationKind>('kind', input?.kind, MIGRATION_KINDS);
     const source = kind === 'REINDEX' ? ACTIVE_PROFILE : (input.source ?? 'source');
     if (input.full && kind !== 'REINDEX') throw new BadInputError('full', 'full (embed every document again) is an option of a REINDEX job');
-    const mode = await this.reindexMode(kind, input);
+    const mode = await this.guards.reindexMode(kind, input);
     this.contexts.profile(source);
     if (input.live && kind === 'REINDEX') throw new BadInputError('live', 'a live migration is a RELATIONAL, VECTORS or FULL_STACK job (change capture on the source); a REINDEX runs beside the app\'s writes already');
     if (input.live && source === ACTIVE_PROFILE) throw new BadInputError('live', 'a live migration needs a source profile other than the active providers');
@@ -130,53 +131,6 @@ export class MigrationService implements OnApplicationShutdown {
       batchSize: this.batchSize(input.batchSize),
       options: { throttleMs: intIn('throttleMs', input.throttleMs, 0, 60_000, 0), ...(input.tables ? { tables: tableSelection(input.tables) } : {}), ...(input.live ? { live: true } : {}), ...(input.full ? { full: true } : {}), ...(mode === 'BLUE_GREEN' ? { mode } : {}) },
     });
-  }
-
-  /**
-   * A BLUE_GREEN re-index is run for real (it writes nothing the app searches until switchModel) and
-   * needs the app's generations. While a model switch is under way, jobs that write the configured
-   * vector store (VECTORS, FULL_STACK, an IN_PLACE re-index) are refused: the app searches another one.
-   */
-  private async reindexMode(kind: MigrationKind, input: StartMigrationInput): Promise<ReindexMode> {
-    const mode = oneOf<ReindexMode>('mode', input.mode, REINDEX_MODES, 'IN_PLACE');
-    if (mode === 'BLUE_GREEN') {
-      if (kind !== 'REINDEX') throw new BadInputError('mode', 'BLUE_GREEN is a mode of a REINDEX job');
-      if (input.dryRun) throw new BadInputError('dryRun', 'a BLUE_GREEN re-index writes only its new generation, which nothing searches until switchModel; start it without dryRun');
-      if (input.full) throw new BadInputError('full', 'a BLUE_GREEN re-index embeds every document anyway (its generation starts empty)');
-      // The app writes the generation too (every new or changed document, under its lock): the job writes by key beside it.
-      if (input.onConflict !== undefined && input.onConflict !== null && input.onConflict !== 'OVERWRITE') throw new BadInputError('onConflict', `a BLUE_GREEN re-index writes its new generation by key (OVERWRITE) beside the app, which writes every new or changed document there too; leave onConflict out (got ${JSON.stringify(input.onConflict)})`);
-      if (!this.deps.generations) throw new BadInputError('mode', 'a BLUE_GREEN re-index needs the app\'s embedding generations (import KnowledgeModule beside MigrationModule)');
-      return mode;
-    }
-    if (kind !== 'RELATIONAL') await this.assertNotSwitching(kind);
-    return mode;
-  }
-
-  /** MODEL_SWITCH_IN_PROGRESS while a generation other than the configured store is live: a job must not write the configured store then. */
-  private async assertNotSwitching(kind: string): Promise<void> {
-    if (!this.deps.generations || !(await this.deps.generations.switching())) return;
-    throw new SwitchyardError(
-      'MODEL_SWITCH_IN_PROGRESS',
-      `a model switch is under way or done (modelGenerations): the app does not search the configured vector store alone, so a ${kind} job into it is refused; finish the switch (switchModel / dropModelGeneration) and point VECTOR_DB_COLLECTION at the active generation's collection first`,
-      { kind },
-    );
-  }
-
-  /** A BLUE_GREEN job is resumed (or run again) only while its generation is BUILDING; refused before the job record is touched. */
-  private async assertGenerationWritable(job: MigrationJobEntity): Promise<void> {
-    if ((job.options as JobOptions | null)?.mode !== 'BLUE_GREEN' || !this.deps.generations) return;
-    const g = (await this.deps.generations.ofJob(job.id))?.generation;
-    if (g && g.state !== 'BUILDING') {
-      throw new SwitchyardError('MIGRATION_STATE', `generation ${g.id}, built by job ${job.id}, is ${g.state}: the job cannot write it again; start a new BLUE_GREEN re-index instead`, { generation: g.id, state: g.state, jobId: job.id });
-    }
-  }
-
-  /** Whether a job writes the configured vector store (refused during a model switch). */
-  private writesVectors(job: MigrationJobEntity): boolean {
-    const o = (job.options ?? {}) as JobOptions;
-    if (job.dryRun) return false;
-    if (job.kind === 'REINDEX') return o.mode !== 'BLUE_GREEN';
-    return job.kind === 'VECTORS' || job.kind === 'FULL_STACK' || (job.kind === 'IMPORT' && o.dataset === 'VECTORS');
   }
 
   /** Ends the write freeze a live job left on a source profile (rolling back to it). True if it was frozen. */
@@ -248,7 +202,7 @@ export class MigrationService implements OnApplicationShutdown {
     const succeeded = job.status === 'SUCCEEDED' || job.status === 'SUCCEEDED_WITH_REJECTS';
     if (succeeded && !options.overwrite) return this.store.toJob(job);
     if (job.status === 'PLANNED') return this.run(id);
-    await this.assertGenerationWritable(job);
+    await this.guards.assertGenerationWritable(job);
     const dead = (holder: MigrationJobEntity) => this.store.isStale(holder) || ownerIsDead(holder.owner, this.owner);
     if (job.status === 'RUNNING' && !dead(job)) {
       throw new SwitchyardError('MIGRATION_STATE', `job ${id} is running in another process (${job.owner ?? 'unknown owner'}, last heartbeat ${job.heartbeatAt?.toISOString()}); cancel it first or wait for it`, { id });
@@ -436,7 +390,7 @@ export class MigrationService implements OnApplicationShutdown {
       job.heartbeatAt = new Date();
       if (!created) await this.store.patchAsRun(job.id, runId, this.pick(job, 'status', 'dryRun', 'onConflict', 'options', 'progress', 'verification', 'backups', 'error', 'startedAt', 'finishedAt', 'heartbeatAt'));
       // Also when run from a plan or resumed: the check at start() may be long past.
-      if (this.writesVectors(job)) await this.assertNotSwitching(job.kind);
+      if (writesVectors(job)) await this.guards.assertNotSwitching(job.kind);
       ctx = await this.contexts.build(job);
       if (!job.dryRun) {
         // A queued job keeps its progress in its partitions, not in checkpoints.

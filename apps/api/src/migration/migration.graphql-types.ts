@@ -182,6 +182,7 @@ export class StartMigrationInput {
   @Field({ defaultValue: false }) dryRun: boolean;
   @Field(() => ConflictPolicyEnum, { nullable: true, description: 'Default FAIL. A BLUE_GREEN re-index writes by key beside the app: OVERWRITE, its default, is the only one it takes.' }) onConflict?: ConflictPolicyEnum;
   @Field(() => Int, { nullable: true }) batchSize?: number;
+  @Field(() => Int, { nullable: true, description: 'Milliseconds to pause after each batch (0-60000, default 0): spares the app and the embedding model; queue workers pause too.' }) throttleMs?: number;
   @Field(() => [String], { nullable: true, description: 'RELATIONAL: only these tables (users, documents, or a host table by name).' }) includeTables?: string[];
   @Field(() => [String], { nullable: true, description: 'RELATIONAL: every table but these.' }) excludeTables?: string[];
   @Field({ defaultValue: false, description: 'RELATIONAL, VECTORS or FULL_STACK: a live migration (change-capture triggers on the source relational database with your consent, catch-up, a short write freeze, CUT_OVER).' }) live: boolean;

@@ -62,7 +62,7 @@ export class MigrationResolver {
   startMigration(@Args('input') input: StartMigrationInput): Promise<MigrationJob> {
     const { includeTables, excludeTables, ...rest } = input;
     const tables = includeTables || excludeTables ? { include: includeTables ?? undefined, exclude: excludeTables ?? undefined } : undefined;
-    return this.service.start({ ...rest, batchSize: input.batchSize ?? undefined, tables });
+    return this.service.start({ ...rest, batchSize: input.batchSize ?? undefined, throttleMs: input.throttleMs ?? undefined, tables });
   }
 
   @Mutation(() => MigrationJobModel, { description: 'Continues a stopped job from its checkpoints; with overwrite, a finished or failed job runs again from the start (OVERWRITE).' })

@@ -81,7 +81,7 @@ export class PartitionWorker {
     const t0 = Date.now();
     let ctx: JobContext | undefined;
     try {
-      ctx = await this.deps.contexts.build(job);
+      ctx = await this.deps.contexts.build(job, { partition: true });
       if (ctx.refusal) throw ctx.refusal;
       const step = ctx.steps.find((s) => s.name === task.step);
       if (!step) throw new SwitchyardError('MIGRATION_STATE', `job ${task.jobId} has no step ${JSON.stringify(task.step)}`);
@@ -113,6 +113,7 @@ export class PartitionWorker {
         after: cursor ?? undefined,
         // By key: a retry rewrites the records an earlier attempt wrote after its last commit.
         mode: { first: 'overwrite', rest: 'overwrite' },
+        throttleMs: (job.options as { throttleMs?: number } | null)?.throttleMs,
         check: async () => {
           await gone();
         },

@@ -89,6 +89,8 @@ export async function queuedCopy(run: Run, queue: PartitionQueue, partitions: Pa
     if (!(e instanceof TakenOver) && (await run.store.getEntity(job.id).catch(() => null))?.runId === run.runId) {
       await stop(run, queue, partitions, todo.map((t) => t.idx));
       await rejects.fileStopped().catch(() => undefined);
+      // As in-process: the bulk-load index dropped above is built again (an in-place re-index stopped half-way must not leave the store the app searches unindexed).
+      await s.target.finish?.().catch(() => undefined);
     }
     throw e;
   }
