@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { Client } from 'pg';
 import { createRelationalDb, DocumentEntity, MigrationPartitionEntity, UsersRepository } from '@switchyard/relational-db';
 import { startApp, TestApp } from '../support/app';
 import { serviceEnv } from '../support/services';
@@ -162,6 +163,32 @@ describe('BLUE_GREEN re-index as partitions on BullMQ workers (real app, Redis, 
   afterAll(async () => {
     for (const w of workers) w.child.kill('SIGKILL');
     await t?.close();
+  });
+
+  it('an in-place re-index with TRUNCATE runs as partitions too: backed up and counted first, verified, the store indexed again', async () => {
+    const admin = t.token('ops', ['admin']);
+    const alice = t.token('alice');
+    const started = await t.gql<{ startMigration: { id: string } }>(`mutation { startMigration(input: { kind: REINDEX, onConflict: TRUNCATE }) { id } }`, {}, admin);
+    expect(started.errors).toBeUndefined();
+    const id = started.data!.startMigration.id;
+    const done = await finished(t, id);
+    expect({ status: done.status, error: done.error, ok: done.verification?.ok }).toEqual({ status: 'SUCCEEDED', error: null, ok: true });
+    const JOBQ = `query($id: ID!) { migration(id: $id) { mode backups { rows empty } progress { queue { partitions finished } } } }`;
+    const job = (await t.gql<{ migration: { mode: string; backups: Array<{ rows: number; empty: boolean | null }>; progress: { queue: { partitions: number; finished: number } | null } } }>(JOBQ, { id }, admin)).data!.migration;
+    expect(job.mode).toBe('IN_PLACE');
+    expect(job.progress.queue).toEqual({ partitions: PARTS, finished: PARTS });
+    expect(job.backups).toHaveLength(1);
+    expect(job.backups[0].rows).toBeGreaterThanOrEqual(QDOCS); // every chunk of the store it emptied, counted
+    const hit = (await t.gql<{ searchKnowledge: Array<{ documentId: string; model: string }> }>(SEARCH, { q: 'Record 77 part 1: the archivist 232 filed the map.' }, alice)).data!.searchKnowledge[0];
+    expect({ doc: hit?.documentId, model: hit?.model }).toEqual({ doc: 'doc-77', model: 'switchyard-test-mini' });
+    const sql = new Client(t.env.RELATIONAL_DB_URL);
+    await sql.connect();
+    try {
+      const { rows } = await sql.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = 'switchyard_embeddings' AND indexdef LIKE '%hnsw%'`);
+      expect(rows[0].n).toBe(1); // dropped for the load, built again once
+    } finally {
+      await sql.end();
+    }
   });
 
   it('ends verified with every partition done, a killed worker’s range done again by the other, and the flip serves writes made meanwhile', async () => {
