@@ -145,8 +145,13 @@ export class ModelGenerations {
     return { generation: g, embeddings: this.models.get(g.model), vectors: await this.storeOf(g) };
   }
 
+  /** Whether a generation is the configured store itself. */
+  private isBase(g: Generation): boolean {
+    return g.collection === this.base.collection && g.dimensions === this.base.dimensions;
+  }
+
   private storeOf(g: Generation): Promise<VectorDb> {
-    if (g.collection === this.base.collection && g.dimensions === this.base.dimensions) return Promise.resolve(this.base);
+    if (this.isBase(g)) return Promise.resolve(this.base);
     let store = this.stores.get(g.collection);
     if (!store) {
       const db = this.base.sibling(g.collection, g.dimensions, g.model);
@@ -163,12 +168,9 @@ export class ModelGenerations {
    * moment it is recorded, every write of every instance also goes to it.
    */
   async building(jobId: string): Promise<Served> {
-    const rows = await this.list();
-    const mine = rows.find((g) => g.jobId === jobId);
-    if (mine?.state === 'BUILDING') return this.serve(mine);
-    if (mine) {
-      throw new SwitchyardError('MIGRATION_STATE', `generation ${mine.id}, built by job ${jobId}, is ${mine.state}: this job cannot write it again${mine.state === 'DROPPED' ? '' : ' (its switch happened)'}; start a new BLUE_GREEN re-index instead`, { generation: mine.id, state: mine.state });
-    }
+    const mine = await this.buildingOf(jobId);
+    if (mine) return mine;
+    const rows = this.rows ?? (await this.list());
     const active = (await this.active()).generation;
     const next = this.models.all.find((e) => e.model !== active.model);
     if (!next) {
@@ -206,6 +208,20 @@ export class ModelGenerations {
     } finally {
       await db.close();
     }
+  }
+
+  /**
+   * The BUILDING generation of a BLUE_GREEN re-index job, read now; null when the job recorded none yet.
+   * MIGRATION_STATE when its generation is not BUILDING any more (switched to, or dropped): the job must
+   * not write it again.
+   */
+  async buildingOf(jobId: string): Promise<Served | null> {
+    const mine = (await this.list()).find((g) => g.jobId === jobId);
+    if (!mine) return null;
+    if (mine.state !== 'BUILDING') {
+      throw new SwitchyardError('MIGRATION_STATE', `generation ${mine.id}, built by job ${jobId}, is ${mine.state}: this job cannot write it again${mine.state === 'DROPPED' ? '' : ' (its switch happened)'}; start a new BLUE_GREEN re-index instead`, { generation: mine.id, state: mine.state, jobId });
+    }
+    return this.serve(mine);
   }
 
   /** The generation a BLUE_GREEN re-index job built or builds, in any state (null: none yet). */
@@ -253,7 +269,7 @@ export class ModelGenerations {
     await this.list();
     await new Promise((r) => setTimeout(r, this.dropWaitMs(graceMs)));
     // A handle of its own, not the cached one (released by every read of the generations from now on).
-    const store = g.collection === this.base.collection && g.dimensions === this.base.dimensions ? this.base : this.base.sibling(g.collection, g.dimensions, g.model);
+    const store = this.isBase(g) ? this.base : this.base.sibling(g.collection, g.dimensions, g.model);
     try {
       await store.init();
       await beforeDestroy?.(store, g);

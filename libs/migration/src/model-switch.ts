@@ -1,12 +1,12 @@
 import { BadInputError, SwitchyardError } from '@switchyard/core';
-
-/** The longest grace period a drop takes (10 minutes). */
-const MAX_GRACE_MS = 600_000;
 import type { Generation, ModelGenerations } from '@switchyard/knowledge';
 import type { MigrationJobEntity } from '@switchyard/relational-db';
 import { backUpCollection } from './collection-backup';
 import { VectorCollection } from './datasets';
 import type { JobStore } from './job-store';
+
+/** The longest grace period a drop takes (10 minutes). */
+const MAX_GRACE_MS = 600_000;
 
 /** The counted backup a generation's GC took before removing its collection (a file in the data dir). */
 export interface GenerationBackup {

@@ -40,11 +40,7 @@ export class SwitchGuards {
 
   /** A BLUE_GREEN job is resumed (or run again) only while its generation is BUILDING; refused before the job record is touched. */
   async assertGenerationWritable(job: MigrationJobEntity): Promise<void> {
-    if ((job.options as JobOptions | null)?.mode !== 'BLUE_GREEN' || !this.generations) return;
-    const g = (await this.generations.ofJob(job.id))?.generation;
-    if (g && g.state !== 'BUILDING') {
-      throw new SwitchyardError('MIGRATION_STATE', `generation ${g.id}, built by job ${job.id}, is ${g.state}: the job cannot write it again; start a new BLUE_GREEN re-index instead`, { generation: g.id, state: g.state, jobId: job.id });
-    }
+    if ((job.options as JobOptions | null)?.mode === 'BLUE_GREEN' && this.generations) await this.generations.buildingOf(job.id);
   }
 }
 
