@@ -3,7 +3,7 @@
  * A throw-away Chroma server for tests, using the server built into the npm `chromadb` package
  * (`chromadb-js-bindings-linux-x64-gnu`, pinned to 1.0.5 via npm overrides).
  *
- *   startChroma({ log })  -> { url, port, dataDir, stop() }
+ *   startChroma({ log })  -> { url, port, dataDir, stop({ keepData }) }
  *   checkChroma(url)      -> heartbeat value (throws a readable Error if unreachable)
  */
 const fs = require('node:fs');
@@ -104,12 +104,13 @@ async function startChroma({ log = defaultLog } = {}) {
     }
 
     let stopping;
-    const stop = () => {
+    /** `keepData`: leave the data directory (a test reads it after the server stopped; it removes it). */
+    const stop = ({ keepData = false } = {}) => {
       stopping ??= (async () => {
         const ts = Date.now();
         await stopChild(child, 'SIGTERM', 10000);
         dispose();
-        rmrf(tmp);
+        if (!keepData) rmrf(tmp);
         log(`Chroma: stopped in ${elapsed(ts)}`);
       })();
       return stopping;

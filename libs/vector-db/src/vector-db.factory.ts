@@ -1,4 +1,5 @@
 import { VectorDbConfig } from '@switchyard/core';
+import { ChromaPersistVectorDb } from './drivers/chroma-persist.driver';
 import { ChromaVectorDb } from './drivers/chromadb.driver';
 import { PgvectorVectorDb } from './drivers/pgvector.driver';
 import { SqliteVecVectorDb } from './drivers/sqlite-vec.driver';
@@ -15,7 +16,8 @@ export function createVectorDb(config: VectorDbConfig, model: string | null): Ve
     case 'pgvector':
       return new PgvectorVectorDb(config, model);
     case 'chromadb':
-      return new ChromaVectorDb(config, model);
+      // A persist directory is read without a server, read-only (configuration allows it for sources only).
+      return config.persistDir ? new ChromaPersistVectorDb({ ...config, persistDir: config.persistDir }) : new ChromaVectorDb(config, model);
     default: {
       const never: never = config;
       throw new Error(`unknown vector provider ${JSON.stringify(never)}`);

@@ -52,7 +52,18 @@ export type VectorDbConfig =
       /** HNSW candidate list per query (VECTOR_DB_HNSW_EF_SEARCH, default 100; at least 4 k for a query of k). */
       efSearch?: number;
     }
-  | { provider: 'chromadb'; url: string; dimensions: number; collection: string; timeoutMs?: number };
+  | {
+      provider: 'chromadb';
+      url: string;
+      dimensions: number;
+      collection: string;
+      timeoutMs?: number;
+      /**
+       * A migration source read from a Chroma persist directory instead of the server
+       * (MIGRATION_<NAME>_VECTOR_DB_CHROMA_PERSIST_DIR): read-only, no server needed.
+       */
+      persistDir?: string;
+    };
 
 export interface EmbeddingsConfig {
   provider: 'xenova';
@@ -249,6 +260,12 @@ function parseProfile(env: Env, name: string, p: string, issues: Issues, default
         collection,
         timeoutMs: timeout('VECTOR'),
       };
+      {
+        const persistDir = issues.parse(env, `${p}VECTOR_DB_CHROMA_PERSIST_DIR`, str(undefined)) as string | undefined;
+        if (persistDir && defaults) {
+          issues.list.push(`${p}VECTOR_DB_CHROMA_PERSIST_DIR: only a migration source is read from a persist directory (MIGRATION_<NAME>_VECTOR_DB_CHROMA_PERSIST_DIR); the app reads and writes Chroma through its server (VECTOR_DB_CHROMA_URL)`);
+        } else if (persistDir) vector.persistDir = persistDir;
+      }
       break;
     case 'sqlite-vec':
     default: {

@@ -1,5 +1,7 @@
 import { DEFAULT_PROVIDER_TIMEOUT_MS, SwitchyardError, VectorDbConfig } from '@switchyard/core';
 import { ChromaClient, ChromaNotFoundError, Collection, Metadata as ChromaMetadata, Where } from 'chromadb';
+
+export type { ChromaMetadata };
 import { assertCollectionName } from '../identifiers';
 import { compareIds, VectorDb } from '../vector-db.port';
 import { Metadata, StoredMeta, VectorMatch, VectorQuery, VectorRecord } from '../vector-db.types';
@@ -10,9 +12,11 @@ type Config = Extract<VectorDbConfig, { provider: 'chromadb' }>;
  * Reserved metadata keys: the record's fields, the exact user metadata as JSON (Chroma drops nulls and
  * rounds some floats in its native metadata, which is still written for filtering), and the exact vector.
  */
-const K = { user: 'userId', doc: 'documentId', chunk: 'chunkIndex', meta: '__sy_meta', f32: '__sy_f32' } as const;
+export const CHROMA_KEYS = { user: 'userId', doc: 'documentId', chunk: 'chunkIndex', meta: '__sy_meta', f32: '__sy_f32' } as const;
+const K = CHROMA_KEYS;
 const RESERVED = new Set<string>(Object.values(K));
-const META = { dims: 'switchyard:dimensions', model: 'switchyard:model', metric: 'hnsw:space' } as const;
+export const CHROMA_META = { dims: 'switchyard:dimensions', model: 'switchyard:model', metric: 'hnsw:space' } as const;
+const META = CHROMA_META;
 /** Chroma caps ids per request; stay well below. */
 const MAX_BATCH = 1000;
 /** How often listing all ids is started again when deletions keep shifting the offsets. */
@@ -32,7 +36,7 @@ function toChroma(r: VectorRecord): ChromaMetadata {
 }
 
 /** The exact vector written, if recorded and consistent with what Chroma holds; else Chroma's. */
-function embeddingOf(m: ChromaMetadata | null, stored: ArrayLike<number> | null | undefined): Float32Array {
+export function embeddingOf(m: ChromaMetadata | null, stored: ArrayLike<number> | null | undefined): Float32Array {
   const fromChromaVec = Float32Array.from(stored ?? []);
   const raw = m?.[K.f32];
   if (typeof raw !== 'string') return fromChromaVec;
@@ -44,7 +48,7 @@ function embeddingOf(m: ChromaMetadata | null, stored: ArrayLike<number> | null 
   return na > 0 && nb > 0 && dot / Math.sqrt(na * nb) > 0.9999 ? exact : fromChromaVec;
 }
 
-function fromChroma(id: string, content: string | null, m: ChromaMetadata | null) {
+export function fromChroma(id: string, content: string | null, m: ChromaMetadata | null) {
   const src = m ?? {};
   let meta: Metadata = {};
   if (typeof src[K.meta] === 'string') meta = JSON.parse(src[K.meta] as string) as Metadata;
