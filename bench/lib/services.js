@@ -3,7 +3,8 @@
  * The servers the benchmarks run against, started once per run with the project's own launchers
  * (scripts/services): PostgreSQL 17 + pgvector (a fresh database per measured run) and Chroma.
  * BENCH_DATABASE_URL / BENCH_CHROMA_URL / BENCH_REDIS_URL use existing servers instead (Redis: also REDIS_URL,
- * then the machine's 127.0.0.1:6379).
+ * then the machine's 127.0.0.1:6379); BENCH_CHROMA_PERSIST_DIR names the data directory of BENCH_CHROMA_URL's
+ * server (the `vectors` benchmark also reads the collection straight from it).
  */
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
@@ -33,10 +34,16 @@ class Services {
 
   async chromaUrl() {
     if (!this.chroma) {
-      if (process.env.BENCH_CHROMA_URL) this.chroma = { url: process.env.BENCH_CHROMA_URL, stop: async () => undefined };
+      if (process.env.BENCH_CHROMA_URL) this.chroma = { url: process.env.BENCH_CHROMA_URL, dataDir: process.env.BENCH_CHROMA_PERSIST_DIR || null, stop: async () => undefined };
       else this.chroma = await chroma.startChroma({ log });
     }
     return this.chroma.url;
+  }
+
+  /** The Chroma server's persist directory, or null when it is unknown (BENCH_CHROMA_URL without BENCH_CHROMA_PERSIST_DIR). */
+  async chromaPersistDir() {
+    await this.chromaUrl();
+    return this.chroma.dataDir || null;
   }
 
   /** Redis for the queue benchmark: BENCH_REDIS_URL / REDIS_URL, the machine's 127.0.0.1:6379, or a private redis-server. */

@@ -5,7 +5,7 @@
  *  - the raw binary COPY rate into pgvector alone (one COPY stream of pre-built rows, index built after).
  */
 import type { VectorDbConfig } from '@switchyard/core';
-import { ChromaVectorDb, createVectorDb } from '@switchyard/vector-db';
+import { ChromaPersistVectorDb, ChromaVectorDb, createVectorDb } from '@switchyard/vector-db';
 import { ChromaClient, Collection } from 'chromadb';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
@@ -62,16 +62,18 @@ export interface VectorsArgs {
   dims: number;
   dataDir: string;
   batchSize?: number;
+  /** Read the collection from this Chroma persist directory instead of the server (VECTOR_DB_CHROMA_PERSIST_DIR). */
+  persistDir?: string;
 }
 
 /** MigrationService VECTORS from Chroma into pgvector (timed: open target + job, incl. HNSW build and verification). */
 export async function switchyardVectors(a: VectorsArgs): Promise<void> {
   // Instrumentation only: when the Chroma source reads a page, when the target writes one, the index build.
   const reads: Intervals = [];
-  timeCalls(ChromaVectorDb.prototype, 'doPage', reads);
+  timeCalls((a.persistDir ? ChromaPersistVectorDb : ChromaVectorDb).prototype, 'doPage', reads);
   const { writes, index } = instrumentPgvector();
 
-  const source: VectorDbConfig = { provider: 'chromadb', url: a.chromaUrl, dimensions: a.dims, collection: a.collection };
+  const source: VectorDbConfig = { provider: 'chromadb', url: a.chromaUrl, dimensions: a.dims, collection: a.collection, ...(a.persistDir ? { persistDir: a.persistDir } : {}) };
   const r = await migrate({ pgUrl: a.pgUrl, vector: { dims: a.dims, model: MODEL }, source: { vector: source }, dataDir: a.dataDir, input: { kind: 'VECTORS', source: 'source', onConflict: 'FAIL', batchSize: a.batchSize } });
   const { ms, written } = r;
   const { start, verify, end } = r.marks;
@@ -146,6 +148,24 @@ export async function rawChromaRead(a: RawReadArgs): Promise<void> {
   const coll = await chromaClient(a.chromaUrl).getCollection({ name: a.collection, embeddingFunction: null as never });
   let n = 0;
   for await (const page of chromaPages(coll)) n += page.ids.length;
+  report({ items: n, ms: since(t0) });
+}
+
+export interface PersistReadArgs {
+  chromaUrl: string;
+  collection: string;
+  persistDir: string;
+  dims: number;
+}
+
+/** The persist-directory reader alone: every record of the collection through ChromaPersistVectorDb.scan, nothing else. */
+export async function rawPersistRead(a: PersistReadArgs): Promise<void> {
+  const t0 = now();
+  const db = createVectorDb({ provider: 'chromadb', url: a.chromaUrl, dimensions: a.dims, collection: a.collection, persistDir: a.persistDir }, null);
+  await db.init({ createIfMissing: false });
+  let n = 0;
+  for await (const page of db.scan(PAGE)) n += page.length;
+  await db.close();
   report({ items: n, ms: since(t0) });
 }
 

@@ -7,7 +7,7 @@
  */
 import 'reflect-metadata';
 import { genSqlite, switchyardRelational } from './relational';
-import { naiveLoop, rawChromaRead, rawCopy, seedChroma, switchyardVectors } from './vectors';
+import { naiveLoop, rawChromaRead, rawPersistRead, rawCopy, seedChroma, switchyardVectors } from './vectors';
 import { rawEmbed, seedDocuments, switchyardReindex } from './reindex';
 import { rawSearch, seedSearch, switchyardSearch } from './search';
 import { seedLive, switchyardLive } from './live';
@@ -22,6 +22,7 @@ const TASKS: Record<string, (args: any) => Promise<void>> = {
   'vectors-switchyard': switchyardVectors,
   'vectors-naive': naiveLoop,
   'vectors-raw-read': rawChromaRead,
+  'vectors-persist-read': rawPersistRead,
   'vectors-raw-copy': rawCopy,
   'vectors-langchain': langchainCopy,
   'reindex-seed': seedDocuments,

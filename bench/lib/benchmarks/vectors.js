@@ -24,11 +24,11 @@ async function ensureCollection(ctx, v) {
 }
 
 /** Switchyard's VECTORS job into a fresh database; used by `vectors` and `memory`. */
-async function switchyardVectors(ctx, v, nodeArgs = []) {
+async function switchyardVectors(ctx, v, nodeArgs = [], persistDir = undefined) {
   const { url: chromaUrl, collection } = await ensureCollection(ctx, v);
   const pgUrl = await ctx.services.freshDatabase('vec_sy');
   await ctx.checkpoint();
-  const r = await runWorker('vectors-switchyard', { chromaUrl, collection, pgUrl, dims: v.dims, dataDir: ctx.tmpDir }, { side: 'switchyard', nodeArgs });
+  const r = await runWorker('vectors-switchyard', { chromaUrl, collection, pgUrl, dims: v.dims, dataDir: ctx.tmpDir, persistDir }, { side: persistDir ? 'switchyard-persist' : 'switchyard', nodeArgs });
   await ctx.services.drop(pgUrl);
   if (r.items !== v.n) throw new Error(`Switchyard wrote ${r.items} vectors, expected ${v.n}`);
   return r;
@@ -62,6 +62,16 @@ async function run(ctx) {
   } else out.notes.push(`LangChain.js: not run: ${lc.why}.`);
   ctx.log('Switchyard MigrationService VECTORS ...');
   const sy = await switchyardVectors(ctx, v);
+  // The same job reading the collection from the server's persist directory (the server idle meanwhile).
+  const persistDir = await ctx.services.chromaPersistDir();
+  let disk = null;
+  let diskRead = null;
+  if (persistDir) {
+    ctx.log('persist-directory read alone ...');
+    diskRead = await runWorker('vectors-persist-read', { chromaUrl, collection, persistDir, dims: v.dims }, { side: 'persist-read' });
+    ctx.log('Switchyard MigrationService VECTORS from the persist directory ...');
+    disk = await switchyardVectors(ctx, v, [], persistDir);
+  } else out.notes.push('Persist-directory runs: not run (BENCH_CHROMA_URL is set without BENCH_CHROMA_PERSIST_DIR).');
 
   const b = sy.breakdown;
   const syAll = rate(sy.items, sy.ms);
@@ -84,6 +94,14 @@ async function run(ctx) {
       sideRow('Switchyard job (copy + index + verify)', sy, { 'vs naive': ratio(syAll / naiveRate), 'vs slower raw stage': ratio(syAll / slower) }),
       { side: '  Switchyard copied + indexed (no verify)', records: num(sy.items), 'wall s': secs(b.openTargetMs + b.copyMs), 'records/s': num(syServe), 'peak RSS MiB': '', 'vs naive': ratio(syServe / naiveRate), 'vs slower raw stage': ratio(syServe / slower) },
       { side: '  Switchyard copy stage (no index, no verify)', records: num(sy.items), 'wall s': secs(b.openTargetMs + b.copyNoIndexMs), 'records/s': num(syCopy), 'peak RSS MiB': '', 'vs naive': ratio(syCopy / naiveRate), 'vs slower raw stage': ratio(syCopy / slower) },
+      ...(disk
+        ? [
+            sideRow('persist-directory read alone (ChromaPersistVectorDb.scan)', diskRead, { 'vs naive': ratio(rate(diskRead.items, diskRead.ms) / naiveRate), 'vs slower raw stage': ratio(rate(diskRead.items, diskRead.ms) / slower) }),
+            sideRow('Switchyard job from the persist directory (copy + index + verify)', disk, { 'vs naive': ratio(rate(disk.items, disk.ms) / naiveRate), 'vs slower raw stage': ratio(rate(disk.items, disk.ms) / slower) }),
+            { side: '  from the persist directory: copied + indexed (no verify)', records: num(disk.items), 'wall s': secs(disk.breakdown.openTargetMs + disk.breakdown.copyMs), 'records/s': num(rate(disk.items, disk.breakdown.openTargetMs + disk.breakdown.copyMs)), 'peak RSS MiB': '', 'vs naive': ratio(rate(disk.items, disk.breakdown.openTargetMs + disk.breakdown.copyMs) / naiveRate), 'vs slower raw stage': ratio(rate(disk.items, disk.breakdown.openTargetMs + disk.breakdown.copyMs) / slower) },
+            { side: '  from the persist directory: copy stage (no index, no verify)', records: num(disk.items), 'wall s': secs(disk.breakdown.openTargetMs + disk.breakdown.copyNoIndexMs), 'records/s': num(rate(disk.items, disk.breakdown.openTargetMs + disk.breakdown.copyNoIndexMs)), 'peak RSS MiB': '', 'vs naive': ratio(rate(disk.items, disk.breakdown.openTargetMs + disk.breakdown.copyNoIndexMs) / naiveRate), 'vs slower raw stage': ratio(rate(disk.items, disk.breakdown.openTargetMs + disk.breakdown.copyNoIndexMs) / slower) },
+          ]
+        : []),
     ],
   });
   out.tables.push({
@@ -95,6 +113,14 @@ async function run(ctx) {
       { what: 'Switchyard: pgvector batches written (busy)', s: secs(b.writeBusyMs) },
       { what: 'Switchyard: verification (re-read both sides, checksums, recall@10)', s: secs(b.verifyMs) },
       { what: 'naive loop: of which reading Chroma', s: secs(naive.breakdown.readMs) },
+      ...(disk
+        ? [
+            { what: 'from the persist directory: HNSW build', s: secs(disk.breakdown.indexMs) },
+            { what: 'from the persist directory: pages read (busy)', s: secs(disk.breakdown.readBusyMs) },
+            { what: 'from the persist directory: pgvector batches written (busy)', s: secs(disk.breakdown.writeBusyMs) },
+            { what: 'from the persist directory: verification', s: secs(disk.breakdown.verifyMs) },
+          ]
+        : []),
     ],
   });
   out.notes.push(`Switchyard verification: recall@10 ${sy.recallAt10}; checksums matched (the job fails otherwise).`);
@@ -102,9 +128,19 @@ async function run(ctx) {
   out.checks.push({ metric: 'floor (slower raw stage + HNSW build) vs naive loop', measured: rate(v.n, floorMs) / naiveRate, target: 'info', met: null });
   out.checks.push({ metric: 'vectors/s vs naive loop (whole job incl. verification)', measured: syAll / naiveRate, target: '>= 10x', met: syAll >= 10 * naiveRate });
   out.checks.push({ metric: `copy stage vs slower raw stage (${readRate < copyRate ? 'Chroma read' : 'COPY'})`, measured: syCopy / slower, target: '>= 0.9x', met: syCopy >= 0.9 * slower });
+  const diskServe = disk ? rate(disk.items, disk.breakdown.openTargetMs + disk.breakdown.copyMs) : null;
+  if (disk) {
+    const diskCopy = rate(disk.items, disk.breakdown.openTargetMs + disk.breakdown.copyNoIndexMs);
+    const diskSlower = Math.min(rate(diskRead.items, diskRead.ms), copyRate);
+    out.checks.push({ metric: 'from the persist directory: vectors/s vs naive loop (copied + indexed)', measured: diskServe / naiveRate, target: '>= 10x', met: diskServe >= 10 * naiveRate });
+    out.checks.push({ metric: 'from the persist directory: vectors/s vs naive loop (whole job incl. verification)', measured: rate(disk.items, disk.ms) / naiveRate, target: 'info', met: null });
+    out.checks.push({ metric: `from the persist directory: copy stage vs its slower raw stage (${rate(diskRead.items, diskRead.ms) < copyRate ? 'persist read' : 'COPY'})`, measured: diskCopy / diskSlower, target: '>= 0.9x', met: diskCopy >= 0.9 * diskSlower });
+    out.notes.push(`From the persist directory: recall@10 ${disk.recallAt10}; checksums matched (the job fails otherwise).`);
+  }
   if (langchain) {
     const l = langchain.breakdown;
     const lcRate = rate(langchain.items, langchain.ms);
+    if (disk) out.checks.push({ metric: 'from the persist directory: vectors/s vs LangChain.js (copied + indexed)', measured: diskServe / lcRate, target: '>= 3x', met: diskServe >= 3 * lcRate });
     out.checks.push({ metric: 'vectors/s vs LangChain.js (copied + indexed)', measured: syServe / lcRate, target: '>= 3x', met: syServe >= 3 * lcRate });
     out.checks.push({ metric: 'vectors/s vs LangChain.js (Switchyard whole job incl. verification)', measured: syAll / lcRate, target: 'info', met: null });
     out.notes.push(
@@ -113,7 +149,7 @@ async function run(ctx) {
         'Its table has no user or document column (they are metadata keys) and nothing compares the copy with the source afterwards.',
     );
   }
-  out.raw = { switchyard: sy, naive, read, copy };
+  out.raw = { switchyard: sy, switchyardPersist: disk, persistRead: diskRead, naive, read, copy };
   return out;
 }
 

@@ -55,12 +55,14 @@ export class VectorCollection implements DataReader<VectorRecord>, DataWriter<Ve
   }
 
   async write(items: VectorRecord[], mode: WriteMode): Promise<{ written: number; skipped: number }> {
+    // A stored id is an error: the store refuses the whole batch (pgvector on its primary key, in one COPY).
+    if (mode === 'error') {
+      await this.db.insertNew(items);
+      return { written: items.length, skipped: 0 };
+    }
     let todo = items;
     if (mode !== 'overwrite' && items.length) {
       const present = new Set(await this.db.existingIds(items.map((r) => r.id)));
-      if (present.size && mode === 'error') {
-        throw new SwitchyardError('CONFLICT', `${present.size} of the vector ids being written are already in ${this.label} (e.g. ${JSON.stringify([...present][0])})`, { collection: this.name, present: present.size });
-      }
       todo = items.filter((r) => !present.has(r.id));
     }
     await this.db.upsert(todo);

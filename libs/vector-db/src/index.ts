@@ -7,3 +7,4 @@ export * from './drivers/sqlite-vec.driver';
 export * from './drivers/pgvector.driver';
 export * from './drivers/chromadb.driver';
 export * from './identifiers';
+export * from './drivers/chroma-persist.driver';

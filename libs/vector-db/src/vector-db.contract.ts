@@ -192,6 +192,19 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       expect(await db.count()).toBe(9_999);
     });
 
+    it('insertNew writes new records exactly, and a batch holding one stored id is CONFLICT naming it, writing nothing', async () => {
+      const before = await db.count();
+      const fresh = records.slice(0, 3).map((r, i) => ({ ...r, id: `new-${i}`, metadata: { i } }));
+      await db.insertNew(fresh);
+      expect((await db.records(fresh.map((r) => r.id))).map((r) => [r.id, r.content, r.metadata, Array.from(r.embedding)])).toEqual(fresh.map((r) => [r.id, r.content, r.metadata, Array.from(r.embedding)]));
+      const clash = [{ ...records[4], id: 'new-3' }, { ...records[5], id: 'new-1', content: 'must not replace' }];
+      await expect(db.insertNew(clash)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('"new-1"') });
+      expect(await db.existingIds(['new-3'])).toEqual([]);
+      expect((await db.records(['new-1']))[0].content).toBe(fresh[1].content);
+      await db.deleteIds(fresh.map((r) => r.id));
+      expect(await db.count()).toBe(before);
+    });
+
     it('rejects bad records before writing anything', async () => {
       const before = await db.count();
       const nan = { ...records[1], id: 'bad-nan', embedding: new Float32Array(DIMS).fill(Number.NaN) };

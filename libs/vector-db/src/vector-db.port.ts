@@ -219,16 +219,43 @@ export abstract class VectorDb {
 
   /** Inserts or replaces records by id. All-or-nothing per call. */
   async upsert(records: VectorRecord[]): Promise<void> {
+    if (!this.checkedBatch(records)) return;
+    await this.guard(() => this.doUpsert(records), 'upsert');
+  }
+
+  /**
+   * Inserts records of which none may be stored yet (a bulk copy whose duplicates are an error): an id
+   * already there fails the whole call with CONFLICT and writes nothing. All-or-nothing per call.
+   */
+  async insertNew(records: VectorRecord[]): Promise<void> {
+    if (!this.checkedBatch(records)) return;
+    await this.guard(() => this.doInsertNew(records), 'upsert');
+  }
+
+  /** By default: look the ids up, then upsert. pgvector writes straight into its table instead. */
+  protected async doInsertNew(records: VectorRecord[]): Promise<void> {
+    const present = await this.doExistingIds(records.map((r) => r.id));
+    if (present.length) throw this.alreadyStored(present.length, present[0]);
+    await this.doUpsert(records);
+  }
+
+  protected alreadyStored(n: number | null, example: string | null): SwitchyardError {
+    const what = n === null ? 'vector ids being written are' : `${n} of the vector ids being written ${n === 1 ? 'is' : 'are'}`;
+    return new SwitchyardError('CONFLICT', `${what} already in ${this.provider} collection "${this.collection}" at ${this.location}${example === null ? '' : ` (e.g. ${JSON.stringify(example)})`}`, { collection: this.collection, present: n });
+  }
+
+  /** The shared checks of a write batch; false when there is nothing to write. */
+  private checkedBatch(records: VectorRecord[]): boolean {
     this.assertWritable();
     this.assertUsable();
-    if (!records.length) return;
+    if (!records.length) return false;
     this.validate(records);
     const seen = new Set<string>();
     for (const r of records) {
       if (seen.has(r.id)) throw new SwitchyardError('BAD_INPUT', `vector record id ${JSON.stringify(r.id)} appears twice in one batch`);
       seen.add(r.id);
     }
-    await this.guard(() => this.doUpsert(records), 'upsert');
+    return true;
   }
 
   /** User-scoped k nearest neighbours, best first. */

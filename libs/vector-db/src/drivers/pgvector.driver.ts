@@ -25,6 +25,8 @@ interface Row {
 }
 
 const COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
+/** The columns a write carries, in the order encodeTuple writes them. */
+const COPY_COLUMNS = 'id, user_id, document_id, chunk_index, embedding, content, metadata';
 const COPY_TRAILER = Buffer.from([0xff, 0xff]);
 
 /** One tuple in PostgreSQL's binary COPY format: (id, user_id, document_id, chunk_index, embedding, content, metadata). */
@@ -339,16 +341,37 @@ export class PgvectorVectorDb extends VectorDb {
   }
 
 
+  /** One binary COPY of `records` into `table`. */
+  private async copyInto(c: PoolClient, table: string, records: VectorRecord[]): Promise<void> {
+    async function* body() {
+      yield COPY_HEADER;
+      for (const r of records) yield encodeTuple(r);
+      yield COPY_TRAILER;
+    }
+    await pipeline(Readable.from(body()), c.query(copyFrom(`COPY ${table} (${COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)`)));
+  }
+
+  /**
+   * New records COPY straight into the table (no staging table, no id lookup first): a stored id fails
+   * the COPY on the primary key, its transaction writes nothing, and that is CONFLICT. Inside a joined
+   * transaction a failed COPY would abort the caller's transaction: there it looks the ids up first.
+   */
+  protected override async doInsertNew(records: VectorRecord[]): Promise<void> {
+    if (this.joined) return super.doInsertNew(records);
+    try {
+      await this.tx((c) => this.copyInto(c, this.t.rec, records));
+    } catch (e) {
+      if ((e as { code?: string }).code !== '23505') throw e;
+      const id = /Key \(id\)=\((.*)\) already exists/s.exec((e as { detail?: string }).detail ?? '')?.[1] ?? null;
+      throw this.alreadyStored(null, id);
+    }
+  }
+
   protected async doUpsert(records: VectorRecord[]): Promise<void> {
-    const cols = 'id, user_id, document_id, chunk_index, embedding, content, metadata';
+    const cols = COPY_COLUMNS;
     await this.tx(async (c) => {
       await c.query(`CREATE TEMP TABLE IF NOT EXISTS ${this.t.stage} (id varchar(255), user_id varchar(255), document_id varchar(255), chunk_index integer, embedding vector(${this.dimensions}), content text, metadata jsonb) ON COMMIT DELETE ROWS`);
-      async function* body() {
-        yield COPY_HEADER;
-        for (const r of records) yield encodeTuple(r);
-        yield COPY_TRAILER;
-      }
-      await pipeline(Readable.from(body()), c.query(copyFrom(`COPY ${this.t.stage} (${cols}) FROM STDIN WITH (FORMAT binary)`)));
+      await this.copyInto(c, this.t.stage, records);
       await c.query(
         `INSERT INTO ${this.t.rec} (${cols}) SELECT ${cols} FROM ${this.t.stage}
          ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id, document_id = EXCLUDED.document_id, chunk_index = EXCLUDED.chunk_index,
