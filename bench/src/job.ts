@@ -88,6 +88,7 @@ export async function migrate(o: MigrateOptions): Promise<JobRun & { openMs: num
 export function instrumentPgvector(): { writes: Intervals; index: Intervals } {
   const t = { writes: [] as Intervals, index: [] as Intervals };
   timeCalls(PgvectorVectorDb.prototype, 'doUpsert', t.writes);
+  timeCalls(PgvectorVectorDb.prototype, 'doInsertNew', t.writes);
   timeCalls(PgvectorVectorDb.prototype, 'finishBulkLoad', t.index);
   return t;
 }
