@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShot } from 'node:crypto';
 import { ColumnRow, datasetNameOf, TableIo } from '@switchyard/relational-db';
 import type { VectorRecord } from '@switchyard/vector-db';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
@@ -24,8 +24,14 @@ export function canonical(v: unknown): unknown {
   return v;
 }
 
+/** First 64 bits of SHA-256 of one string, by the one-shot API (half the cost of a Hash object per row). */
+function sha64(text: string): bigint {
+  return BigInt(`0x${oneShot('sha256', text, 'hex').slice(0, 16)}`);
+}
+
 /** First 64 bits of SHA-256 over the parts. */
 export function hash64(...parts: (string | Buffer)[]): bigint {
+  if (parts.length === 1 && typeof parts[0] === 'string') return sha64(parts[0]);
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
   return h.digest().readBigUInt64BE(0);
@@ -109,7 +115,7 @@ export function rowHash(io: TableIo, row: ColumnRow): bigint {
   // One string, hashed at once (the same bytes as feeding the parts one by one: one native call per row).
   let text = `${datasetNameOf(io.meta)}\0`;
   for (const c of columns) text += `${c.databaseName}\0${valueText(columnCanonical(c, row[c.databaseName]))}`;
-  return createHash('sha256').update(text).digest().readBigUInt64BE(0);
+  return sha64(text);
 }
 
 /** Hash of a vector record's fields, without its embedding (what a re-index must reproduce exactly). */
