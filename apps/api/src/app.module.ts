@@ -21,6 +21,7 @@ import { Metrics } from './metrics/metrics';
 import { MetricsModule } from './metrics/metrics.module';
 import { KnowledgeResolver } from './knowledge/knowledge.resolver';
 import { MigrationResolver } from './migration/migration.resolver';
+import { ConsoleModule } from './console/console.module';
 
 /** The caller's identity (HS256 secret or an identity provider's JWKS), for resolvers and graphql-ws. */
 @Module({ providers: [Authenticator], exports: [Authenticator] })
@@ -51,6 +52,7 @@ export class AppModule {
         HealthModule,
         MetricsModule,
         AuthModule,
+        ConsoleModule.forRoot(),
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,
           imports: [MetricsModule, AuthModule],

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
+import { ConsoleModule } from './console/console.module';
 import { ConfigError, loadConfig, SwitchyardConfig, SwitchyardError } from '@switchyard/core';
 import { Logger as AppLogger, PinoLogger } from 'nestjs-pino';
 import { pinoHttp } from 'pino-http';
@@ -29,6 +30,7 @@ export function configureApp(app: NestExpressApplication, config: SwitchyardConf
   app.enableShutdownHooks();
   // No framework advertisement in every response.
   app.disable('x-powered-by');
+  ConsoleModule.mount(app);
   return app;
 }
 

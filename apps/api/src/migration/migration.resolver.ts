@@ -83,6 +83,11 @@ export class MigrationResolver {
     return this.service.cancel(id);
   }
 
+  @Mutation(() => MigrationJobModel, { description: 'Puts back what a job\'s TRUNCATE / OVERWRITE replaced, from the backups it took: a new RESTORE job, verified against the backups\' checksums.' })
+  restoreBackup(@Args('jobId', { type: () => ID }) jobId: string): Promise<MigrationJob> {
+    return this.service.restoreBackup(jobId);
+  }
+
   @Mutation(() => MigrationJobModel)
   exportData(@Args('input') input: ExportDataInput): Promise<MigrationJob> {
     return this.service.exportData({ ...input, source: input.source ?? undefined });

@@ -1,0 +1,118 @@
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, gql, session, signOut } from './api';
+import { HistoryView, JobView, PlanView } from './jobs';
+import './style.css';
+
+const PROVIDERS = `{ providers {
+  relational { provider reachable location error }
+  vector { provider reachable location error collection dimensions storedDimensions storedModel count mismatch }
+  embeddings { provider reachable model dimensions error }
+  llm { provider reachable location model error } } }`;
+
+type Health = { provider: string; reachable: boolean; location?: string | null; error?: string | null; [k: string]: unknown };
+
+/** Where the operator is: #/providers, #/plan, #/jobs, #/job/<id>. */
+function useRoute(): [string, string | undefined] {
+  const read = () => location.hash.replace(/^#\/?/, '').split('/') as [string, string | undefined];
+  const [route, setRoute] = useState(read());
+  useEffect(() => {
+    const on = () => setRoute(read());
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  return [route[0] || 'providers', route[1]];
+}
+
+/** Paste an admin token (or, in development, one click); the API decides: a non-admin token is refused here. */
+function Login({ onIn }: { onIn: () => void }) {
+  const [token, setToken] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [dev, setDev] = useState(false);
+  useEffect(() => {
+    fetch('/console-auth/dev-login', { method: 'HEAD' }).then((r) => setDev(r.ok), () => setDev(false));
+  }, []);
+  const tryToken = async (t: string) => {
+    try {
+      await gql('{ migrations { id } }', {}, t.trim());
+      session.token = t.trim();
+      setError(null);
+      onIn();
+    } catch (e) {
+      const code = e instanceof ApiError ? e.code : undefined;
+      setError(code === 'FORBIDDEN' ? 'This token is not an admin\u2019s: the console needs the admin role.' : `Not signed in: ${(e as Error).message}`);
+    }
+  };
+  const devLogin = async () => {
+    const r = await fetch('/console-auth/dev-login', { method: 'POST' });
+    if (r.ok) await tryToken(((await r.json()) as { token: string }).token);
+  };
+  return (
+    <main class="login">
+      <h1>Switchyard console</h1>
+      <label for="token">Admin token (a JWT with the admin role)</label>
+      <textarea id="token" rows={4} value={token} onInput={(e) => setToken((e.target as HTMLTextAreaElement).value)} />
+      <div class="row">
+        <button onClick={() => tryToken(token)} disabled={!token.trim()}>Sign in</button>
+        {dev && <button class="secondary" onClick={devLogin}>Development login</button>}
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+    </main>
+  );
+}
+
+function HealthRow({ name, h }: { name: string; h: Health }) {
+  const extra = Object.entries(h).filter(([k, v]) => !['provider', 'reachable', 'location', 'error', '__typename'].includes(k) && v !== null && v !== undefined);
+  return (
+    <tr>
+      <th>{name}</th>
+      <td>{h.provider}</td>
+      <td class={h.reachable ? 'ok' : 'bad'}>{h.reachable ? 'reachable' : 'unreachable'}</td>
+      <td>{h.location ?? ''}</td>
+      <td>{extra.map(([k, v]) => `${k}: ${String(v)}`).join(' · ')}{h.error ? <span class="bad"> {h.error}</span> : null}</td>
+    </tr>
+  );
+}
+
+function ProvidersView() {
+  const [p, setP] = useState<Record<string, Health> | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    gql<{ providers: Record<string, Health> }>(PROVIDERS).then((d) => setP(d.providers), (e) => setError((e as Error).message));
+  }, []);
+  if (error) return <p class="error">{error}</p>;
+  if (!p) return <p>Loading…</p>;
+  const mismatch = p.vector?.mismatch as string | null;
+  return (
+    <section>
+      <h2>Active providers</h2>
+      <table class="grid">
+        <thead><tr><th /><th>provider</th><th>state</th><th>location</th><th>details</th></tr></thead>
+        <tbody>{Object.entries(p).map(([k, h]) => <HealthRow key={k} name={k} h={h} />)}</tbody>
+      </table>
+      {mismatch && <p class="error" role="alert">{mismatch}</p>}
+      <p class="hint">Source profiles (MIGRATION_&lt;NAME&gt;_*) are described by a dry run: the Plan view shows each one's store, counts, dimensions and model.</p>
+    </section>
+  );
+}
+
+function App() {
+  const [signedIn, setSignedIn] = useState(!!session.token);
+  const [route, arg] = useRoute();
+  if (!signedIn) return <Login onIn={() => setSignedIn(true)} />;
+  const tab = (id: string, label: string) => <a href={`#/${id}`} class={route === id ? 'active' : ''}>{label}</a>;
+  return (
+    <div>
+      <header>
+        <strong>Switchyard</strong>
+        <nav>{tab('providers', 'Providers')}{tab('plan', 'Plan')}{tab('jobs', 'History')}</nav>
+        <button class="secondary" onClick={() => (signOut(), setSignedIn(false))}>Sign out</button>
+      </header>
+      <main>
+        {route === 'plan' ? <PlanView /> : route === 'jobs' ? <HistoryView /> : route === 'job' && arg ? <JobView id={arg} /> : <ProvidersView />}
+      </main>
+    </div>
+  );
+}
+
+render(<App />, document.getElementById('app')!);
