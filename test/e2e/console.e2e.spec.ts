@@ -91,6 +91,7 @@ describe('operator console (/console) in headless Chromium', () => {
     expect(plan).toContain('documents');
     await page.getByRole('button', { name: 'Start FULL_STACK' }).click();
     await page.waitForURL(/#\/job\//);
+    await page.getByTestId('job-id').filter({ hasText: page.url().split('#/job/')[1] }).waitFor();
     await page.getByTestId('status').filter({ hasText: /SUCCEEDED|FAILED/ }).waitFor({ timeout: 120_000 });
     expect(await status().textContent()).toBe('SUCCEEDED');
     await expect(page.getByTestId('total-bar').getAttribute('data-pct')).resolves.toBe('100');
@@ -108,15 +109,19 @@ describe('operator console (/console) in headless Chromium', () => {
     await page.getByText('The plan is accepted').waitFor();
     await page.getByRole('button', { name: 'Start VECTORS' }).click();
     await page.waitForURL(/#\/job\//);
+    await page.getByTestId('job-id').filter({ hasText: page.url().split('#/job/')[1] }).waitFor();
     await page.getByTestId('status').filter({ hasText: /SUCCEEDED|FAILED/ }).waitFor({ timeout: 120_000 });
     expect(await status().textContent()).toBe('SUCCEEDED');
     await page.getByRole('heading', { name: 'Backups' }).waitFor();
     const first = page.url();
     await page.getByRole('button', { name: 'Restore backup' }).click();
     await page.waitForURL((u) => u.toString() !== first && /#\/job\//.test(u.toString()));
+    // The page of the new job (not the one just left), then its end.
+    const restoreId = page.url().split('#/job/')[1];
+    await page.getByTestId('job-id').filter({ hasText: restoreId }).waitFor();
+    expect(await page.locator('h2').textContent()).toContain('RESTORE');
     await page.getByTestId('status').filter({ hasText: /SUCCEEDED|FAILED/ }).waitFor({ timeout: 120_000 });
     expect(await status().textContent()).toBe('SUCCEEDED');
-    expect(await page.locator('h2').textContent()).toContain('RESTORE');
 
     await page.getByRole('link', { name: 'History' }).click();
     const history = await page.locator('table.grid').textContent();

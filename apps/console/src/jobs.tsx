@@ -93,6 +93,8 @@ export function JobView({ id }: { id: string }) {
   const load = () => gql<{ migration: Job | null }>(`query($id: ID!) { migration(id: $id) { ${JOB_FIELDS} } }`, { id }).then((d) => (d.migration ? setJob(d.migration) : setError(`No job ${id}`)), (e) => setError((e as Error).message));
   useEffect(() => {
     rates.current = [];
+    setJob(null);
+    setError(null);
     void load();
     const stop = socket().subscribe<{ migrationProgress: Job }>(
       { query: `subscription($id: ID!) { migrationProgress(id: $id) { ${JOB_FIELDS} } }`, variables: { id } },
@@ -129,7 +131,7 @@ export function JobView({ id }: { id: string }) {
   return (
     <section class="job">
       <h2>
-        {job.kind} job <code>{job.id}</code> <span class={`status ${job.status}`} data-testid="status">{job.status}</span>
+        {job.kind} job <code data-testid="job-id">{job.id}</code> <span class={`status ${job.status}`} data-testid="status">{job.status}</span>
       </h2>
       <p>
         {job.source} → {job.target} · onConflict {job.onConflict} · phase <b data-testid="phase">{p?.phase ?? '-'}</b> · {duration(job)}

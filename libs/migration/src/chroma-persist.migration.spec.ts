@@ -66,6 +66,8 @@ describe('VECTORS from a Chroma persist directory into pgvector (real Chroma ser
     const viaDisk = await copyInto('from_disk', disk());
     const plan = (await succeeded(viaDisk.svc, viaDisk.svc.start({ kind: 'VECTORS', source: 'src', dryRun: true }))).plan!;
     expect(plan.source.vector).toMatchObject({ provider: 'chromadb', location: `chroma persist directory ${chroma.dataDir}`, model: 'model-a', dimensions: DIMS });
+    // A live migration follows writes on its source: not possible on a directory read without its server.
+    await expect(viaDisk.svc.start({ kind: 'VECTORS', source: 'src', live: true })).rejects.toMatchObject({ code: 'BAD_INPUT', message: expect.stringContaining('cannot follow writes') });
     const b = await succeeded(viaDisk.svc, viaDisk.svc.start({ kind: 'VECTORS', source: 'src', batchSize: 400 }));
     for (const job of [a, b]) expect(job.verification).toMatchObject({ ok: true, tables: [{ sourceCount: N - 1, targetCount: N - 1, checksumMatch: true }] });
     expect(b.verification!.tables[0].sourceChecksum).toBe(a.verification!.tables[0].sourceChecksum);

@@ -379,6 +379,16 @@ export class ContextBuilder {
     if (model && (await into.describe()).storedModel !== model) await into.recordModel(model);
   }
 
+  /**
+   * A live migration follows the app's writes on its source while it copies; a Chroma persist directory
+   * is read without its server and must not change meanwhile: refused before anything is frozen.
+   */
+  private liveRefusal(profile: string): SwitchyardError | null {
+    const v = this.profile(profile)?.vector;
+    if (v?.provider !== 'chromadb' || !v.persistDir) return null;
+    return new BadInputError('live', `the source profile "${profile}" reads a Chroma persist directory (MIGRATION_${profile.toUpperCase()}_VECTOR_DB_CHROMA_PERSIST_DIR), which must not change while it is read: a live migration cannot follow writes there. Stop the server and run the copy without live, or read the collection through its server (VECTOR_DB_CHROMA_URL) for a live one. Nothing was written.`);
+  }
+
   private async vectors(job: MigrationJobEntity, live = (job.options as JobOptions | null)?.live === true): Promise<JobContext> {
     const src = await this.openVector(job.source);
     const info = await src.db.describe();
@@ -390,6 +400,7 @@ export class ContextBuilder {
     if (!ctx.refusal) {
       ctx.refusal = await this.vectorRefusal({ label: `the source ${vectorLabel(info)}`, dimensions: side.dimensions, metric: side.metric, model: info.storedModel }, job.onConflict as ConflictPolicy);
     }
+    if (!ctx.refusal && live) ctx.refusal = this.liveRefusal(job.source);
     if (!info.storedModel) ctx.warnings.push(`the source ${vectorLabel(info)} does not record which embedding model made its vectors; make sure it is the target's.`);
     ctx.after = () => this.adoptModel(info.storedModel);
     ctx.recall = { side: 'source', measure: (samples) => compareNeighbours(src.db, this.target.vector, samples) };
@@ -417,7 +428,7 @@ export class ContextBuilder {
       await vec.close();
       await rel.close();
     });
-    ctx.refusal = rel.refusal ?? vec.refusal;
+    ctx.refusal = rel.refusal ?? vec.refusal ?? ((job.options as JobOptions | null)?.live ? this.liveRefusal(job.source) : null);
     ctx.warnings.push(...rel.warnings, ...vec.warnings);
     ctx.after = vec.after;
     ctx.recall = vec.recall;

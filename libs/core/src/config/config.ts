@@ -236,6 +236,9 @@ function parseProfile(env: Env, name: string, p: string, issues: Issues, default
     issues.list.push(`${p}VECTOR_DB_COLLECTION: got ${JSON.stringify(collection)}; allowed: letters, digits and _, starting with a letter or _ (max 63)`);
   }
   let vector: VectorDbConfig;
+  if (vProvider !== 'chromadb' && env[`${p}VECTOR_DB_CHROMA_PERSIST_DIR`]?.trim()) {
+    issues.list.push(`${p}VECTOR_DB_CHROMA_PERSIST_DIR: is read only with ${p}VECTOR_DB_PROVIDER=chromadb (got ${vProvider}); remove it or set the provider`);
+  }
   switch (vProvider) {
     case 'pgvector':
       if (relational.provider !== 'postgres') {

@@ -1,6 +1,6 @@
 import { SwitchyardError, VectorDbConfig } from '@switchyard/core';
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { Parser as PickleParser } from 'pickleparser';
 import { assertCollectionName } from '../identifiers';
@@ -55,6 +55,18 @@ function asStored(v: Float32Array, keepsLength: boolean): Float32Array {
   return v.map((x) => (keepsLength ? f(f(x * inv) * norm) : f(x * inv)));
 }
 
+/** Size and modification time of a file, or 'absent' (a journal comes and goes with each write). */
+function stampOf(f: string): string {
+  const s = statSync(f, { throwIfNoEntry: false });
+  return s ? `${s.size}:${s.mtimeMs}` : 'absent';
+}
+
+/** Reads exactly `length` bytes at `position`, or fails naming the file (a truncated copy). */
+function readExactly(fd: number, buf: Buffer, length: number, position: number, file: string): void {
+  const n = readSync(fd, buf, 0, length, position);
+  if (n !== length) throw new SwitchyardError('INTERNAL', `${file} is shorter than its header says (${n} of ${length} bytes at ${position}): the directory is incomplete; copy it again from the stopped server`, { file });
+}
+
 function seqOf(v: unknown): number {
   if (v === null || v === undefined) return -1;
   // Chroma 0.4 wrote seq ids as 8-byte big-endian blobs; later versions as integers.
@@ -93,6 +105,8 @@ export class ChromaPersistVectorDb extends VectorDb {
   private lengths?: Float32Array;
   private cosine = true;
   private stamps = new Map<string, string>();
+  /** SQLite's data_version of this connection at open: another connection's commit changes it. */
+  private dataVersion = 0;
 
   constructor(private readonly config: Config) {
     super(config.collection, config.dimensions, null);
@@ -100,18 +114,28 @@ export class ChromaPersistVectorDb extends VectorDb {
     this.location = `chroma persist directory ${config.persistDir}`;
   }
 
-  /** Always read-only, whatever the caller asks. */
+  /** Always read-only, whatever the caller asks; a failed open leaves no file handle behind. */
   override async init(options: { createIfMissing?: boolean } = {}): Promise<void> {
-    return super.init({ ...options, createIfMissing: false });
+    try {
+      await super.init({ ...options, createIfMissing: false });
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
   }
 
   protected async connect(): Promise<void> {
     const file = path.join(this.config.persistDir, 'chroma.sqlite3');
-    if (!existsSync(file)) {
-      throw new SwitchyardError('NOT_FOUND', `${this.location} has no chroma.sqlite3: point VECTOR_DB_CHROMA_PERSIST_DIR at the directory a Chroma server was started with (--path)`, { persistDir: this.config.persistDir });
+    try {
+      accessSync(file, fsConstants.R_OK);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      const why = code === 'ENOENT' ? 'has no chroma.sqlite3' : `cannot be read (${code}: ${(e as Error).message})`;
+      throw new SwitchyardError(code === 'ENOENT' ? 'NOT_FOUND' : 'CONFIG_INVALID', `${this.location} ${why}: point MIGRATION_<NAME>_VECTOR_DB_CHROMA_PERSIST_DIR at the directory a Chroma server was started with (--path), readable by this process`, { persistDir: this.config.persistDir });
     }
     this.db ??= new Database(file, { readonly: true, fileMustExist: true, timeout: this.config.timeoutMs ?? 10_000 });
     this.stamp(file);
+    this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
   }
 
   private readonly statements = new Map<string, Database.Statement>();
@@ -127,21 +151,31 @@ export class ChromaPersistVectorDb extends VectorDb {
   }
 
   private stamp(file: string): void {
-    for (const f of [file, `${file}-wal`, `${file}-journal`]) {
-      const s = existsSync(f) ? statSync(f) : null;
-      this.stamps.set(f, s ? `${s.size}:${s.mtimeMs}` : 'absent');
-    }
+    for (const f of [file, `${file}-wal`, `${file}-journal`]) this.stamps.set(f, stampOf(f));
   }
 
-  /** CONFLICT if any file read since init() changed: a server is writing into the directory. */
+  /**
+   * CONFLICT if the directory changed since init(): a commit by any other connection to chroma.sqlite3
+   * (SQLite's data_version), or any file read changed size or time. Checked before and after every read,
+   * so no read that overlapped a write is returned.
+   */
   private assertUnchanged(): void {
-    for (const [f, was] of this.stamps) {
-      const s = existsSync(f) ? statSync(f) : null;
-      const now = s ? `${s.size}:${s.mtimeMs}` : 'absent';
-      if (now !== was) {
-        throw new SwitchyardError('CONFLICT', `${this.location} changed while it was being read (${path.basename(f)}): a Chroma server is writing into it. Stop the server, or copy the directory and read the copy, then start again.`, { file: f });
-      }
-    }
+    const changed = (what: string, file?: string) =>
+      new SwitchyardError(
+        'CONFLICT',
+        `${this.location} changed while it was being read (${what}): a Chroma server is writing into it. Stop the server (or read a copy taken while it was stopped, or a filesystem snapshot; a copy of a running server's directory can mix two states), then start again.`,
+        { file },
+      );
+    if (this.db && (this.db.pragma('data_version', { simple: true }) as number) !== this.dataVersion) throw changed('a commit to chroma.sqlite3');
+    for (const [f, was] of this.stamps) if (stampOf(f) !== was) throw changed(path.basename(f), f);
+  }
+
+  /** `fn`, between two checks that the directory did not change. */
+  private stable<T>(fn: () => T): T {
+    this.assertUnchanged();
+    const out = fn();
+    this.assertUnchanged();
+    return out;
   }
 
   protected async readMeta(): Promise<StoredMeta | null> {
@@ -172,27 +206,40 @@ export class ChromaPersistVectorDb extends VectorDb {
     if (last > seqOf(meta.seq)) {
       throw new SwitchyardError('CONFLICT', `${this.location}: collection "${this.collection}" has writes its metadata segment has not applied yet (queue at ${last}, segment at ${seqOf(meta.seq)}); start the Chroma server once and stop it cleanly, then read again`);
     }
-    this.loadVectors(path.join(this.config.persistDir, vector.id), coll.dimension ?? this.dimensions);
-    this.loadPending(topic, seqOf(vector.seq), coll.dimension ?? this.dimensions);
+    const pickled = this.loadVectors(path.join(this.config.persistDir, vector.id), coll.dimension ?? this.dimensions);
+    // Which queued writes the HNSW files already hold: the segment's max_seq_id (Chroma 1.x), else the one
+    // its pickle recorded (older layouts). Unknown with vectors on disk: replaying the queue over them could
+    // undo writes (an UPDATE that missed, then an ADD), so that is refused rather than guessed.
+    const persisted = seqOf(vector.seq) >= 0 ? seqOf(vector.seq) : pickled;
+    if (persisted < 0 && this.base.size > 0) {
+      throw new SwitchyardError('INTERNAL', `${this.location}: collection "${this.collection}" has HNSW files but no record of the last write they hold; start the Chroma server once and stop it cleanly, then read again`);
+    }
+    this.loadPending(topic, persisted, coll.dimension ?? this.dimensions);
     const dims = typeof md[CHROMA_META.dims] === 'number' ? (md[CHROMA_META.dims] as number) : (coll.dimension ?? this.dimensions);
+    // Nothing committed or rewritten while the segments and queue were read.
+    this.assertUnchanged();
     return { dimensions: dims, model: typeof md[CHROMA_META.model] === 'string' ? (md[CHROMA_META.model] as string) : null, metric: space };
   }
 
-  /** Maps every live element of the persisted HNSW index to its id (no segment files yet: none persisted). */
-  private loadVectors(dir: string, dims: number): void {
+  /**
+   * Maps every live element of the persisted HNSW index to its id (no segment files yet: none persisted).
+   * Returns the last queue position the pickle says the files hold, or -1.
+   */
+  private loadVectors(dir: string, dims: number): number {
     const files = ['header.bin', 'data_level0.bin', 'index_metadata.pickle'].map((f) => path.join(dir, f));
-    if (!files.every(existsSync)) return;
+    if (!files.every(existsSync)) return -1;
     for (const f of files) this.stamp(f);
     const layout = readHeader(files[0]);
     if ((layout.labelOffset - layout.dataOffset) / 4 !== dims) {
       throw new SwitchyardError('INTERNAL', `${this.location}: the HNSW segment holds ${(layout.labelOffset - layout.dataOffset) / 4}-dimensional vectors, the collection says ${dims}`);
     }
-    const labels = new PickleParser().parse(readFileSync(files[2])) as { label_to_id?: Record<string, string> };
+    const labels = new PickleParser().parse(readFileSync(files[2])) as { label_to_id?: Record<string, string>; max_seq_id?: number | null };
     const labelToId = labels.label_to_id ?? {};
     this.layout = layout;
     this.fd = openSync(files[1], 'r');
+    // Only a cosine index keeps each vector's length (it stores unit vectors); l2 / ip store them as given.
     const lengthFile = path.join(dir, 'length.bin');
-    if (existsSync(lengthFile)) {
+    if (this.cosine && existsSync(lengthFile)) {
       this.stamp(lengthFile);
       const b = readFileSync(lengthFile);
       this.lengths = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + Math.min(b.byteLength, layout.count * 4)));
@@ -201,7 +248,7 @@ export class ChromaPersistVectorDb extends VectorDb {
     const buf = Buffer.alloc(perRead * layout.size);
     for (let first = 0; first < layout.count; first += perRead) {
       const n = Math.min(perRead, layout.count - first);
-      readSync(this.fd, buf, 0, n * layout.size, layout.offsetLevel0 + first * layout.size);
+      readExactly(this.fd, buf, n * layout.size, layout.offsetLevel0 + first * layout.size, files[1]);
       for (let i = 0; i < n; i++) {
         const at = i * layout.size;
         // hnswlib marks a deleted element in the third byte of its level-0 link count.
@@ -210,6 +257,7 @@ export class ChromaPersistVectorDb extends VectorDb {
         if (id !== undefined) this.base.set(id, first + i);
       }
     }
+    return typeof labels.max_seq_id === 'number' ? labels.max_seq_id : -1;
   }
 
   /** The queue's vector operations after the HNSW segment's last persist, in order. */
@@ -238,16 +286,15 @@ export class ChromaPersistVectorDb extends VectorDb {
     if (at === undefined || !this.layout || this.fd === undefined) return null;
     const n = (this.layout.labelOffset - this.layout.dataOffset) / 4;
     const buf = Buffer.alloc(n * 4);
-    readSync(this.fd, buf, 0, n * 4, this.layout.offsetLevel0 + at * this.layout.size + this.layout.dataOffset);
+    readExactly(this.fd, buf, n * 4, this.layout.offsetLevel0 + at * this.layout.size + this.layout.dataOffset, 'data_level0.bin');
     const v = new Float32Array(buf.buffer, buf.byteOffset, n).slice();
-    const length = this.lengths?.[at];
+    const length = this.cosine ? this.lengths?.[at] : undefined;
     if (length !== undefined) for (let i = 0; i < n; i++) v[i] = Math.fround(v[i] * length);
     return v;
   }
 
   /** Full records of metadata-segment rows, in the order given. */
   private build(rows: { rid: number; eid: string }[]): VectorRecord[] {
-    this.assertUnchanged();
     const byRow = new Map<number, ChromaMetadata>();
     const docs = new Map<number, string>();
     for (let i = 0; i < rows.length; i += IDS_PER_READ) {
@@ -294,58 +341,53 @@ export class ChromaPersistVectorDb extends VectorDb {
     ) as { rid: number; eid: string }[];
   }
 
+  private pageRows(limit: number, after: string | undefined): { rid: number; eid: string }[] {
+    return this.stmt(`SELECT id AS rid, embedding_id AS eid FROM embeddings WHERE segment_id = ? ${after === undefined ? '' : 'AND embedding_id > ?'} ORDER BY embedding_id LIMIT ?`).all(
+      ...(after === undefined ? [this.metadataSegment, limit] : [this.metadataSegment, after, limit]),
+    ) as { rid: number; eid: string }[];
+  }
+
   protected async doPage(limit: number, after: string | undefined): Promise<VectorRecord[]> {
-    this.assertUnchanged();
-    const rows = this
-      .stmt(`SELECT id AS rid, embedding_id AS eid FROM embeddings WHERE segment_id = ? ${after === undefined ? '' : 'AND embedding_id > ?'} ORDER BY embedding_id LIMIT ?`)
-      .all(...(after === undefined ? [this.metadataSegment, limit] : [this.metadataSegment, after, limit])) as { rid: number; eid: string }[];
-    return this.build(rows);
+    return this.stable(() => this.build(this.pageRows(limit, after)));
   }
 
   protected override async doIdPage(limit: number, after: string | undefined): Promise<string[]> {
-    this.assertUnchanged();
-    const rows = this
-      .stmt(`SELECT embedding_id AS eid FROM embeddings WHERE segment_id = ? ${after === undefined ? '' : 'AND embedding_id > ?'} ORDER BY embedding_id LIMIT ?`)
-      .all(...(after === undefined ? [this.metadataSegment, limit] : [this.metadataSegment, after, limit])) as { eid: string }[];
-    return rows.map((r) => r.eid);
+    return this.stable(() => this.pageRows(limit, after).map((r) => r.eid));
   }
 
   protected async doRecords(ids: string[]): Promise<VectorRecord[]> {
-    return this.build(this.rowsOf(ids));
+    return this.stable(() => this.build(this.rowsOf(ids)));
   }
 
   protected async doExistingIds(ids: string[]): Promise<string[]> {
-    this.assertUnchanged();
-    return this.rowsOf(ids).map((r) => r.eid);
+    return this.stable(() => this.rowsOf(ids).map((r) => r.eid));
   }
 
   protected async doDocumentRecords(userId: string, documentId: string): Promise<VectorRecord[]> {
-    return this.build(this.rowsWhere({ userId, documentId }));
+    return this.stable(() => this.build(this.rowsWhere({ userId, documentId })));
   }
 
   protected async doCount(filter: { userId?: string; documentId?: string }): Promise<number> {
-    this.assertUnchanged();
-    if (filter.userId === undefined && filter.documentId === undefined) {
-      return (this.stmt('SELECT count(*) AS n FROM embeddings WHERE segment_id = ?').get(this.metadataSegment) as { n: number }).n;
-    }
-    return this.rowsWhere(filter).length;
+    return this.stable(() =>
+      filter.userId === undefined && filter.documentId === undefined ? (this.stmt('SELECT count(*) AS n FROM embeddings WHERE segment_id = ?').get(this.metadataSegment) as { n: number }).n : this.rowsWhere(filter).length,
+    );
   }
 
   /** Exact cosine k-NN over the user's vectors (a source is queried only to compare recall); records built for the k best only. */
   protected async doQuery(embedding: Float32Array, q: VectorQuery): Promise<VectorMatch[]> {
-    this.assertUnchanged();
     const norm = (v: Float32Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
     const qn = norm(embedding);
-    const scored = this.rowsWhere(q).map((row) => {
-      const e = this.vectorOf(row.eid);
-      let dot = 0;
-      for (let i = 0; e && i < e.length; i++) dot += e[i] * embedding[i];
-      const score = e && qn > 0 && norm(e) > 0 ? dot / (qn * norm(e)) : 0;
-      return { row, distance: 1 - score };
+    return this.stable(() => {
+      const scored = this.rowsWhere(q).map((row) => {
+        const e = this.vectorOf(row.eid);
+        let dot = 0;
+        for (let i = 0; e && i < e.length; i++) dot += e[i] * embedding[i];
+        const score = e && qn > 0 && norm(e) > 0 ? dot / (qn * norm(e)) : 0;
+        return { row, distance: 1 - score };
+      });
+      const best = scored.sort((a, b) => a.distance - b.distance || compareIds(a.row.eid, b.row.eid)).slice(0, q.k);
+      return this.build(best.map((b) => b.row)).map(({ embedding: _e, ...r }, i) => ({ ...r, distance: best[i].distance, score: 1 - best[i].distance }));
     });
-    const best = scored.sort((a, b) => a.distance - b.distance || compareIds(a.row.eid, b.row.eid)).slice(0, q.k);
-    const records = this.build(best.map((b) => b.row));
-    return records.map(({ embedding: _e, ...r }, i) => ({ ...r, distance: best[i].distance, score: 1 - best[i].distance }));
   }
 
   /** The same identity as ChromaVectorDb gives the collection through its server. */

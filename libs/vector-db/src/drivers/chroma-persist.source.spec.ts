@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { cpSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { ChromaClient } from 'chromadb';
 import { loadConfig, VectorDbConfig } from '@switchyard/core';
@@ -43,7 +43,7 @@ describe('ChromaPersistVectorDb: a Chroma collection read from its persist direc
     return db;
   };
   const api = (collection: string): Extract<VectorDbConfig, { provider: 'chromadb' }> => ({ provider: 'chromadb', url: chroma.url, dimensions: DIMS, collection });
-  const disk = (collection: string): VectorDbConfig => ({ ...api(collection), persistDir: chroma.dataDir });
+  const disk = (collection: string): Extract<VectorDbConfig, { provider: 'chromadb' }> => ({ ...api(collection), persistDir: chroma.dataDir });
   let client: ChromaClient;
   const expected: Record<string, VectorRecord[]> = {};
 
@@ -74,7 +74,14 @@ describe('ChromaPersistVectorDb: a Chroma collection read from its persist direc
     await foreign.update({ ids: [f[0].id, f[1400].id], embeddings: [Array.from(f[5].embedding), Array.from(f[6].embedding)] });
     await foreign.delete({ ids: [f[7].id] });
 
-    for (const name of ['sy_coll', 'foreign']) expected[name] = await all(await open(api(name)));
+    // Another metric: an l2 index stores vectors as given (its length.bin is not the vectors' lengths).
+    const l2 = await client.createCollection({ name: 'foreign_l2', embeddingFunction: null as never, configuration: { hnsw: { space: 'l2' } } });
+    for (let i = 0; i < f.length; i += 500) {
+      const part = f.slice(i, i + 500);
+      await l2.add({ ids: part.map((r) => r.id), embeddings: part.map((r) => Array.from(r.embedding).map((x) => x * 2)), documents: part.map((r) => r.content) });
+    }
+
+    for (const name of ['sy_coll', 'foreign', 'foreign_l2']) expected[name] = await all(await open({ ...api(name), dimensions: DIMS }));
   }, 120_000);
 
   afterAll(async () => {
@@ -83,7 +90,7 @@ describe('ChromaPersistVectorDb: a Chroma collection read from its persist direc
     if (chroma) rmSync(path.dirname(chroma.dataDir), { recursive: true, force: true });
   });
 
-  it.each(['sy_coll', 'foreign'])('"%s": every record equals what the API returns (ids in the same order, text, metadata, exact float32 vectors)', async (name) => {
+  it.each(['sy_coll', 'foreign', 'foreign_l2'])('"%s": every record equals what the API returns (ids in the same order, text, metadata, exact float32 vectors)', async (name) => {
     const db = await open(disk(name));
     const got = await all(db, 333);
     expect(got.length).toBe(expected[name].length);
@@ -120,6 +127,13 @@ describe('ChromaPersistVectorDb: a Chroma collection read from its persist direc
     expect((await sy.splitPoints(1000)).length).toBe(Math.floor(expected.sy_coll.length / 1000));
   });
 
+  it('a failed open leaves no file handle behind', async () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    for (let i = 0; i < 20; i++) await expect(open(disk('absent'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(fds()).toBeLessThanOrEqual(before + 2);
+  });
+
   it('never writes, and a missing collection is NOT_FOUND', async () => {
     const sy = await open(disk('sy_coll'));
     await expect(sy.upsert([expected.sy_coll[0]])).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringContaining('read-only') });
@@ -142,7 +156,21 @@ describe('ChromaPersistVectorDb: a Chroma collection read from its persist direc
 
   it('after the server stopped: still the same records (the export the reader is for)', async () => {
     await chroma.stop({ keepData: true });
-    for (const name of ['sy_coll', 'foreign']) expect(comparable(await all(await open(disk(name))))).toEqual(comparable(expected[name]));
+    for (const name of ['sy_coll', 'foreign', 'foreign_l2']) expect(comparable(await all(await open(disk(name))))).toEqual(comparable(expected[name]));
+  });
+
+  it('HNSW files without a record of the last write they hold are refused, not replayed over', async () => {
+    const copy = `${chroma.dataDir}-nomax`;
+    cpSync(chroma.dataDir, copy, { recursive: true });
+    const sqlite = (await import('better-sqlite3')).default;
+    const db = new sqlite(path.join(copy, 'chroma.sqlite3'));
+    db.prepare("DELETE FROM max_seq_id WHERE segment_id IN (SELECT s.id FROM segments s JOIN collections c ON c.id = s.collection WHERE c.name = 'sy_coll' AND s.scope = 'VECTOR')").run();
+    db.close();
+    try {
+      await expect(open({ ...disk('sy_coll'), persistDir: copy })).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringContaining('no record of the last write') });
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   it('configuration: a source profile may name a persist directory; the app itself may not', () => {
@@ -150,5 +178,6 @@ describe('ChromaPersistVectorDb: a Chroma collection read from its persist direc
     const cfg = loadConfig({ ...base, MIGRATION_OLD_VECTOR_DB_PROVIDER: 'chromadb', MIGRATION_OLD_VECTOR_DB_CHROMA_PERSIST_DIR: '/srv/chroma' });
     expect(cfg.migration.profiles.old.vector).toMatchObject({ provider: 'chromadb', persistDir: '/srv/chroma' });
     expect(() => loadConfig({ ...base, VECTOR_DB_CHROMA_PERSIST_DIR: '/srv/chroma' })).toThrow(/VECTOR_DB_CHROMA_PERSIST_DIR: only a migration source/);
+    expect(() => loadConfig({ ...base, MIGRATION_OLD_VECTOR_DB_PROVIDER: 'sqlite-vec', MIGRATION_OLD_VECTOR_DB_CHROMA_PERSIST_DIR: '/srv/chroma' })).toThrow(/MIGRATION_OLD_VECTOR_DB_CHROMA_PERSIST_DIR: is read only with MIGRATION_OLD_VECTOR_DB_PROVIDER=chromadb/);
   });
 });

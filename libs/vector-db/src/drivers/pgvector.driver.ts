@@ -289,6 +289,7 @@ export class PgvectorVectorDb extends VectorDb {
   }
 
   protected async drop(): Promise<void> {
+    this.idUnique = undefined;
     // One transaction: a crash between the two must not leave a meta row naming a table that is gone
     // (init() would then never recreate it; found by the fault suite's SIGKILL during TRUNCATE).
     await this.tx(async (c) => {
@@ -357,7 +358,8 @@ export class PgvectorVectorDb extends VectorDb {
    * transaction a failed COPY would abort the caller's transaction: there it looks the ids up first.
    */
   protected override async doInsertNew(records: VectorRecord[]): Promise<void> {
-    if (this.joined) return super.doInsertNew(records);
+    // Only a unique key on id turns a stored id into an error: a table made by hand without one looks first.
+    if (this.joined || !(await this.idIsUnique())) return super.doInsertNew(records);
     try {
       await this.tx((c) => this.copyInto(c, this.t.rec, records));
     } catch (e) {
@@ -365,6 +367,24 @@ export class PgvectorVectorDb extends VectorDb {
       const id = /Key \(id\)=\((.*)\) already exists/s.exec((e as { detail?: string }).detail ?? '')?.[1] ?? null;
       throw this.alreadyStored(null, id);
     }
+  }
+
+  private idUnique?: Promise<boolean>;
+
+  /** Whether the table has a one-column unique index on id (its primary key when Switchyard made it). Asked once. */
+  private idIsUnique(): Promise<boolean> {
+    this.idUnique ??= this.sql<{ ok: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indnatts = 1 AND i.indpred IS NULL AND a.attname = 'id') AS ok`,
+      [this.t.rec],
+    ).then(
+      (r) => r[0].ok === true,
+      (e) => {
+        this.idUnique = undefined;
+        throw e;
+      },
+    );
+    return this.idUnique;
   }
 
   protected async doUpsert(records: VectorRecord[]): Promise<void> {

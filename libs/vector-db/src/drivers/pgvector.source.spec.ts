@@ -134,4 +134,21 @@ describe('pgvector: sources, long names, identity', () => {
       await Promise.all(handles.map((h) => h.close()));
     }
   });
+
+  it('insertNew on a table without a unique key on id still refuses a stored id (it looks first instead of trusting the key)', async () => {
+    const name = `nokey_${randomBytes(3).toString('hex')}`;
+    const first = open(name, 'model-a');
+    await first.init();
+    const recs = makeRecords(3, DIMS, { seed: 4, prefix: name });
+    await first.insertNew(recs);
+    await first.close();
+    // A table someone altered by hand: no primary key, so a COPY of a stored id would go in twice.
+    await admin.query(`ALTER TABLE "${name}" DROP CONSTRAINT "${name}_pkey"`);
+    const db = open(name, 'model-a');
+    await db.init();
+    await expect(db.insertNew([recs[1]])).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining(JSON.stringify(recs[1].id)) });
+    expect(await catalog<{ n: number }>(`SELECT count(*)::int AS n FROM "${name}"`)).toEqual([{ n: 3 }]);
+    await db.close();
+  });
+
 });
