@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import request from 'supertest';
-import { startApp, TestApp } from '../support/app';
-import { repoRoot, serviceEnv } from '../support/services';
+import { sqliteChromaProfile, startApp, TestApp } from '../support/app';
+import { repoRoot } from '../support/services';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Debian's Chromium as root, headless, with nothing that reaches out (this machine's network is closed). */
@@ -45,14 +45,7 @@ describe('operator console (/console) in headless Chromium', () => {
       if (r.errors) throw new Error(JSON.stringify(r.errors));
     }
     await dev.stop();
-    app = await startApp('postgres+pgvector', {
-      MIGRATION_SOURCE_RELATIONAL_DB_PROVIDER: 'sqlite',
-      MIGRATION_SOURCE_RELATIONAL_DB_DATABASE: dev.config.relational.provider === 'sqlite' ? dev.config.relational.database : '',
-      MIGRATION_SOURCE_VECTOR_DB_PROVIDER: 'chromadb',
-      MIGRATION_SOURCE_VECTOR_DB_CHROMA_URL: serviceEnv('TEST_CHROMA_URL'),
-      MIGRATION_SOURCE_VECTOR_DB_COLLECTION: collection,
-      MIGRATION_SOURCE_VECTOR_DB_DIMENSIONS: '32',
-    });
+    app = await startApp('postgres+pgvector', sqliteChromaProfile(dev, collection));
     browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
     page = await (await browser.newContext({ viewport: { width: 1200, height: 900 } })).newPage();
     page.on('request', (r) => requests.push(r.url()));

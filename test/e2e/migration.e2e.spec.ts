@@ -1,8 +1,7 @@
 import { createClient } from 'graphql-ws';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { SECRET, startApp, TestApp } from '../support/app';
-import { serviceEnv } from '../support/services';
+import { SECRET, sqliteChromaProfile, startApp, TestApp } from '../support/app';
 
 const INDEX = `mutation($input: IndexDocumentInput!) { indexDocument(input: $input) { id chunkCount } }`;
 const SEARCH = `query($q: String!) { searchKnowledge(query: $q, limit: 3) { documentId content score } }`;
@@ -45,20 +44,7 @@ describe('seed-guide migration through GraphQL: SQLite + Chroma -> PostgreSQL + 
     await dev.gql(INDEX, { input: { documentId: 'pets', content: 'My puppy loves to play fetch in the park with other dogs.' } }, alice);
     await dev.gql(INDEX, { input: { documentId: 'cars', content: 'Bob writes about cooking pasta.' } }, dev.token('bob'));
     // "Update .env, restart": the new app is PostgreSQL + pgvector; the old stack is the source profile.
-    prod = await startApp('postgres+pgvector', {
-      MIGRATION_SOURCE_RELATIONAL_DB_PROVIDER: 'sqlite',
-      MIGRATION_SOURCE_RELATIONAL_DB_DATABASE: dev.config.relational.provider === 'sqlite' ? dev.config.relational.database : '',
-      MIGRATION_SOURCE_VECTOR_DB_PROVIDER: 'chromadb',
-      MIGRATION_SOURCE_VECTOR_DB_CHROMA_URL: serviceEnv('TEST_CHROMA_URL'),
-      MIGRATION_SOURCE_VECTOR_DB_COLLECTION: collection,
-      MIGRATION_SOURCE_VECTOR_DB_DIMENSIONS: '32',
-      MIGRATION_GHOST_RELATIONAL_DB_PROVIDER: 'sqlite',
-      MIGRATION_GHOST_RELATIONAL_DB_DATABASE: dev.config.relational.provider === 'sqlite' ? dev.config.relational.database : '',
-      MIGRATION_GHOST_VECTOR_DB_PROVIDER: 'chromadb',
-      MIGRATION_GHOST_VECTOR_DB_CHROMA_URL: serviceEnv('TEST_CHROMA_URL'),
-      MIGRATION_GHOST_VECTOR_DB_COLLECTION: `${collection}_typo`,
-      MIGRATION_GHOST_VECTOR_DB_DIMENSIONS: '32',
-    });
+    prod = await startApp('postgres+pgvector', { ...sqliteChromaProfile(dev, collection), ...sqliteChromaProfile(dev, `${collection}_typo`, 'GHOST') });
   });
   afterAll(async () => {
     await prod?.close();

@@ -54,6 +54,22 @@ export async function stackEnv(stack: Stack, extra: Record<string, string> = {})
   return { env: { ...env, ...extra }, dir, cleanup: async () => { for (const c of cleanups.reverse()) await c(); } };
 }
 
+/**
+ * The env of a source profile named `name` pointing at a dev app's SQLite + Chroma stack (the seed guide's
+ * "the old stack is the source"): MIGRATION_<NAME>_* for its relational file and its Chroma collection.
+ */
+export function sqliteChromaProfile(dev: TestApp, collection: string, name = 'SOURCE'): Record<string, string> {
+  const p = `MIGRATION_${name}_`;
+  return {
+    [`${p}RELATIONAL_DB_PROVIDER`]: 'sqlite',
+    [`${p}RELATIONAL_DB_DATABASE`]: dev.config.relational.provider === 'sqlite' ? dev.config.relational.database : '',
+    [`${p}VECTOR_DB_PROVIDER`]: 'chromadb',
+    [`${p}VECTOR_DB_CHROMA_URL`]: serviceEnv('TEST_CHROMA_URL'),
+    [`${p}VECTOR_DB_COLLECTION`]: collection,
+    [`${p}VECTOR_DB_DIMENSIONS`]: '32',
+  };
+}
+
 /** Boots the real app (AppModule) on a stack and returns a GraphQL client over HTTP. */
 export async function startApp(stack: Stack, extra: Record<string, string> = {}): Promise<TestApp> {
   const ollama = await startFakeOllama({ models: ['llama3.2:latest'] });
