@@ -6,7 +6,7 @@ import { Parser as PickleParser } from 'pickleparser';
 import { assertCollectionName } from '../identifiers';
 import { compareIds, VectorDb } from '../vector-db.port';
 import { StoredMeta, VectorMatch, VectorQuery, VectorRecord } from '../vector-db.types';
-import { CHROMA_KEYS, CHROMA_META, ChromaMetadata, embeddingOf, fromChroma } from './chromadb.driver';
+import { CHROMA_KEYS, CHROMA_META, embeddingOf, fromChroma } from './chroma-records';
 
 type Config = Extract<VectorDbConfig, { provider: 'chromadb' }> & { persistDir: string };
 type Row = { id: number; key: string; string_value: string | null; int_value: number | null; float_value: number | null; bool_value: number | null };
@@ -295,7 +295,7 @@ export class ChromaPersistVectorDb extends VectorDb {
 
   /** Full records of metadata-segment rows, in the order given. */
   private build(rows: { rid: number; eid: string }[]): VectorRecord[] {
-    const byRow = new Map<number, ChromaMetadata>();
+    const byRow = new Map<number, Record<string, unknown>>();
     const docs = new Map<number, string>();
     for (let i = 0; i < rows.length; i += IDS_PER_READ) {
       const part = JSON.stringify(rows.slice(i, i + IDS_PER_READ).map((r) => r.rid));

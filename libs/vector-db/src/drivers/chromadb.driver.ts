@@ -1,21 +1,13 @@
 import { DEFAULT_PROVIDER_TIMEOUT_MS, SwitchyardError, VectorDbConfig } from '@switchyard/core';
 import { ChromaClient, ChromaNotFoundError, Collection, Metadata as ChromaMetadata, Where } from 'chromadb';
-
-export type { ChromaMetadata };
 import { assertCollectionName } from '../identifiers';
 import { compareIds, VectorDb } from '../vector-db.port';
-import { Metadata, StoredMeta, VectorMatch, VectorQuery, VectorRecord } from '../vector-db.types';
+import { StoredMeta, VectorMatch, VectorQuery, VectorRecord } from '../vector-db.types';
+import { CHROMA_KEYS, CHROMA_META, embeddingOf, fromChroma, RESERVED_KEYS } from './chroma-records';
 
 type Config = Extract<VectorDbConfig, { provider: 'chromadb' }>;
 
-/**
- * Reserved metadata keys: the record's fields, the exact user metadata as JSON (Chroma drops nulls and
- * rounds some floats in its native metadata, which is still written for filtering), and the exact vector.
- */
-export const CHROMA_KEYS = { user: 'userId', doc: 'documentId', chunk: 'chunkIndex', meta: '__sy_meta', f32: '__sy_f32' } as const;
 const K = CHROMA_KEYS;
-const RESERVED = new Set<string>(Object.values(K));
-export const CHROMA_META = { dims: 'switchyard:dimensions', model: 'switchyard:model', metric: 'hnsw:space' } as const;
 const META = CHROMA_META;
 /** Chroma caps ids per request; stay well below. */
 const MAX_BATCH = 1000;
@@ -27,41 +19,12 @@ const READ_ATTEMPTS = 4;
 
 function toChroma(r: VectorRecord): ChromaMetadata {
   const m: ChromaMetadata = { [K.user]: r.userId, [K.doc]: r.documentId, [K.chunk]: r.chunkIndex };
-  for (const [k, v] of Object.entries(r.metadata ?? {})) if (!RESERVED.has(k) && v !== null) m[k] = v;
+  for (const [k, v] of Object.entries(r.metadata ?? {})) if (!RESERVED_KEYS.has(k) && v !== null) m[k] = v;
   m[K.meta] = JSON.stringify(r.metadata ?? {});
   // A cosine collection stores vectors re-normalised; keep the exact float32 bytes so a copy out of
   // Chroma returns exactly what was written (verified by checksum after migrations).
   m[K.f32] = Buffer.from(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength).toString('base64');
   return m;
-}
-
-/** The exact vector written, if recorded and consistent with what Chroma holds; else Chroma's. */
-export function embeddingOf(m: ChromaMetadata | null, stored: ArrayLike<number> | null | undefined): Float32Array {
-  const fromChromaVec = Float32Array.from(stored ?? []);
-  const raw = m?.[K.f32];
-  if (typeof raw !== 'string') return fromChromaVec;
-  const b = Buffer.from(raw, 'base64');
-  const exact = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-  if (exact.length !== fromChromaVec.length) return fromChromaVec;
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < exact.length; i++) (dot += exact[i] * fromChromaVec[i]), (na += exact[i] ** 2), (nb += fromChromaVec[i] ** 2);
-  return na > 0 && nb > 0 && dot / Math.sqrt(na * nb) > 0.9999 ? exact : fromChromaVec;
-}
-
-export function fromChroma(id: string, content: string | null, m: ChromaMetadata | null) {
-  const src = m ?? {};
-  let meta: Metadata = {};
-  if (typeof src[K.meta] === 'string') meta = JSON.parse(src[K.meta] as string) as Metadata;
-  else {
-    for (const [k, v] of Object.entries(src)) {
-      if (!RESERVED.has(k) && (v === null || ['string', 'number', 'boolean'].includes(typeof v))) meta[k] = v as Metadata[string];
-    }
-  }
-  // Collections written by other tools (the seed guide's) may use snake_case and keep no chunk index.
-  const userId = String(src[K.user] ?? src.user_id ?? '');
-  const documentId = String(src[K.doc] ?? src.document_id ?? '');
-  for (const k of ['user_id', 'document_id']) delete meta[k];
-  return { id, userId, documentId, chunkIndex: Number(src[K.chunk] ?? 0), content: content ?? String(src.content ?? ''), metadata: meta };
 }
 
 /** Index of the first id in sorted `ids` that is above `after`. */
