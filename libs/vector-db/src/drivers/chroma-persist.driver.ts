@@ -9,7 +9,6 @@ import { StoredMeta, VectorMatch, VectorQuery, VectorRecord } from '../vector-db
 import { CHROMA_KEYS, CHROMA_META, embeddingOf, fromChroma } from './chroma-records';
 
 type Config = Extract<VectorDbConfig, { provider: 'chromadb' }> & { persistDir: string };
-type Row = { id: number; key: string; string_value: string | null; int_value: number | null; float_value: number | null; bool_value: number | null };
 /** An embedding_metadata row read raw: id, key, string_value, int_value, float_value, bool_value. */
 type MetaRow = [number, string, string | null, number | null, number | null, number | null];
 
@@ -53,6 +52,11 @@ function asStored(v: Float32Array, keepsLength: boolean): Float32Array {
   const norm = f(Math.sqrt(sum));
   const inv = f(1 / f(norm + f(1e-30)));
   return v.map((x) => (keepsLength ? f(f(x * inv) * norm) : f(x * inv)));
+}
+
+/** A metadata value from Chroma's typed columns (one of them is set; booleans are stored as 0/1). */
+function typedValue(str: string | null, int: number | null, float: number | null, bool: number | null): unknown {
+  return str ?? int ?? float ?? (bool === null ? null : bool === 1);
 }
 
 /** Size and modification time of a file, or 'absent' (a journal comes and goes with each write). */
@@ -134,7 +138,7 @@ export class ChromaPersistVectorDb extends VectorDb {
       throw new SwitchyardError(code === 'ENOENT' ? 'NOT_FOUND' : 'CONFIG_INVALID', `${this.location} ${why}: point MIGRATION_<NAME>_VECTOR_DB_CHROMA_PERSIST_DIR at the directory a Chroma server was started with (--path), readable by this process`, { persistDir: this.config.persistDir });
     }
     this.db ??= new Database(file, { readonly: true, fileMustExist: true, timeout: this.config.timeoutMs ?? 10_000 });
-    this.stamp(file);
+    this.stamp(file, true);
     this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
   }
 
@@ -150,8 +154,9 @@ export class ChromaPersistVectorDb extends VectorDb {
     return st;
   }
 
-  private stamp(file: string): void {
-    for (const f of [file, `${file}-wal`, `${file}-journal`]) this.stamps.set(f, stampOf(f));
+  /** Remembers a file's stamp (for chroma.sqlite3 also its journal / WAL, which come and go with writes). */
+  private stamp(file: string, withJournal = false): void {
+    for (const f of withJournal ? [file, `${file}-wal`, `${file}-journal`] : [file]) this.stamps.set(f, stampOf(f));
   }
 
   /**
@@ -185,9 +190,8 @@ export class ChromaPersistVectorDb extends VectorDb {
     if (!coll) return null;
     Object.assign(this, { collectionId: coll.id, tenant: coll.tenant, database: coll.db });
     const md: Record<string, unknown> = {};
-    for (const r of this.stmt('SELECT key, str_value, int_value, float_value, bool_value FROM collection_metadata WHERE collection_id = ?').all(coll.id) as (Row & { str_value: string | null })[]) {
-      md[r.key] = r.str_value ?? r.int_value ?? r.float_value ?? (r.bool_value === null ? null : r.bool_value === 1);
-    }
+    const rows = this.stmt('SELECT key, str_value, int_value, float_value, bool_value FROM collection_metadata WHERE collection_id = ?').all(coll.id) as { key: string; str_value: string | null; int_value: number | null; float_value: number | null; bool_value: number | null }[];
+    for (const r of rows) md[r.key] = typedValue(r.str_value, r.int_value, r.float_value, r.bool_value);
     let config: { vector_index?: { hnsw?: { space?: string } }; hnsw_configuration?: { space?: string }; hnsw?: { space?: string } } = {};
     try {
       config = coll.config ? JSON.parse(coll.config) : {};
@@ -307,7 +311,7 @@ export class ChromaPersistVectorDb extends VectorDb {
           continue;
         }
         const md = byRow.get(id) ?? {};
-        md[key] = str ?? int ?? float ?? (bool === null ? null : bool === 1);
+        md[key] = typedValue(str, int, float, bool);
         byRow.set(id, md);
       }
     }
