@@ -1,11 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import request from 'supertest';
+import { MigrationService } from '@switchyard/migration';
 import { sqliteChromaProfile, startApp, TestApp } from '../support/app';
-import { repoRoot } from '../support/services';
+import { repoRoot, serviceEnv } from '../support/services';
+import { makeRecords } from '../../libs/vector-db/src/testing/records';
+import { VectorCollection } from '../../libs/migration/src/datasets';
+import { VectorDb } from '@switchyard/vector-db';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Debian's Chromium as root, headless, with nothing that reaches out (this machine's network is closed). */
@@ -70,10 +74,19 @@ describe('operator console (/console) in headless Chromium', () => {
     await page.getByLabel('Admin token').fill(app.token('ops', ['admin']));
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Active providers' }).waitFor();
-    const text = await page.locator('table.grid').textContent();
+    const text = await page.locator('table.grid').first().textContent();
     expect(text).toContain('pgvector');
     expect(text).toContain('postgres');
     expect(text).not.toContain('unreachable');
+    // the source profile, opened read-only: both sides reachable, the vector store's stored shape and count
+    const profiles = page.getByTestId('profiles');
+    await profiles.waitFor();
+    const p = await profiles.textContent();
+    expect(p).toContain('source · relational');
+    expect(p).toMatch(/source · vector\s*chromadb\s*reachable/);
+    expect(p).toContain(`collection: ${collection}`);
+    expect(p).toContain('storedDimensions: 32');
+    expect(p).not.toContain('unreachable');
   });
 
   it('plans a FULL_STACK migration, runs it, and shows the bar at 100 % and the verification OK', async () => {
@@ -122,11 +135,124 @@ describe('operator console (/console) in headless Chromium', () => {
     expect(history).toContain('RESTORE');
   });
 
+  it('downloads the reject file of a job that set records aside (admin session only)', async () => {
+    // An import with a wrong-dimension and a NaN vector: both set aside with their reason, the rest verified.
+    const vector = app.app.get(VectorDb);
+    const info = await vector.describe();
+    const codec = new VectorCollection(vector);
+    const nan = makeRecords(1, 32, { seed: 5, prefix: 'nan' })[0];
+    nan.embedding = Float32Array.from(nan.embedding, (x, i) => (i === 3 ? NaN : x));
+    const lines = [
+      { format: 'switchyard-ndjson', version: 1, kind: 'VECTORS', createdAt: new Date().toISOString(), source: 'test', collection: 'x', dimensions: 32, metric: 'cosine', model: info.storedModel },
+      ...makeRecords(5, 32, { seed: 4, prefix: 'imported' }).map((r) => codec.encode(r)),
+      codec.encode(makeRecords(1, 4, { seed: 6, prefix: 'short' })[0]),
+      codec.encode(nan),
+    ];
+    writeFileSync(path.join(app.config.migration.dataDir, 'bad.ndjson'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const started = await app.gql<{ importData: { id: string } }>('mutation { importData(input: { kind: VECTORS, path: "bad.ndjson", onConflict: SKIP }) { id } }', {}, app.token('ops', ['admin']));
+    expect(started.errors).toBeUndefined();
+    const id = started.data!.importData.id;
+    await page.goto(`${app.url}/console/#/job/${id}`);
+    await page.getByTestId('status').filter({ hasText: /SUCCEEDED|FAILED/ }).waitFor({ timeout: 60_000 });
+    expect(await status().textContent()).toBe('SUCCEEDED_WITH_REJECTS');
+    await expect(page.getByTestId('rejects').textContent()).resolves.toContain('2 records set aside');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('rejects-download').click()]);
+    expect(download.suggestedFilename()).toBe(`${id}.ndjson`);
+    const got = readFileSync(await download.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; reason: string });
+    expect(got.map((r) => [r.id, r.reason])).toEqual([
+      ['short-0000000', expect.stringMatching(/4 dimensions/)],
+      ['nan-0000000', expect.stringMatching(/embedding\[3\] is not a finite number/)],
+    ]);
+    // Not without the admin's session: no cookie, a non-admin token, an unknown job.
+    const http = request(app.app.getHttpServer());
+    const noSession = await http.get(`/console/api/jobs/${id}/rejects`).expect(401);
+    expect(noSession.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    await http.get(`/console/api/jobs/${id}/rejects`).set('authorization', `Bearer ${app.token('reader', ['user'])}`).expect(403);
+    await http.post('/console-auth/session').set('authorization', `Bearer ${app.token('reader', ['user'])}`).expect(403);
+    await http.get('/console/api/jobs/no-such-job/rejects').set('authorization', `Bearer ${app.token('ops', ['admin'])}`).expect(404);
+  });
+
   it('loads nothing from anywhere but the app', () => {
     const origin = new URL(app.url);
     const foreign = requests.filter((u) => new URL(u).host !== origin.host);
     expect(requests.length).toBeGreaterThan(5);
     expect(foreign).toEqual([]);
+  });
+
+  it('with MIGRATION_QUEUE=bullmq: bull-board at /console/queues shows the queued run, behind the admin session', async () => {
+    const queued = await startApp('postgres+pgvector', { ...sqliteChromaProfile(dev, collection), MIGRATION_QUEUE: 'bullmq', REDIS_URL: serviceEnv('REDIS_URL'), MIGRATION_QUEUE_PREFIX: `sy-test-console-${Date.now()}`, MIGRATION_PARTITION_SIZE: '10' });
+    const worker = queued.app.get(MigrationService).startWorker({ concurrency: 1 });
+    const ctx = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    try {
+      const admin = queued.token('ops', ['admin']);
+      const started = await queued.gql<{ startMigration: { id: string } }>('mutation { startMigration(input: { kind: VECTORS, source: "source" }) { id } }', {}, admin);
+      expect(started.errors).toBeUndefined();
+      const q = await ctx.newPage();
+      const seen: string[] = [];
+      q.on('request', (r) => seen.push(r.url()));
+      await q.goto(`${queued.url}/console/#/job/${started.data!.startMigration.id}`);
+      await q.getByLabel('Admin token').fill(admin);
+      await q.getByRole('button', { name: 'Sign in' }).click();
+      await q.getByTestId('status').filter({ hasText: /SUCCEEDED|FAILED/ }).waitFor({ timeout: 120_000 });
+      expect(await q.getByTestId('status').textContent()).toBe('SUCCEEDED');
+      await q.getByRole('link', { name: 'Queues' }).waitFor();
+      await q.goto(`${queued.url}/console/queues/`);
+      await q.getByText('migration-partitions').first().waitFor({ timeout: 30_000 });
+      expect(await q.content()).toContain('migration-runs');
+      // the run's partitions, done: each named by the migration job's id
+      await q.goto(`${queued.url}/console/queues/queue/migration-partitions?status=completed`);
+      await q.getByText(started.data!.startMigration.id).first().waitFor({ timeout: 30_000 });
+      await q.screenshot({ path: path.join(ARTIFACTS, 'console-queues.png'), fullPage: true });
+      expect(seen.filter((u) => new URL(u).host !== new URL(queued.url).host)).toEqual([]);
+      // bull-board's API, without the session or with a non-admin token: refused
+      const http = request(queued.app.getHttpServer());
+      await http.get('/console/queues/api/queues').expect(401);
+      await http.get('/console/queues/api/queues').set('authorization', `Bearer ${queued.token('reader', ['user'])}`).expect(403);
+      const api = await http.get('/console/queues/api/queues').set('authorization', `Bearer ${admin}`).expect(200);
+      expect(JSON.stringify(api.body)).toContain('migration-partitions');
+      // without the queue runner there is no dashboard
+      await request(app.app.getHttpServer()).get('/console/queues/api/queues').set('authorization', `Bearer ${app.token('ops', ['admin'])}`).expect(404);
+    } finally {
+      await ctx.close();
+      await worker.close();
+      await queued.close();
+    }
+  });
+
+  it('Models: a BLUE_GREEN re-index, then cut over to the new model and roll back, from the console', async () => {
+    const bg = await startApp('sqlite+sqlite-vec', { EMBEDDINGS_NEXT_XENOVA_MODEL_PATH: serviceEnv('TEST_EMBEDDINGS_MODEL_PATH_ALT'), KNOWLEDGE_GENERATION_POLL_MS: '100' });
+    const ctx = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    try {
+      const admin = bg.token('ops', ['admin']);
+      for (let i = 0; i < 4; i++) expect((await bg.gql(INDEX, { input: { documentId: `m-${i}`, content: `The mechanic replaced the brakes of car ${i}.` } }, bg.token('alice'))).errors).toBeUndefined();
+      const m = await ctx.newPage();
+      m.on('dialog', (d) => void d.accept());
+      await m.goto(`${bg.url}/console/#/plan`);
+      await m.getByLabel('Admin token').fill(admin);
+      await m.getByRole('button', { name: 'Sign in' }).click();
+      await m.getByLabel('kind').selectOption('REINDEX');
+      await m.getByLabel('mode').selectOption('BLUE_GREEN');
+      // no dry run for BLUE_GREEN (the API refuses one: it writes only the new generation)
+      await expect(m.getByRole('button', { name: 'Dry run' }).count()).resolves.toBe(0);
+      await m.getByRole('button', { name: 'Start REINDEX' }).click();
+      await m.waitForURL(/#\/job\//);
+      await m.getByTestId('status').filter({ hasText: /SUCCEEDED|FAILED/ }).waitFor({ timeout: 60_000 });
+      expect(await m.getByTestId('status').textContent()).toBe('SUCCEEDED');
+      await m.getByRole('link', { name: 'Cut over…' }).click();
+      const building = m.locator('tr[data-state="BUILDING"]');
+      await building.waitFor();
+      await building.getByRole('button', { name: 'Cut over' }).click();
+      await m.getByRole('status').filter({ hasText: 'is active' }).waitFor();
+      const active = async () => (await bg.gql<{ modelGenerations: { id: number; state: string; model: string }[] }>('{ modelGenerations { id state model } }', {}, admin)).data!.modelGenerations.find((g) => g.state === 'ACTIVE')!;
+      const switched = await active();
+      expect(switched.model).toContain('48');
+      await m.locator('tr[data-state="ACTIVE"]').getByRole('button', { name: 'Roll back' }).click();
+      await m.getByRole('status').filter({ hasText: 'Rolled back' }).waitFor();
+      expect((await active()).id).not.toBe(switched.id);
+    } finally {
+      await ctx.close();
+      await bg.close();
+    }
   });
 
   it('development login: one click only in development with the public development secret; 404 elsewhere', async () => {

@@ -10,6 +10,7 @@ import { MigrationModule } from '@switchyard/migration';
 import { RelationalDbModule } from '@switchyard/relational-db';
 import { VectorDbModule } from '@switchyard/vector-db';
 import { AuthGuard, Authenticator } from './auth/auth';
+import { AuthModule } from './auth/auth.module';
 import { DomainErrorFilter, toGraphQLError } from './graphql/errors';
 import { operationLimits, wsLimits } from './graphql/limits';
 import { GraphQLError, GraphQLSchema } from 'graphql';
@@ -22,10 +23,6 @@ import { MetricsModule } from './metrics/metrics.module';
 import { KnowledgeResolver } from './knowledge/knowledge.resolver';
 import { MigrationResolver } from './migration/migration.resolver';
 import { ConsoleModule } from './console/console.module';
-
-/** The caller's identity (HS256 secret or an identity provider's JWKS), for resolvers and graphql-ws. */
-@Module({ providers: [Authenticator], exports: [Authenticator] })
-class AuthModule {}
 
 /** The runnable app: every provider from one validated config, GraphQL at /graphql. */
 @Module({})

@@ -39,20 +39,30 @@ export function socket(): Client {
   return ws;
 }
 
+/**
+ * Opens the session cookie for what the browser fetches without a header (reject downloads, the queue
+ * dashboard): the server checks the token is an admin's and sets it HttpOnly, for /console only.
+ */
+export async function openSession(token: string): Promise<void> {
+  const r = await fetch('/console-auth/session', { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  if (!r.ok) throw new ApiError(`the session could not be opened (HTTP ${r.status})`, undefined);
+}
+
 export function signOut(): void {
+  void fetch('/console-auth/session', { method: 'DELETE' });
   session.token = null;
   void ws?.dispose();
   ws = null;
 }
 
-export const JOB_FIELDS = `id kind status source target dryRun onConflict plan error errorCode rejectFile startedAt finishedAt stale
+export const JOB_FIELDS = `id kind status source target dryRun onConflict mode plan error errorCode rejectFile startedAt finishedAt stale
   progress { total done ratePerSecond etaSeconds phase steps { name total read written skipped unchanged errors finished } }
   verification { ok recallAt10 indexRecallAt10 orphans notes tables { name sourceCount targetCount sourceChecksum targetChecksum checksumMatch } }
   backups { step kind name rows createdAt }`;
 
 export interface Step { name: string; total: number; read: number; written: number; skipped: number; unchanged: number | null; errors: number; finished: boolean }
 export interface Job {
-  id: string; kind: string; status: string; source: string; target: string; dryRun: boolean; onConflict: string;
+  id: string; kind: string; status: string; source: string; target: string; dryRun: boolean; onConflict: string; mode: string | null;
   plan: { steps?: Record<string, unknown>[]; refusal?: { code?: string; message?: string } | null; source?: unknown; target?: unknown } | null;
   error: string | null; errorCode: string | null; rejectFile: string | null; startedAt: string | null; finishedAt: string | null; stale: boolean;
   progress: { total: number; done: number; ratePerSecond: number; etaSeconds: number | null; phase: string; steps: Step[] } | null;

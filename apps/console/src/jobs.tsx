@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { gql, Job, JOB_FIELDS, socket } from './api';
 
-const FINISHED = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'PLANNED']);
+/** The API's final statuses (FINAL_STATUSES): a job in one of them changes no more. */
+const FINISHED = new Set(['PLANNED', 'SUCCEEDED', 'SUCCEEDED_WITH_REJECTS', 'CUT_OVER', 'FAILED', 'CANCELLED']);
 const DESTRUCTIVE = new Set(['TRUNCATE', 'OVERWRITE']);
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -20,10 +21,13 @@ export function PlanView() {
   const [kind, setKind] = useState('FULL_STACK');
   const [source, setSource] = useState('source');
   const [onConflict, setOnConflict] = useState('FAIL');
+  const [mode, setMode] = useState('IN_PLACE');
   const [plan, setPlan] = useState<Job | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const input = () => ({ kind, source, onConflict });
+  const blueGreen = kind === 'REINDEX' && mode === 'BLUE_GREEN';
+  // A BLUE_GREEN re-index writes by key into its own generation: no source, no onConflict (the API refuses them).
+  const input = () => (blueGreen ? { kind, mode } : kind === 'REINDEX' ? { kind, onConflict, mode } : { kind, source, onConflict });
   const dryRun = async () => {
     setBusy(true);
     setError(null);
@@ -37,7 +41,7 @@ export function PlanView() {
     }
   };
   const start = async () => {
-    if (DESTRUCTIVE.has(onConflict) && !confirm(`onConflict ${onConflict} replaces what the target holds (a backup is taken first). Start the ${kind} migration?`)) return;
+    if (!blueGreen && DESTRUCTIVE.has(onConflict) && !confirm(`onConflict ${onConflict} replaces what the target holds (a backup is taken first). Start the ${kind} migration?`)) return;
     try {
       const { startMigration } = await gql<{ startMigration: Job }>(`mutation($i: StartMigrationInput!) { startMigration(input: $i) { id } }`, { i: input() });
       location.hash = `#/job/${startMigration.id}`;
@@ -53,10 +57,12 @@ export function PlanView() {
       <h2>Plan a migration</h2>
       <div class="row">
         <label>kind <select value={kind} onChange={(e) => setKind((e.target as HTMLSelectElement).value)}>{['FULL_STACK', 'RELATIONAL', 'VECTORS', 'REINDEX'].map((k) => <option key={k}>{k}</option>)}</select></label>
-        <label>source profile <input value={source} onInput={(e) => setSource((e.target as HTMLInputElement).value)} /></label>
-        <label>onConflict <select value={onConflict} onChange={(e) => setOnConflict((e.target as HTMLSelectElement).value)}>{['FAIL', 'SKIP', 'OVERWRITE', 'TRUNCATE'].map((k) => <option key={k}>{k}</option>)}</select></label>
-        <button onClick={dryRun} disabled={busy}>Dry run</button>
+        {kind !== 'REINDEX' && <label>source profile <input value={source} onInput={(e) => setSource((e.target as HTMLInputElement).value)} /></label>}
+        {!blueGreen && <label>onConflict <select value={onConflict} onChange={(e) => setOnConflict((e.target as HTMLSelectElement).value)}>{['FAIL', 'SKIP', 'OVERWRITE', 'TRUNCATE'].map((k) => <option key={k}>{k}</option>)}</select></label>}
+        {kind === 'REINDEX' && <label>mode <select value={mode} onChange={(e) => setMode((e.target as HTMLSelectElement).value)}>{['IN_PLACE', 'BLUE_GREEN'].map((k) => <option key={k}>{k}</option>)}</select></label>}
+        {blueGreen ? <button onClick={start}>Start {kind}</button> : <button onClick={dryRun} disabled={busy}>Dry run</button>}
       </div>
+      {blueGreen && <p class="hint">A BLUE_GREEN re-index has no dry run: it writes only a new generation, which nothing searches until you cut over to it (Models).</p>}
       {error && <p class="error" role="alert">{error}</p>}
       {plan && (
         <div class="plan">
@@ -160,7 +166,8 @@ export function JobView({ id }: { id: string }) {
       )}
       {rejected > 0 && job.rejectFile && (
         <p class="bad" data-testid="rejects">
-          Rejects: {rejected} records set aside, each with its reason, in <code>{job.rejectFile}</code> (inside MIGRATION_DATA_DIR; `switchyard` reads it).
+          Rejects: {rejected} records set aside, each with its reason, in <code>{job.rejectFile}</code> (inside MIGRATION_DATA_DIR).{' '}
+          <a href={`/console/api/jobs/${encodeURIComponent(job.id)}/rejects`} download data-testid="rejects-download">Download (NDJSON)</a>
         </p>
       )}
       {rejected === 0 && v && <p class="hint" data-testid="rejects">Rejects: none.</p>}
@@ -173,6 +180,7 @@ export function JobView({ id }: { id: string }) {
       <div class="row actions">
         {job.status === 'RUNNING' && !job.stale && <button onClick={() => act('cancelMigration', 'mutation($id: ID!) { cancelMigration(id: $id) { id status } }', 'Cancel this job? It stops after the current batch and can be resumed.')}>Cancel</button>}
         {stopped && <button onClick={() => act('resumeMigration', `mutation($id: ID!) { resumeMigration(id: $id) { ${JOB_FIELDS} } }`)}>Resume</button>}
+        {job.kind === 'REINDEX' && job.mode === 'BLUE_GREEN' && job.status.startsWith('SUCCEEDED') && !job.dryRun && <a class="button" href="#/models">Cut over…</a>}
         {FINISHED.has(job.status) && job.backups.length > 0 && (
           <button class="danger" onClick={() => act('restoreBackup', 'mutation($id: ID!) { restoreBackup(jobId: $id) { id } }', 'Restore puts back what this job replaced, from its backups, and removes what it wrote. Restore?')}>Restore backup</button>
         )}

@@ -1,7 +1,8 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, gql, session, signOut } from './api';
+import { ApiError, gql, openSession, session, signOut } from './api';
 import { HistoryView, JobView, PlanView } from './jobs';
+import { ModelsView } from './models';
 import './style.css';
 
 const PROVIDERS = `{ providers {
@@ -9,6 +10,12 @@ const PROVIDERS = `{ providers {
   vector { provider reachable location error collection dimensions storedDimensions storedModel count mismatch }
   embeddings { provider reachable model dimensions error }
   llm { provider reachable location model error } } }`;
+
+const PROFILES = `{ migrationProfiles { name
+  relational { provider reachable location error }
+  vector { provider reachable location error collection dimensions storedDimensions storedModel count persistDir mismatch } } }`;
+
+type Profile = { name: string; relational: Health; vector: Health };
 
 type Health = { provider: string; reachable: boolean; location?: string | null; error?: string | null; [k: string]: unknown };
 
@@ -35,6 +42,7 @@ function Login({ onIn }: { onIn: () => void }) {
   const tryToken = async (t: string) => {
     try {
       await gql('{ migrations { id } }', {}, t.trim());
+      await openSession(t.trim());
       session.token = t.trim();
       setError(null);
       onIn();
@@ -74,6 +82,29 @@ function HealthRow({ name, h }: { name: string; h: Health }) {
   );
 }
 
+/** Each source profile (MIGRATION_<NAME>_*), opened read-only as a job opens it. */
+function ProfilesTable() {
+  const [profiles, setProfiles] = useState<Profile[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    gql<{ migrationProfiles: Profile[] }>(PROFILES).then((d) => setProfiles(d.migrationProfiles), (e) => setError((e as Error).message));
+  }, []);
+  if (error) return <p class="error">{error}</p>;
+  if (!profiles) return <p>Opening the source profiles…</p>;
+  if (!profiles.length) return <p class="hint">No source profile is configured (MIGRATION_&lt;NAME&gt;_RELATIONAL_DB_* and MIGRATION_&lt;NAME&gt;_VECTOR_DB_*).</p>;
+  return (
+    <table class="grid" data-testid="profiles">
+      <thead><tr><th /><th>provider</th><th>state</th><th>location</th><th>details</th></tr></thead>
+      <tbody>
+        {profiles.flatMap((pr) => [
+          <HealthRow key={`${pr.name}.r`} name={`${pr.name} · relational`} h={pr.relational} />,
+          <HealthRow key={`${pr.name}.v`} name={`${pr.name} · vector`} h={pr.vector} />,
+        ])}
+      </tbody>
+    </table>
+  );
+}
+
 function ProvidersView() {
   const [p, setP] = useState<Record<string, Health> | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -91,7 +122,9 @@ function ProvidersView() {
         <tbody>{Object.entries(p).map(([k, h]) => <HealthRow key={k} name={k} h={h} />)}</tbody>
       </table>
       {mismatch && <p class="error" role="alert">{mismatch}</p>}
-      <p class="hint">Source profiles (MIGRATION_&lt;NAME&gt;_*) are described by a dry run: the Plan view shows each one's store, counts, dimensions and model.</p>
+      <h2>Source profiles</h2>
+      <ProfilesTable />
+      <p class="hint">A dry run (Plan) counts each table and collection of a profile against the active store.</p>
     </section>
   );
 }
@@ -99,17 +132,25 @@ function ProvidersView() {
 function App() {
   const [signedIn, setSignedIn] = useState(!!session.token);
   const [route, arg] = useRoute();
+  const [queues, setQueues] = useState(false);
+  useEffect(() => {
+    // bull-board is mounted only with MIGRATION_QUEUE=bullmq (it answers the session cookie)
+    if (signedIn) fetch('/console/queues/', { method: 'HEAD' }).then((r) => setQueues(r.ok), () => setQueues(false));
+  }, [signedIn]);
   if (!signedIn) return <Login onIn={() => setSignedIn(true)} />;
   const tab = (id: string, label: string) => <a href={`#/${id}`} class={route === id ? 'active' : ''}>{label}</a>;
   return (
     <div>
       <header>
         <strong>Switchyard</strong>
-        <nav>{tab('providers', 'Providers')}{tab('plan', 'Plan')}{tab('jobs', 'History')}</nav>
+        <nav>
+          {tab('providers', 'Providers')}{tab('plan', 'Plan')}{tab('jobs', 'History')}{tab('models', 'Models')}
+          {queues && <a href="/console/queues/" target="_blank" rel="noopener">Queues</a>}
+        </nav>
         <button class="secondary" onClick={() => (signOut(), setSignedIn(false))}>Sign out</button>
       </header>
       <main>
-        {route === 'plan' ? <PlanView /> : route === 'jobs' ? <HistoryView /> : route === 'job' && arg ? <JobView id={arg} /> : <ProvidersView />}
+        {route === 'plan' ? <PlanView /> : route === 'jobs' ? <HistoryView /> : route === 'models' ? <ModelsView /> : route === 'job' && arg ? <JobView id={arg} /> : <ProvidersView />}
       </main>
     </div>
   );

@@ -5,4 +5,6 @@ export * from './checksum';
 export { resolveDataPath, ExportHeader } from './ndjson';
 export * from './migration-worker.module';
 export type { WorkerHandle } from './queue/bullmq-queue';
+export { dashboardQueues } from './queue/bullmq-queue';
 export { ModelSwitch, DroppedGeneration, GenerationBackup } from './model-switch';
+export type { ProfileStatus, ProfileSideStatus, ProfileVectorStatus } from './profile-inspector';

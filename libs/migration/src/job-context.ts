@@ -228,7 +228,7 @@ export class ContextBuilder {
   }
 
   /** Opens a source relational DB without running migrations on it (it is only read). */
-  private async openRelational(name: string): Promise<{ db: RelationalDb; close(): Promise<void> }> {
+  async openRelational(name: string): Promise<{ db: RelationalDb; close(): Promise<void> }> {
     const profile = this.profile(name);
     if (!profile) return { db: this.target.relational, close: async () => undefined };
     const c = profile.relational;
@@ -257,7 +257,7 @@ export class ContextBuilder {
   }
 
   /** Opens a source vector store read-only, with the dimension it was built with. */
-  private async openVector(name: string): Promise<{ db: VectorDb; close(): Promise<void> }> {
+  async openVector(name: string): Promise<{ db: VectorDb; close(): Promise<void> }> {
     const profile = this.profile(name);
     if (!profile) return { db: this.target.vector, close: async () => undefined };
     let db = createVectorDb(profile.vector, null);

@@ -30,6 +30,8 @@ import {
 } from './migration.types';
 import { resolveDataPath } from './ndjson';
 import { RejectFile } from './rejects';
+import { inspectProfiles, ProfileStatus } from './profile-inspector';
+import type { ReadStream } from 'node:fs';
 import { currentOwner, formatOwner, ownerIsDead, RunOwner } from './run-owner';
 import { copyJob, Run } from './step-copier';
 import { BullmqPartitionQueue, startQueueWorkers, WorkerHandle } from './queue/bullmq-queue';
@@ -247,6 +249,19 @@ export class MigrationService implements OnApplicationShutdown {
 
   get(id: string): Promise<MigrationJob> {
     return this.store.get(id);
+  }
+
+  /** A job's reject file to download (NOT_FOUND for an unknown job; null when it set nothing aside). */
+  async rejects(id: string): Promise<{ name: string; stream: ReadStream; bytes: number } | null> {
+    await this.store.get(id);
+    const file = new RejectFile(this.dataDir, id);
+    const opened = file.open();
+    return opened && { name: path.basename(file.relative), ...opened };
+  }
+
+  /** Every source profile, opened read-only as a job opens it, each side answering within `timeoutMs`. */
+  profiles(timeoutMs = 5000): Promise<ProfileStatus[]> {
+    return inspectProfiles(this.contexts, this.deps.profiles, { dimensions: this.deps.target.vector.dimensions }, timeoutMs);
   }
 
   /** The most recent jobs first. */

@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, createReadStream, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, ReadStream, rmSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { readLines, resolveDataPath } from './ndjson';
 
@@ -38,6 +38,29 @@ export class RejectFile {
       fsyncSync(fd);
     } finally {
       closeSync(fd);
+    }
+  }
+
+  /**
+   * The file to download: a stream of its bytes as they are now (opened without following a planted
+   * symlink), or null when the job set nothing aside.
+   */
+  open(): { stream: ReadStream; bytes: number } | null {
+    let fd: number;
+    try {
+      fd = openSync(this.full, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new Error(`${this.relative} is not a regular file`);
+      // Only the bytes there now: a running job appends whole fsynced lines, so this ends at a line end.
+      return { stream: createReadStream('', { fd, start: 0, end: Math.max(0, st.size - 1), autoClose: true, emitClose: true }), bytes: st.size };
+    } catch (e) {
+      closeSync(fd);
+      throw e;
     }
   }
 

@@ -24,6 +24,18 @@ const GRAPHQL_CODES: Partial<Record<ErrorCode, string>> = {
   GENERATION_INCOMPLETE: 'FAILED_PRECONDITION',
 };
 
+/** Domain errors on the few plain-HTTP routes (the console's downloads and dashboard). */
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  BAD_INPUT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  MIGRATION_LOCKED: 409,
+  PROVIDER_UNAVAILABLE: 503,
+  MAINTENANCE: 503,
+};
+
 /** The only place domain errors become GraphQL errors. */
 export function toGraphQLError(e: unknown): GraphQLError {
   if (e instanceof GraphQLError) return e;
@@ -48,6 +60,10 @@ export function toGraphQLError(e: unknown): GraphQLError {
  * debug, not as an error with a stack.
  */
 function httpFailure(e: unknown): { status: number; message: string; code: string } {
+  if (e instanceof SwitchyardError) {
+    const status = HTTP_STATUS[e.code] ?? 500;
+    return { status, message: status === 500 ? 'internal error' : e.message, code: GRAPHQL_CODES[e.code] ?? 'INTERNAL_SERVER_ERROR' };
+  }
   if (e instanceof HttpException) {
     const status = e.getStatus();
     return { status, message: e.message, code: status === 404 ? 'NOT_FOUND' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR' };
@@ -60,16 +76,22 @@ function httpFailure(e: unknown): { status: number; message: string; code: strin
   return { status: 500, message: 'internal error', code: 'INTERNAL_SERVER_ERROR' };
 }
 
+type HttpResponse = { headersSent?: boolean; status(n: number): { json(b: unknown): void } };
+
+/** Answers a failed plain-HTTP request: its status and a one-line GraphQL-over-HTTP style error body. */
+export function sendHttpFailure(res: HttpResponse, exception: unknown, log = new Logger('HTTP')): void {
+  const f = httpFailure(exception);
+  if (f.status >= 500 && f.status !== 503) log.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+  else log.debug(`${f.status} ${f.message}`);
+  if (!res.headersSent) res.status(f.status).json({ errors: [{ message: f.message, extensions: { code: f.code } }] });
+}
+
 @Catch()
 export class DomainErrorFilter implements GqlExceptionFilter {
   private readonly log = new Logger('HTTP');
 
   catch(exception: unknown, host: ArgumentsHost): GraphQLError | void {
     if (host.getType<string>() !== 'http') return toGraphQLError(exception);
-    const res = host.switchToHttp().getResponse<{ headersSent?: boolean; status(n: number): { json(b: unknown): void } }>();
-    const f = httpFailure(exception);
-    if (f.status >= 500) this.log.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
-    else this.log.debug(`${f.status} ${f.message}`);
-    if (!res.headersSent) res.status(f.status).json({ errors: [{ message: f.message, extensions: { code: f.code } }] });
+    sendHttpFailure(host.switchToHttp().getResponse<HttpResponse>(), exception, this.log);
   }
 }

@@ -229,3 +229,29 @@ export class ImportDataInput {
   @Field(() => ConflictPolicyEnum, { defaultValue: ConflictPolicyEnum.FAIL }) onConflict: ConflictPolicyEnum;
   @Field({ defaultValue: false }) dryRun: boolean;
 }
+
+@ObjectType({ description: 'One side of a source profile: reachable within HEALTH_TIMEOUT_MS or why not.' })
+export class ProfileSideModel {
+  @Field() provider: string;
+  @Field() reachable: boolean;
+  @Field(() => String, { nullable: true }) location: string | null;
+  @Field(() => String, { nullable: true }) error: string | null;
+}
+
+@ObjectType()
+export class ProfileVectorModel extends ProfileSideModel {
+  @Field() collection: string;
+  @Field(() => Int, { description: 'MIGRATION_<NAME>_VECTOR_DB_DIMENSIONS.' }) dimensions: number;
+  @Field(() => Int, { nullable: true }) storedDimensions: number | null;
+  @Field(() => String, { nullable: true }) storedModel: string | null;
+  @Field(() => Int, { nullable: true }) count: number | null;
+  @Field(() => String, { nullable: true, description: 'Read from a Chroma persist directory, without a server.' }) persistDir: string | null;
+  @Field(() => String, { nullable: true, description: 'Why a VECTORS copy into the active store would be refused.' }) mismatch: string | null;
+}
+
+@ObjectType({ description: 'A source profile (MIGRATION_<NAME>_*), opened read-only as a job opens it.' })
+export class MigrationProfileModel {
+  @Field() name: string;
+  @Field(() => ProfileSideModel) relational: ProfileSideModel;
+  @Field(() => ProfileVectorModel) vector: ProfileVectorModel;
+}

@@ -1,10 +1,10 @@
 import { Inject, UseGuards } from '@nestjs/common';
 import { Args, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
-import { SwitchyardError } from '@switchyard/core';
-import { DroppedGeneration, MigrationJob, MigrationService } from '@switchyard/migration';
+import { SWITCHYARD_CONFIG, SwitchyardConfig, SwitchyardError } from '@switchyard/core';
+import { DroppedGeneration, MigrationJob, MigrationService, ProfileStatus } from '@switchyard/migration';
 import { AuthGuard, Roles } from '../auth/auth';
 import type { Generation } from '@switchyard/knowledge';
-import { DroppedGenerationModel, EmbeddingGenerationModel, ExportDataInput, ImportDataInput, MigrationJobModel, StartMigrationInput } from './migration.graphql-types';
+import { DroppedGenerationModel, EmbeddingGenerationModel, ExportDataInput, ImportDataInput, MigrationJobModel, MigrationProfileModel, StartMigrationInput } from './migration.graphql-types';
 
 /** Async iterator of a job's updates, ending after the job reaches a final state. */
 function jobUpdates(service: MigrationService, id: string): AsyncIterableIterator<{ migrationProgress: MigrationJob }> {
@@ -56,7 +56,15 @@ function jobUpdates(service: MigrationService, id: string): AsyncIterableIterato
 @UseGuards(AuthGuard)
 @Roles('admin')
 export class MigrationResolver {
-  constructor(@Inject(MigrationService) private readonly service: MigrationService) {}
+  constructor(
+    @Inject(MigrationService) private readonly service: MigrationService,
+    @Inject(SWITCHYARD_CONFIG) private readonly config: SwitchyardConfig,
+  ) {}
+
+  @Query(() => [MigrationProfileModel], { description: 'Every source profile: reachability, where it is, the vector store\'s stored dimensions, model and count.' })
+  migrationProfiles(): Promise<ProfileStatus[]> {
+    return this.service.profiles(this.config.health.timeoutMs);
+  }
 
   @Mutation(() => MigrationJobModel, { description: 'Starts a migration in the background and returns the job at once.' })
   startMigration(@Args('input') input: StartMigrationInput): Promise<MigrationJob> {

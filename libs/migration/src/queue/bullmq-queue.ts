@@ -198,3 +198,21 @@ export function startQueueWorkers(cfg: MigrationQueueConfig, partitions: (limite
     },
   };
 }
+
+/**
+ * The migration queues for a dashboard (bull-board at /console/queues): their own Redis connection,
+ * which fails fast while Redis is down (a dashboard must not hang the app), closed by `close()`.
+ */
+export function dashboardQueues(cfg: MigrationQueueConfig): { queues: Queue[]; close(): Promise<void> } {
+  const redis = connect(cfg, 'coordinator');
+  redis.on('error', () => undefined);
+  const queues = [RUNS, PARTITIONS].map((name) => new Queue(name, { connection: redis, prefix: cfg.prefix }));
+  for (const q of queues) q.on('error', () => undefined);
+  return {
+    queues,
+    close: async () => {
+      await Promise.all(queues.map((q) => q.close().catch(() => undefined)));
+      redis.disconnect();
+    },
+  };
+}
