@@ -200,7 +200,13 @@ async function follow(
     if (finished === now.length) return;
     const flow = await queue.state(job.id, run.runId);
     if (flow.state === 'failed') throw new SwitchyardError('PROVIDER_UNAVAILABLE', `a partition of job ${job.id} failed after its retries: ${flow.reason ?? 'unknown reason'}; resume the job to run the partitions that are not done`, { jobId: job.id });
-    if (flow.state === 'completed') throw new SwitchyardError('MIGRATION_STATE', `the queue reports job ${job.id}'s partitions completed, but ${now.length - finished} of them are not done in the database; resume the job to run them again`, { jobId: job.id });
+    if (flow.state === 'completed') {
+      // The last partition may have been recorded DONE between the read above and the queue's answer (a
+      // worker records it before BullMQ completes the flow): read again before calling anything missing.
+      const again = await partitions.listLight(job.id);
+      if (again.every((p) => p.status === 'DONE')) continue;
+      throw new SwitchyardError('MIGRATION_STATE', `the queue reports job ${job.id}'s partitions completed, but ${now.length - finished} of them are not done in the database; resume the job to run them again`, { jobId: job.id });
+    }
     // Nobody working on it: say so (the job waits; workers may be started later).
     if (done !== lastDone) (lastDone = done), (lastMove = Date.now());
     else if (Date.now() - lastMove > f.o.idleWarnMs) {
