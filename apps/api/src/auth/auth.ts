@@ -35,7 +35,7 @@ function authorizationOf(c: GqlContext): string | undefined {
 }
 
 /** The bearer token of an Authorization header, or UNAUTHENTICATED. */
-function bearer(header: string | undefined): string {
+export function bearer(header: string | undefined): string {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
   if (!m) throw new SwitchyardError('UNAUTHENTICATED', 'missing bearer token (Authorization: Bearer <jwt>)');
   return m[1];

@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { SwitchyardError } from '@switchyard/core';
 import type { NextFunction, Request, Response } from 'express';
-import { Authenticator, Caller } from '../auth/auth';
+import { Authenticator, bearer, Caller } from '../auth/auth';
 import { sendHttpFailure } from '../graphql/errors';
 
 /**
@@ -64,8 +64,7 @@ export class ConsoleAdminGuard implements CanActivate {
 
 /** Sets the session cookie for this admin's token (kept until the token expires, or sign-out). */
 export function setSession(req: Request, res: Response, caller: Caller): void {
-  const token = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-  if (!token) throw new SwitchyardError('UNAUTHENTICATED', 'missing bearer token (Authorization: Bearer <jwt>)');
+  const token = bearer(req.headers.authorization);
   const maxAge = caller.expiresAt ? Math.max(0, caller.expiresAt * 1000 - Date.now()) : undefined;
   res.cookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'strict', path: SESSION_PATH, secure: req.secure, ...(maxAge !== undefined ? { maxAge } : {}) });
 }

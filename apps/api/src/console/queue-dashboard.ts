@@ -33,13 +33,14 @@ function localTemplate(): { dir: string; remove(): void } {
 @Injectable()
 export class QueueDashboard implements OnModuleDestroy {
   private readonly opened: ReturnType<typeof dashboardQueues> | null;
-  private template: ReturnType<typeof localTemplate> | null = null;
+  private readonly template: ReturnType<typeof localTemplate> | null;
   readonly router: Router | null;
 
   constructor(@Inject(SWITCHYARD_CONFIG) config: SwitchyardConfig) {
     const cfg = config.migration.queue;
     if (cfg.kind !== 'bullmq') {
       this.opened = null;
+      this.template = null;
       this.router = null;
       return;
     }

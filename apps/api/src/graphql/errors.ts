@@ -81,7 +81,7 @@ type HttpResponse = { headersSent?: boolean; status(n: number): { json(b: unknow
 /** Answers a failed plain-HTTP request: its status and a one-line GraphQL-over-HTTP style error body. */
 export function sendHttpFailure(res: HttpResponse, exception: unknown, log = new Logger('HTTP')): void {
   const f = httpFailure(exception);
-  if (f.status >= 500 && f.status !== 503) log.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+  if (f.status >= 500) log.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
   else log.debug(`${f.status} ${f.message}`);
   if (!res.headersSent) res.status(f.status).json({ errors: [{ message: f.message, extensions: { code: f.code } }] });
 }

@@ -204,8 +204,9 @@ async function follow(
       // The last partition may have been recorded DONE between the read above and the queue's answer (a
       // worker records it before BullMQ completes the flow): read again before calling anything missing.
       const again = await partitions.listLight(job.id);
-      if (again.every((p) => p.status === 'DONE')) continue;
-      throw new SwitchyardError('MIGRATION_STATE', `the queue reports job ${job.id}'s partitions completed, but ${now.length - finished} of them are not done in the database; resume the job to run them again`, { jobId: job.id });
+      const missing = again.filter((p) => p.status !== 'DONE').length;
+      if (!missing) continue;
+      throw new SwitchyardError('MIGRATION_STATE', `the queue reports job ${job.id}'s partitions completed, but ${missing} of them are not done in the database; resume the job to run them again`, { jobId: job.id });
     }
     // Nobody working on it: say so (the job waits; workers may be started later).
     if (done !== lastDone) (lastDone = done), (lastMove = Date.now());
