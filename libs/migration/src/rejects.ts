@@ -56,8 +56,13 @@ export class RejectFile {
     try {
       const st = fstatSync(fd);
       if (!st.isFile()) throw new Error(`${this.relative} is not a regular file`);
+      // No line, nothing set aside (and `end` below is inclusive: 0 would read a byte appended meanwhile).
+      if (st.size === 0) {
+        closeSync(fd);
+        return null;
+      }
       // Only the bytes there now: a running job appends whole fsynced lines, so this ends at a line end.
-      return { stream: createReadStream('', { fd, start: 0, end: Math.max(0, st.size - 1), autoClose: true, emitClose: true }), bytes: st.size };
+      return { stream: createReadStream('', { fd, start: 0, end: st.size - 1, autoClose: true, emitClose: true }), bytes: st.size };
     } catch (e) {
       closeSync(fd);
       throw e;
