@@ -3,11 +3,12 @@ import type { Metadata, VectorDb, VectorRecord } from '@switchyard/vector-db';
 /**
  * Of these documents' chunks as they would be written now (`wanted[i]`: document i's, ids included),
  * which documents the store already holds exactly so: every chunk there with the same user, document,
- * index, text and metadata, and an embedding of `dimensions`. One read of the store for all of them.
+ * index, text and metadata, and an embedding of `dimensions`. One read of the store for all of them,
+ * without the embeddings' values (only their dimension is compared).
  * (Whether the embeddings are the current model's is the caller's to know: the document's model.)
  */
 export async function storedAsWritten(vectors: VectorDb, wanted: VectorRecord[][], dimensions: number): Promise<boolean[]> {
-  const held = new Map((await vectors.records(wanted.flat().map((r) => r.id))).map((r) => [r.id, r]));
+  const held = new Map((await vectors.fieldRecords(wanted.flat().map((r) => r.id))).map((r) => [r.id, r]));
   const same = (want: VectorRecord): boolean => {
     const got = held.get(want.id);
     return (
@@ -17,7 +18,7 @@ export async function storedAsWritten(vectors: VectorDb, wanted: VectorRecord[][
       got.chunkIndex === want.chunkIndex &&
       got.content === want.content &&
       sameMetadata(got.metadata, want.metadata) &&
-      got.embedding.length === dimensions
+      got.dimensions === dimensions
     );
   };
   return wanted.map((records) => records.every(same));

@@ -16,7 +16,7 @@ import type { LiveJob } from './live-sync';
 import { goLiveRelational, goLiveStack, goLiveVectors, sourceTable } from './live-context';
 import { checksumOf, copyPages } from './pipeline';
 import { backUpCollection } from './collection-backup';
-import { compareNeighbours, exactRecall, OrphanCheck, RecallResult, selfRetrieval, vectorHeader } from './vector-checks';
+import { compareNeighbours, exactRecall, OrphanCheck, RecallResult, selfRetrieval, vectorHeader, withEmbeddings } from './vector-checks';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- steps are heterogeneous (rows, vectors) */
 
@@ -466,6 +466,9 @@ export class ContextBuilder {
     // A new generation starts empty and is built whole (a resume goes on from the checkpoint).
     const incremental = !blueGreen && !(job.options as JobOptions | null)?.full;
     const step = { ...this.vectorStep('documents', new ReindexSource(rel, vec, this.deps.chunk, embeddings, incremental, !blueGreen), scan, recordFieldsHash, vec), backupOnFirstWrite: incremental, wholeTarget: true };
+    // The verification compares fields (recordFieldsHash): it reads them without the embeddings; the
+    // recall samples below read theirs (a few dozen records).
+    step.check = { target: new VectorCollection(vec, { fields: true }), hash: recordFieldsHash };
     // The app writes a generation being built too: its HNSW index stays during the load (a rebuild at the
     // end would hold every app write to it for as long as the build takes).
     if (blueGreen) step.target = Object.assign(Object.create(step.target) as typeof step.target, { prepare: undefined });
@@ -520,8 +523,8 @@ export class ContextBuilder {
       await embeddings.embed(texts);
       return (Date.now() - t0) / texts.length;
     };
-    ctx.recall = { side: 'target', measure: (samples) => selfRetrieval(embeddings, vec, samples) };
-    ctx.exactRecall = (samples) => exactRecall(vec, samples);
+    ctx.recall = { side: 'target', measure: async (samples) => selfRetrieval(embeddings, vec, await withEmbeddings(vec, samples)) };
+    ctx.exactRecall = async (samples) => exactRecall(vec, await withEmbeddings(vec, samples));
     return ctx;
   }
 

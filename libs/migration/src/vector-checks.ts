@@ -49,6 +49,15 @@ function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 /**
+ * The samples with their stored embeddings, for those read without (a fields-only scan): the records
+ * as stored now, in the samples' order; a sample deleted since it was read is left out.
+ */
+export async function withEmbeddings(target: VectorDb, samples: VectorRecord[]): Promise<VectorRecord[]> {
+  if (samples.every((s) => s.embedding.length > 0)) return samples;
+  return target.records(samples.map((s) => s.id));
+}
+
+/**
  * After a re-index, for sampled chunks of the target: their stored embedding must be what the model makes
  * of their text now (cosine >= 0.999), and the chunk must be found in the top 10 for its own text.
  */

@@ -1,18 +1,33 @@
 import { errorMessage, SwitchyardError } from '@switchyard/core';
-import type { VectorDb, VectorRecord } from '@switchyard/vector-db';
+import type { StoredFields, VectorDb, VectorRecord } from '@switchyard/vector-db';
 import type { DataReader, DataWriter, Page, WriteMode } from './datasets';
 
 /** The embedding of a record that has none (yet): a re-index fills it, a malformed export line keeps it. */
 export const NO_EMBEDDING = new Float32Array(0);
 
-/** A vector collection of any driver: scanned in id order, written in bulk. */
+/** A stored record's fields with NO_EMBEDDING in place of its embedding (whose dimension it drops). */
+const fieldsOnly = ({ dimensions: _dimensions, ...fields }: StoredFields): VectorRecord => ({ ...fields, embedding: NO_EMBEDDING });
+
+/**
+ * A vector collection of any driver: scanned in id order, written in bulk. With `fields`, what it reads
+ * carries NO_EMBEDDING instead of the embeddings: for a comparison of the fields only (a re-index's
+ * verification), without moving every embedding out of the store.
+ */
 export class VectorCollection implements DataReader<VectorRecord>, DataWriter<VectorRecord> {
   readonly name: string;
   readonly label: string;
 
-  constructor(readonly db: VectorDb) {
+  constructor(
+    readonly db: VectorDb,
+    private readonly o: { fields?: boolean } = {},
+  ) {
     this.name = db.collection;
     this.label = `${db.provider} collection "${db.collection}" at ${db.location}`;
+  }
+
+  private async *scan(size: number, after?: string, until?: string): AsyncGenerator<VectorRecord[]> {
+    if (!this.o.fields) return yield* this.db.scan(size, after, until);
+    for await (const page of this.db.scanFields(size, after, until)) yield page.map(fieldsOnly);
   }
 
   count(): Promise<number> {
@@ -20,7 +35,7 @@ export class VectorCollection implements DataReader<VectorRecord>, DataWriter<Ve
   }
 
   async *pages(size: number, after?: string): AsyncGenerator<Page<VectorRecord>> {
-    for await (const items of this.db.scan(size, after)) yield { items, cursor: items[items.length - 1].id, units: items.length };
+    for await (const items of this.scan(size, after)) yield { items, cursor: items[items.length - 1].id, units: items.length };
   }
 
   idOf(r: VectorRecord): string {
@@ -36,7 +51,7 @@ export class VectorCollection implements DataReader<VectorRecord>, DataWriter<Ve
   range(after: string | undefined, until: string | undefined): DataReader<VectorRecord> {
     const view = Object.create(this) as VectorCollection;
     view.pages = async function* (this: VectorCollection, size: number, from?: string) {
-      for await (const items of this.db.scan(size, from ?? after, until)) yield { items, cursor: items[items.length - 1].id, units: items.length };
+      for await (const items of this.scan(size, from ?? after, until)) yield { items, cursor: items[items.length - 1].id, units: items.length };
     };
     return view;
   }
@@ -70,8 +85,8 @@ export class VectorCollection implements DataReader<VectorRecord>, DataWriter<Ve
   }
 
   /** The stored records of these ids (verification compares content by id). */
-  fetch(ids: string[]): Promise<VectorRecord[]> {
-    return this.db.records(ids);
+  async fetch(ids: string[]): Promise<VectorRecord[]> {
+    return this.o.fields ? (await this.db.fieldRecords(ids)).map(fieldsOnly) : this.db.records(ids);
   }
 
   clear(): Promise<void> {

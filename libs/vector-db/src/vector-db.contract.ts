@@ -105,6 +105,23 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       for await (const p of db.scan(10, records[12].id, records[12].id)) throw new Error(`an empty range yielded ${p.length}`);
     });
 
+    it('reads the fields without the embeddings (scanFields, fieldRecords): what scan and records read, the embedding as its dimension', async () => {
+      const withoutEmbedding = ({ embedding, ...f }: VectorRecord) => ({ ...f, dimensions: embedding.length });
+      const fields: unknown[] = [];
+      for await (const p of db.scanFields(700, records[100].id, records[2100].id)) fields.push(...p);
+      expect(fields).toEqual((await scanAll(db, 700, records[100].id)).slice(0, 2000).map(withoutEmbedding));
+      expect(fields.every((f) => !('embedding' in (f as object)))).toBe(true);
+      const asked = [records[9].id, 'nope', records[3].id, ...records.slice(5000, 6200).map((x) => x.id)];
+      const got = await db.fieldRecords(asked);
+      expect(got).toEqual((await db.records(asked)).map(withoutEmbedding));
+      expect(got.map((r) => r.id)).toEqual(asked.filter((id) => id !== 'nope'));
+      expect(got[0]).toMatchObject({ userId: records[9].userId, documentId: records[9].documentId, chunkIndex: records[9].chunkIndex, content: records[9].content, dimensions: DIMS });
+      expect(await db.fieldRecords([])).toEqual([]);
+      await expect(async () => {
+        for await (const p of db.scanFields(0)) void p;
+      }).rejects.toMatchObject({ code: 'BAD_INPUT' });
+    });
+
     it('answers user-scoped k-NN: a stored vector finds itself first, never another user', async () => {
       const probe = records[1234];
       const hits = await db.query(probe.embedding, { userId: probe.userId, k: 10 });

@@ -12,6 +12,11 @@ export interface VectorRecord {
   metadata: Metadata;
 }
 
+/** A stored record without its embedding: its fields, and how many dimensions its stored embedding has (0: none). */
+export interface StoredFields extends Omit<VectorRecord, 'embedding'> {
+  dimensions: number;
+}
+
 export interface VectorQuery {
   userId: string;
   documentId?: string;

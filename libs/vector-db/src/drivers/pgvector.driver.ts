@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertCollectionName, fitIdentifier, hasNul, META_TABLE, quoteIdent } from '../identifiers';
 import { VectorDb } from '../vector-db.port';
-import { Metadata, StoredMeta, VectorMatch, VectorQuery, VectorRecord } from '../vector-db.types';
+import { Metadata, StoredFields, StoredMeta, VectorMatch, VectorQuery, VectorRecord } from '../vector-db.types';
 
 type Config = Extract<VectorDbConfig, { provider: 'pgvector' }>;
 
@@ -465,6 +465,24 @@ export class PgvectorVectorDb extends VectorDb {
       [after ?? '', limit],
     );
     return rows.map((r) => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) }));
+  }
+
+  protected override async doFieldPage(limit: number, after: string | undefined): Promise<StoredFields[]> {
+    const rows = await this.sql<Row & { dims: number }>(
+      `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_dims(embedding) AS dims
+       FROM ${this.t.rec} WHERE id > $1 ORDER BY id LIMIT $2`,
+      [after ?? '', limit],
+    );
+    return rows.map((r) => ({ ...this.fields(r), dimensions: r.dims }));
+  }
+
+  protected override async doFieldRecords(ids: string[]): Promise<StoredFields[]> {
+    const rows = await this.sql<Row & { dims: number }>(
+      `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_dims(embedding) AS dims
+       FROM ${this.t.rec} WHERE id = ANY($1::varchar[])`,
+      [ids],
+    );
+    return rows.map((r) => ({ ...this.fields(r), dimensions: r.dims }));
   }
 
   protected override async doIdPage(limit: number, after: string | undefined): Promise<string[]> {
