@@ -1,3 +1,4 @@
+import { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { gql, Job, JOB_FIELDS, socket } from './api';
 
@@ -8,12 +9,30 @@ const DESTRUCTIVE = new Set(['TRUNCATE', 'OVERWRITE']);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const duration = (j: Job) => (j.startedAt ? secs((j.finishedAt ? Date.parse(j.finishedAt) : Date.now()) - Date.parse(j.startedAt)) : '');
 
-async function waitFinished(id: string): Promise<Job> {
+/** Polls a job until it is in a final status. */
+export async function waitFinished(id: string): Promise<Job> {
   for (;;) {
     const { migration } = await gql<{ migration: Job }>(`query($id: ID!) { migration(id: $id) { ${JOB_FIELDS} } }`, { id });
     if (FINISHED.has(migration.status)) return migration;
     await new Promise((r) => setTimeout(r, 300));
   }
+}
+
+/** A finished dry run: its plan per table / collection, accepted or refused with the reason; then what may follow. */
+export function PlanResult({ plan, children }: { plan: Job; children?: ComponentChildren }) {
+  const steps = (plan.plan?.steps ?? []) as Record<string, unknown>[];
+  const cols = [...new Set(steps.flatMap((s) => Object.keys(s)))].filter((k) => typeof steps[0]?.[k] !== 'object');
+  const refusal = plan.plan?.refusal;
+  return (
+    <div class="plan">
+      <table class="grid">
+        <thead><tr>{cols.map((c) => <th key={c}>{c}</th>)}</tr></thead>
+        <tbody>{steps.map((s, i) => <tr key={i}>{cols.map((c) => <td key={c}>{String(s[c] ?? '')}</td>)}</tr>)}</tbody>
+      </table>
+      {refusal ? <p class="error" role="alert">Refused ({refusal.code}): {refusal.message}</p> : plan.error ? <p class="error" role="alert">{plan.errorCode}: {plan.error}</p> : <p class="ok">The plan is accepted: nothing was written.</p>}
+      {children}
+    </div>
+  );
 }
 
 /** A dry run's plan as a table (per table / collection), with the refusal when refused; then the real start. */
@@ -49,9 +68,6 @@ export function PlanView() {
       setError((e as Error).message);
     }
   };
-  const steps = (plan?.plan?.steps ?? []) as Record<string, unknown>[];
-  const cols = [...new Set(steps.flatMap((s) => Object.keys(s)))].filter((k) => typeof steps[0]?.[k] !== 'object');
-  const refusal = plan?.plan?.refusal;
   return (
     <section>
       <h2>Plan a migration</h2>
@@ -64,16 +80,7 @@ export function PlanView() {
       </div>
       {blueGreen && <p class="hint">A BLUE_GREEN re-index has no dry run: it writes only a new generation, which nothing searches until you cut over to it (Models).</p>}
       {error && <p class="error" role="alert">{error}</p>}
-      {plan && (
-        <div class="plan">
-          <table class="grid">
-            <thead><tr>{cols.map((c) => <th key={c}>{c}</th>)}</tr></thead>
-            <tbody>{steps.map((s, i) => <tr key={i}>{cols.map((c) => <td key={c}>{String(s[c] ?? '')}</td>)}</tr>)}</tbody>
-          </table>
-          {refusal ? <p class="error" role="alert">Refused ({refusal.code}): {refusal.message}</p> : <p class="ok">The plan is accepted: nothing was written.</p>}
-          {!refusal && <button onClick={start}>Start {kind}</button>}
-        </div>
-      )}
+      {plan && <PlanResult plan={plan}>{!plan.plan?.refusal && <button onClick={start}>Start {kind}</button>}</PlanResult>}
     </section>
   );
 }
@@ -89,6 +96,19 @@ function RateChart({ samples }: { samples: number[] }) {
       <text x="2" y="10">{Math.round(max)}/s</text>
     </svg>
   );
+}
+
+/** The NDJSON file of an EXPORT (written whole at the end, or not at all) or an IMPORT, inside MIGRATION_DATA_DIR. */
+function DataFile({ job }: { job: Job }) {
+  const side = job.kind === 'EXPORT' ? job.target : job.kind === 'IMPORT' ? job.source : '';
+  if (!side.startsWith('file:')) return null;
+  const file = <code>{side.slice(5)}</code>;
+  const said =
+    job.kind === 'IMPORT' ? <>Read from {file}</>
+    : job.status.startsWith('SUCCEEDED') ? <>Written to {file}</>
+    : FINISHED.has(job.status) ? <>Nothing was written to {file}</>
+    : <>Writing {file} (it appears, whole, when the export finishes)</>;
+  return <p data-testid="data-file">{said}, inside the migration data dir (MIGRATION_DATA_DIR).</p>;
 }
 
 /** One job, live over graphql-ws: a bar per step, rate and ETA, phase; then verification, backups, rejects and the next action. */
@@ -144,6 +164,7 @@ export function JobView({ id }: { id: string }) {
         {p && p.ratePerSecond > 0 && ` · ${Math.round(p.ratePerSecond)} rows/s`}
         {p?.etaSeconds != null && job.status === 'RUNNING' && ` · ETA ${Math.round(p.etaSeconds)} s`}
       </p>
+      <DataFile job={job} />
       {p && (
         <div class="bars">
           <div class="bar total" data-testid="total-bar" data-pct={pct(p.done, p.total)}><span style={{ width: `${pct(p.done, p.total)}%` }} /><em>all: {p.done} / {p.total} ({pct(p.done, p.total)} %)</em></div>
@@ -180,6 +201,7 @@ export function JobView({ id }: { id: string }) {
       <div class="row actions">
         {job.status === 'RUNNING' && !job.stale && <button onClick={() => act('cancelMigration', 'mutation($id: ID!) { cancelMigration(id: $id) { id status } }', 'Cancel this job? It stops after the current batch and can be resumed.')}>Cancel</button>}
         {stopped && <button onClick={() => act('resumeMigration', `mutation($id: ID!) { resumeMigration(id: $id) { ${JOB_FIELDS} } }`)}>Resume</button>}
+        {job.kind === 'EXPORT' && job.status.startsWith('SUCCEEDED') && <a class="button" href={`#/import/${encodeURIComponent(job.target.slice(5))}`}>Import this file…</a>}
         {job.kind === 'REINDEX' && job.mode === 'BLUE_GREEN' && job.status.startsWith('SUCCEEDED') && !job.dryRun && <a class="button" href="#/models">Cut over…</a>}
         {FINISHED.has(job.status) && job.backups.length > 0 && (
           <button class="danger" onClick={() => act('restoreBackup', 'mutation($id: ID!) { restoreBackup(jobId: $id) { id } }', 'Restore puts back what this job replaced, from its backups, and removes what it wrote. Restore?')}>Restore backup</button>

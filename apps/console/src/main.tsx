@@ -1,6 +1,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, gql, openSession, session, signOut } from './api';
+import { ExportView, ImportView } from './data';
 import { HistoryView, JobView, PlanView } from './jobs';
 import { ModelsView } from './models';
 import './style.css';
@@ -19,7 +20,7 @@ type Profile = { name: string; relational: Health; vector: Health };
 
 type Health = { provider: string; reachable: boolean; location?: string | null; error?: string | null; [k: string]: unknown };
 
-/** Where the operator is: #/providers, #/plan, #/jobs, #/job/<id>. */
+/** Where the operator is: #/providers, #/plan, #/export, #/import[/<file>], #/jobs, #/job/<id>, #/models. */
 function useRoute(): [string, string | undefined] {
   const read = () => location.hash.replace(/^#\/?/, '').split('/') as [string, string | undefined];
   const [route, setRoute] = useState(read());
@@ -129,6 +130,24 @@ function ProvidersView() {
   );
 }
 
+const decoded = (arg: string | undefined) => {
+  try {
+    return arg && decodeURIComponent(arg);
+  } catch {
+    return arg;
+  }
+};
+
+function View({ route, arg }: { route: string; arg: string | undefined }) {
+  if (route === 'plan') return <PlanView />;
+  if (route === 'export') return <ExportView />;
+  if (route === 'import') return <ImportView key={arg} file={decoded(arg)} />;
+  if (route === 'jobs') return <HistoryView />;
+  if (route === 'models') return <ModelsView />;
+  if (route === 'job' && arg) return <JobView id={arg} />;
+  return <ProvidersView />;
+}
+
 function App() {
   const [signedIn, setSignedIn] = useState(!!session.token);
   const [route, arg] = useRoute();
@@ -144,13 +163,13 @@ function App() {
       <header>
         <strong>Switchyard</strong>
         <nav>
-          {tab('providers', 'Providers')}{tab('plan', 'Plan')}{tab('jobs', 'History')}{tab('models', 'Models')}
+          {tab('providers', 'Providers')}{tab('plan', 'Plan')}{tab('export', 'Export')}{tab('import', 'Import')}{tab('jobs', 'History')}{tab('models', 'Models')}
           {queues && <a href="/console/queues/" target="_blank" rel="noopener">Queues</a>}
         </nav>
         <button class="secondary" onClick={() => (signOut(), setSignedIn(false))}>Sign out</button>
       </header>
       <main>
-        {route === 'plan' ? <PlanView /> : route === 'jobs' ? <HistoryView /> : route === 'models' ? <ModelsView /> : route === 'job' && arg ? <JobView id={arg} /> : <ProvidersView />}
+        <View route={route} arg={arg} />
       </main>
     </div>
   );
