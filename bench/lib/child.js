@@ -73,6 +73,10 @@ function runMeasured(cmd, args, { env = {}, cwd = ROOT, quiet = false, timeoutMs
  * with the process measurements: { items, ms, breakdown, ..., peakRssKiB, elapsedMs, cpuMs }.
  */
 async function runWorker(task, args, { side = task, env = {}, nodeArgs = [] } = {}) {
+  // BENCH_CPU_PROF=<side>[,<side>...] writes a V8 CPU profile of those sides' workers into
+  // BENCH_CPU_PROF_DIR (default bench/out/profiles); summarise one with bench/lib/cpuprofile.js.
+  const profiled = (process.env.BENCH_CPU_PROF ?? '').split(',').includes(side);
+  if (profiled) nodeArgs = [...nodeArgs, '--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR ?? path.join(ROOT, 'bench', 'out', 'profiles')];
   const r = await runMeasured(process.execPath, [...nodeArgs, '-r', REGISTER, WORKER, task, JSON.stringify(args)], { env: { BENCH_SIDE: side, ...env } });
   const line = r.stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
   if (r.code !== 0 || !line) {
