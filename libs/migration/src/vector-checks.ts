@@ -120,13 +120,14 @@ export const MIN_INDEX_RECALL = 0.99;
 /**
  * The target's user-scoped top-10 for each sample against an exact scan of the target (every record of
  * the sample's user, by cosine distance, ties by id): what its approximate index (HNSW) loses, measured
- * where the app will search. One scan of the target for all samples.
+ * where the app will search. One scan of the samples' users' records for all samples (the whole target
+ * on a store that cannot read by user).
  */
 export async function exactRecall(target: VectorDb, samples: VectorRecord[], pageSize = 1000): Promise<number | null> {
   if (!samples.length) return null;
   const norm = (v: Float32Array) => Math.sqrt(v.reduce((n, x) => n + x * x, 0)) || 1;
   const queries = samples.map((s) => ({ s, n: norm(s.embedding), best: [] as { id: string; d: number }[] }));
-  for await (const page of target.scan(pageSize)) {
+  for await (const page of target.scanUsers(samples.map((s) => s.userId), pageSize)) {
     for (const r of page) {
       const rn = norm(r.embedding);
       for (const q of queries) {

@@ -122,6 +122,20 @@ export function runVectorDbContract(provider: VectorProvider, make: () => Promis
       }).rejects.toMatchObject({ code: 'BAD_INPUT' });
     });
 
+    it('scans the records of some users only (scanUsers): what scan yields of them, in id order, each once', async () => {
+      const users = [records[7].userId, records[4000].userId, 'no-such-user', records[7].userId];
+      const got: VectorRecord[] = [];
+      for await (const p of db.scanUsers(users, 60)) {
+        expect(p.length).toBeGreaterThan(0);
+        got.push(...p);
+      }
+      const theirs = (await scanAll(db)).filter((r) => users.includes(r.userId));
+      expect(theirs.length).toBeGreaterThan(60);
+      expect(got).toEqual(theirs);
+      for await (const p of db.scanUsers([], 10)) throw new Error(`no users yielded ${p.length}`);
+      for await (const p of db.scanUsers(['no-such-user'], 10)) throw new Error(`an unknown user yielded ${p.length}`);
+    });
+
     it('answers user-scoped k-NN: a stored vector finds itself first, never another user', async () => {
       const probe = records[1234];
       const hits = await db.query(probe.embedding, { userId: probe.userId, k: 10 });

@@ -81,6 +81,11 @@ export abstract class VectorDb {
   protected async doFieldRecords(ids: string[]): Promise<StoredFields[]> {
     return (await this.doRecords(ids)).map(withoutEmbedding);
   }
+  /**
+   * A page of the records of these users only (doPage's order and contract). Optional: a driver without it
+   * is scanned whole and filtered (scanUsers).
+   */
+  protected doUserPage?(userIds: string[], limit: number, after: string | undefined): Promise<VectorRecord[]>;
   /** Every record of one (user, document), in chunk order then id order. */
   protected abstract doDocumentRecords(userId: string, documentId: string): Promise<VectorRecord[]>;
   /**
@@ -329,6 +334,22 @@ export abstract class VectorDb {
    */
   scanFields(pageSize: number, after?: string, until?: string): AsyncGenerator<StoredFields[]> {
     return this.scanWith((n, from) => this.doFieldPage(n, from), pageSize, after, until);
+  }
+
+  /**
+   * scan() of these users' records only: what scan() yields of them, in id order (pages may be short). Where
+   * the driver can filter by user it reads nothing else; otherwise the whole store is scanned and filtered.
+   */
+  async *scanUsers(userIds: string[], pageSize: number): AsyncGenerator<VectorRecord[]> {
+    if (!userIds.length) return;
+    const users = [...new Set(userIds)];
+    const read = this.doUserPage?.bind(this);
+    if (read) return yield* this.scanWith((n, from) => read(users, n, from), pageSize);
+    const wanted = new Set(users);
+    for await (const page of this.scan(pageSize)) {
+      const mine = page.filter((r) => wanted.has(r.userId));
+      if (mine.length) yield mine;
+    }
   }
 
   /** records() without the embeddings' values (their dimension only), in the order of `ids`. */

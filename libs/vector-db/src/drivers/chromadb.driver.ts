@@ -302,6 +302,17 @@ export class ChromaVectorDb extends VectorDb {
     }
   }
 
+  /** The users' ids listed by a metadata filter, sorted; then the first `limit` above `after` that still exist. */
+  protected override async doUserPage(userIds: string[], limit: number, after: string | undefined): Promise<VectorRecord[]> {
+    const listed = await this.read(async () => (await this.handle()).get({ where: { [K.user]: { $in: userIds } }, include: [] }));
+    const ids = listed.ids.sort(compareIds);
+    for (let pos = after === undefined ? 0 : firstAbove(ids, after); pos < ids.length; pos += limit) {
+      const got = await this.getByIds(ids.slice(pos, pos + limit));
+      if (got.length) return got;
+    }
+    return [];
+  }
+
   /** From one listing of every id (Chroma has no id order of its own). */
   protected override async doIdPage(limit: number, after: string | undefined): Promise<string[]> {
     if (after === undefined || !this.idListing) this.idListing = await this.allIds();

@@ -459,13 +459,23 @@ export class PgvectorVectorDb extends VectorDb {
   }
 
   protected async doPage(limit: number, after: string | undefined): Promise<VectorRecord[]> {
+    return this.recordPage('', [], limit, after);
+  }
+
+  protected override async doUserPage(userIds: string[], limit: number, after: string | undefined): Promise<VectorRecord[]> {
+    return this.recordPage('user_id = ANY($3::varchar[]) AND', [userIds], limit, after);
+  }
+
+  /** A page in id order of the records that pass `filter` (a condition on $3... followed by AND, or ''). */
+  private async recordPage(filter: string, params: unknown[], limit: number, after: string | undefined): Promise<VectorRecord[]> {
     const rows = await this.sql<Row>(
       `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_send(embedding) AS embedding
-       FROM ${this.t.rec} WHERE id > $1 ORDER BY id LIMIT $2`,
-      [after ?? '', limit],
+       FROM ${this.t.rec} WHERE ${filter} id > $1 ORDER BY id LIMIT $2`,
+      [after ?? '', limit, ...params],
     );
     return rows.map((r) => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) }));
   }
+
 
   protected override async doFieldPage(limit: number, after: string | undefined): Promise<StoredFields[]> {
     const rows = await this.sql<Row & { dims: number }>(

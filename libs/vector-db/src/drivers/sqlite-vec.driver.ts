@@ -216,14 +216,24 @@ export class SqliteVecVectorDb extends VectorDb {
   }
 
   protected async doPage(limit: number, after: string | undefined): Promise<VectorRecord[]> {
+    return this.recordPage('', [], limit, after);
+  }
+
+  protected override async doUserPage(userIds: string[], limit: number, after: string | undefined): Promise<VectorRecord[]> {
+    return this.recordPage('r.user_id IN (SELECT value FROM json_each(?)) AND', [JSON.stringify(userIds)], limit, after);
+  }
+
+  /** A page in id order of the records that pass `filter` (a condition on `params` followed by AND, or ''). */
+  private async recordPage(filter: string, params: unknown[], limit: number, after: string | undefined): Promise<VectorRecord[]> {
     const rows = this.db
       .prepare(
         `SELECT r.*, v.embedding FROM ${this.t.rec} r JOIN ${this.t.vec} v ON v.rowid = r.rid
-         WHERE r.id > ? ORDER BY r.id LIMIT ?`,
+         WHERE ${filter} r.id > ? ORDER BY r.id LIMIT ?`,
       )
-      .all(after ?? '', limit) as Row[];
+      .all(...params, after ?? '', limit) as Row[];
     return rows.map((r) => ({ ...this.fields(r), embedding: fromBlob(r.embedding!) }));
   }
+
 
   protected override async doIdPage(limit: number, after: string | undefined): Promise<string[]> {
     return (this.db.prepare(`SELECT id FROM ${this.t.rec} WHERE id > ? ORDER BY id LIMIT ?`).all(after ?? '', limit) as { id: string }[]).map((r) => r.id);
