@@ -342,10 +342,9 @@ export abstract class VectorDb {
    */
   async *scanUsers(userIds: string[], pageSize: number): AsyncGenerator<VectorRecord[]> {
     if (!userIds.length) return;
-    const users = [...new Set(userIds)];
+    const wanted = new Set(userIds);
     const read = this.doUserPage?.bind(this);
-    if (read) return yield* this.scanWith((n, from) => read(users, n, from), pageSize);
-    const wanted = new Set(users);
+    if (read) return yield* this.scanWith((n, from) => read([...wanted], n, from), pageSize);
     for await (const page of this.scan(pageSize)) {
       const mine = page.filter((r) => wanted.has(r.userId));
       if (mine.length) yield mine;

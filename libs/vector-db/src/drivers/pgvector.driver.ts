@@ -22,7 +22,13 @@ interface Row {
   metadata: Metadata;
   embedding?: Buffer;
   distance?: number;
+  dims?: number;
 }
+
+/** A record's columns as fields() reads them, then its embedding (vector_send: binary) or only its dimension. */
+const FIELD_COLUMNS = 'id, user_id, document_id, chunk_index, content, metadata';
+const WITH_EMBEDDING = `${FIELD_COLUMNS}, vector_send(embedding) AS embedding`;
+const WITH_DIMENSIONS = `${FIELD_COLUMNS}, vector_dims(embedding) AS dims`;
 
 const COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
 /** The columns a write carries, in the order encodeTuple writes them. */
@@ -406,7 +412,7 @@ export class PgvectorVectorDb extends VectorDb {
     const args: unknown[] = [toVectorText(embedding), q.userId, q.k];
     const docFilter = q.documentId === undefined ? '' : 'AND document_id = $4';
     if (q.documentId !== undefined) args.push(q.documentId);
-    const cols = 'id, user_id, document_id, chunk_index, content, metadata, embedding <=> $1::vector AS distance';
+    const cols = `${FIELD_COLUMNS}, embedding <=> $1::vector AS distance`;
     // Few candidates (one document, or a user with few chunks): an exact scan of them (the filter's btree
     // index, then every distance), which is exact and, at that size, as fast as the graph.
     if (q.documentId !== undefined || (await this.userSize(q.userId)) <= EXACT_SCAN_BELOW) {
@@ -459,40 +465,19 @@ export class PgvectorVectorDb extends VectorDb {
   }
 
   protected async doPage(limit: number, after: string | undefined): Promise<VectorRecord[]> {
-    return this.recordPage('', [], limit, after);
+    return (await this.pageRows(WITH_EMBEDDING, '', [], limit, after)).map(this.record);
   }
 
   protected override async doUserPage(userIds: string[], limit: number, after: string | undefined): Promise<VectorRecord[]> {
-    return this.recordPage('user_id = ANY($3::varchar[]) AND', [userIds], limit, after);
+    return (await this.pageRows(WITH_EMBEDDING, 'user_id = ANY($3::varchar[]) AND', [userIds], limit, after)).map(this.record);
   }
-
-  /** A page in id order of the records that pass `filter` (a condition on $3... followed by AND, or ''). */
-  private async recordPage(filter: string, params: unknown[], limit: number, after: string | undefined): Promise<VectorRecord[]> {
-    const rows = await this.sql<Row>(
-      `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_send(embedding) AS embedding
-       FROM ${this.t.rec} WHERE ${filter} id > $1 ORDER BY id LIMIT $2`,
-      [after ?? '', limit, ...params],
-    );
-    return rows.map((r) => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) }));
-  }
-
 
   protected override async doFieldPage(limit: number, after: string | undefined): Promise<StoredFields[]> {
-    const rows = await this.sql<Row & { dims: number }>(
-      `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_dims(embedding) AS dims
-       FROM ${this.t.rec} WHERE id > $1 ORDER BY id LIMIT $2`,
-      [after ?? '', limit],
-    );
-    return rows.map((r) => ({ ...this.fields(r), dimensions: r.dims }));
+    return (await this.pageRows(WITH_DIMENSIONS, '', [], limit, after)).map(this.storedFields);
   }
 
   protected override async doFieldRecords(ids: string[]): Promise<StoredFields[]> {
-    const rows = await this.sql<Row & { dims: number }>(
-      `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_dims(embedding) AS dims
-       FROM ${this.t.rec} WHERE id = ANY($1::varchar[])`,
-      [ids],
-    );
-    return rows.map((r) => ({ ...this.fields(r), dimensions: r.dims }));
+    return (await this.sql<Row>(`SELECT ${WITH_DIMENSIONS} FROM ${this.t.rec} WHERE id = ANY($1::varchar[])`, [ids])).map(this.storedFields);
   }
 
   protected override async doIdPage(limit: number, after: string | undefined): Promise<string[]> {
@@ -500,22 +485,20 @@ export class PgvectorVectorDb extends VectorDb {
   }
 
   protected async doDocumentRecords(userId: string, documentId: string): Promise<VectorRecord[]> {
-    const rows = await this.sql<Row>(
-      `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_send(embedding) AS embedding
-       FROM ${this.t.rec} WHERE user_id = $1 AND document_id = $2`,
-      [userId, documentId],
-    );
-    return rows.map((r) => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) }));
+    return (await this.sql<Row>(`SELECT ${WITH_EMBEDDING} FROM ${this.t.rec} WHERE user_id = $1 AND document_id = $2`, [userId, documentId])).map(this.record);
   }
 
   protected async doRecords(ids: string[]): Promise<VectorRecord[]> {
-    const rows = await this.sql<Row>(
-      `SELECT id, user_id, document_id, chunk_index, content, metadata, vector_send(embedding) AS embedding
-       FROM ${this.t.rec} WHERE id = ANY($1::varchar[])`,
-      [ids],
-    );
-    return rows.map((r) => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) }));
+    return (await this.sql<Row>(`SELECT ${WITH_EMBEDDING} FROM ${this.t.rec} WHERE id = ANY($1::varchar[])`, [ids])).map(this.record);
   }
+
+  /** A page in id order of the rows that pass `filter` (a condition on $3... followed by AND, or ''), with these columns. */
+  private pageRows(columns: string, filter: string, params: unknown[], limit: number, after: string | undefined): Promise<Row[]> {
+    return this.sql<Row>(`SELECT ${columns} FROM ${this.t.rec} WHERE ${filter} id > $1 ORDER BY id LIMIT $2`, [after ?? '', limit, ...params]);
+  }
+
+  private readonly record = (r: Row): VectorRecord => ({ ...this.fields(r), embedding: decodeVector(r.embedding!) });
+  private readonly storedFields = (r: Row): StoredFields => ({ ...this.fields(r), dimensions: r.dims! });
 
   protected async doExistingIds(ids: string[]): Promise<string[]> {
     return (await this.sql<{ id: string }>(`SELECT id FROM ${this.t.rec} WHERE id = ANY($1::varchar[])`, [ids])).map((r) => r.id);

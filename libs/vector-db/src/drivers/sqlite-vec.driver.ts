@@ -234,7 +234,6 @@ export class SqliteVecVectorDb extends VectorDb {
     return rows.map((r) => ({ ...this.fields(r), embedding: fromBlob(r.embedding!) }));
   }
 
-
   protected override async doIdPage(limit: number, after: string | undefined): Promise<string[]> {
     return (this.db.prepare(`SELECT id FROM ${this.t.rec} WHERE id > ? ORDER BY id LIMIT ?`).all(after ?? '', limit) as { id: string }[]).map((r) => r.id);
   }
