@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { gql, Job, JOB_FIELDS } from './api';
-import { PlanResult, waitFinished } from './jobs';
+import { DESTRUCTIVE, PlanResult, POLICIES, waitFinished } from './jobs';
 
 const KINDS = ['VECTORS', 'RELATIONAL'];
 const ACTIVE = '';
@@ -99,7 +99,7 @@ export function ImportView({ file }: { file?: string }) {
     }
   };
   const start = () => {
-    if ((onConflict === 'TRUNCATE' || onConflict === 'OVERWRITE') && !confirm(`onConflict ${onConflict} replaces what the active store holds (a backup is taken first). Import ${path}?`)) return;
+    if (DESTRUCTIVE.has(onConflict) && !confirm(`onConflict ${onConflict} replaces what the active store holds (a backup is taken first). Import ${path}?`)) return;
     void send(false);
   };
   return (
@@ -109,7 +109,7 @@ export function ImportView({ file }: { file?: string }) {
         <label>kind <select value={kind} onChange={(e) => setKind(value(e))}>{KINDS.map((k) => <option key={k}>{k}</option>)}</select></label>
         <label>file <input size={40} list="export-files" value={path} onInput={(e) => setPath(value(e))} /></label>
         <datalist id="export-files">{exports.map((f) => <option key={f} value={f} />)}</datalist>
-        <label>onConflict <select value={onConflict} onChange={(e) => setOnConflict(value(e))}>{['FAIL', 'SKIP', 'OVERWRITE', 'TRUNCATE'].map((k) => <option key={k}>{k}</option>)}</select></label>
+        <label>onConflict <select value={onConflict} onChange={(e) => setOnConflict(value(e))}>{POLICIES.map((k) => <option key={k}>{k}</option>)}</select></label>
         <button class="secondary" onClick={() => send(true)} disabled={busy || !path.trim()}>Dry run</button>
         <button onClick={start} disabled={busy || !path.trim()}>Import {kind}</button>
       </div>

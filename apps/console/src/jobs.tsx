@@ -4,7 +4,9 @@ import { gql, Job, JOB_FIELDS, socket } from './api';
 
 /** The API's final statuses (FINAL_STATUSES): a job in one of them changes no more. */
 const FINISHED = new Set(['PLANNED', 'SUCCEEDED', 'SUCCEEDED_WITH_REJECTS', 'CUT_OVER', 'FAILED', 'CANCELLED']);
-const DESTRUCTIVE = new Set(['TRUNCATE', 'OVERWRITE']);
+/** The onConflict policies, and those that replace what the target holds (confirmed first; a backup is taken). */
+export const POLICIES = ['FAIL', 'SKIP', 'OVERWRITE', 'TRUNCATE'];
+export const DESTRUCTIVE = new Set(['TRUNCATE', 'OVERWRITE']);
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const duration = (j: Job) => (j.startedAt ? secs((j.finishedAt ? Date.parse(j.finishedAt) : Date.now()) - Date.parse(j.startedAt)) : '');
@@ -74,7 +76,7 @@ export function PlanView() {
       <div class="row">
         <label>kind <select value={kind} onChange={(e) => setKind((e.target as HTMLSelectElement).value)}>{['FULL_STACK', 'RELATIONAL', 'VECTORS', 'REINDEX'].map((k) => <option key={k}>{k}</option>)}</select></label>
         {kind !== 'REINDEX' && <label>source profile <input value={source} onInput={(e) => setSource((e.target as HTMLInputElement).value)} /></label>}
-        {!blueGreen && <label>onConflict <select value={onConflict} onChange={(e) => setOnConflict((e.target as HTMLSelectElement).value)}>{['FAIL', 'SKIP', 'OVERWRITE', 'TRUNCATE'].map((k) => <option key={k}>{k}</option>)}</select></label>}
+        {!blueGreen && <label>onConflict <select value={onConflict} onChange={(e) => setOnConflict((e.target as HTMLSelectElement).value)}>{POLICIES.map((k) => <option key={k}>{k}</option>)}</select></label>}
         {kind === 'REINDEX' && <label>mode <select value={mode} onChange={(e) => setMode((e.target as HTMLSelectElement).value)}>{['IN_PLACE', 'BLUE_GREEN'].map((k) => <option key={k}>{k}</option>)}</select></label>}
         {blueGreen ? <button onClick={start}>Start {kind}</button> : <button onClick={dryRun} disabled={busy}>Dry run</button>}
       </div>
